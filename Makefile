@@ -1,0 +1,69 @@
+# k8s1m developer entry points. `make run` is the main job, `make test` runs every
+# test (what CI runs). Binaries land in bin/; tests find them there (K8S1M_BIN).
+SHELL := /bin/bash
+BIN   := $(CURDIR)/bin
+export K8S1M_BIN := $(BIN)
+# Builds that compile k8s.io/kubernetes or etcd take minutes and most of the
+# machine: one at a time, whoever asks (helpers, tests, CI), via this lock.
+HEAVY := flock /tmp/k8s1m-heavy-build.lock
+
+pin = $(shell awk '$$1=="pin" && $$2=="$(1)" {print $$3}' versions.txt)
+KWOK_VERSION      := $(call pin,sigs.k8s.io/kwok)
+STATICCHECK       := $(call pin,honnef.co/go/tools)
+
+# Modules in the workspace, in dependency order.
+MODULES := cli proto relay memetcd makenodes wggateway distscheduler localcluster tools/release
+# Binaries built from the workspace (module dir/cmd/name).
+WORKSPACE_BINS := memetcd relay distscheduler makenodes wggateway localcluster
+# Upstream binaries built at the pinned versions.
+UPSTREAM_BINS := kube-apiserver kube-scheduler etcd etcdctl kwok
+
+.PHONY: run test test-unit tools bins lint check proxy tidy proto release clean
+.DEFAULT_GOAL := help
+.PHONY: help
+
+help:
+	@echo "make run    - build everything and run the local cluster-in-a-box (the main job)"
+	@echo "make test   - build every binary and run all tests, lint and checks (what CI runs)"
+	@echo "make tools  - build upstream binaries (kube-apiserver, kube-scheduler, etcd, etcdctl, kwok) into bin/"
+	@echo "make bins   - build this workspace's binaries into bin/"
+	@echo "make check  - modules build alone, pins agree, generated code is fresh"
+	@echo "make lint   - gofmt, go vet, staticcheck"
+
+run: tools bins
+	$(BIN)/localcluster run
+
+test: tools bins check lint test-unit
+
+test-unit:
+	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test -count=1 -race -timeout 30m ./...); done
+
+tools: $(addprefix $(BIN)/,$(UPSTREAM_BINS))
+
+$(BIN)/kube-apiserver $(BIN)/kube-scheduler: tools/kube/go.mod
+	cd tools/kube && $(HEAVY) go build -o $@ k8s.io/kubernetes/cmd/$(notdir $@)
+
+$(BIN)/etcd: tools/etcd/go.mod
+	cd tools/etcd && $(HEAVY) go build -o $@ go.etcd.io/etcd/server/v3
+$(BIN)/etcdctl: tools/etcd/go.mod
+	cd tools/etcd && $(HEAVY) go build -o $@ go.etcd.io/etcd/etcdctl/v3
+
+$(BIN)/kwok:
+	GOBIN=$(BIN) GOWORK=off go install sigs.k8s.io/kwok/cmd/kwok@$(KWOK_VERSION)
+
+# Workspace binaries are always rebuilt (go's cache makes that cheap).
+bins:
+	@set -e; for b in $(WORKSPACE_BINS); do $(HEAVY) go build -o $(BIN)/$$b ./$$b/cmd/$$b; done
+
+proxy:
+	go run ./tools/release/cmd/release proxy
+
+check:
+	go run ./tools/release/cmd/release check
+
+lint:
+	@bad=$$(git ls-files '*.go' | grep -v '\.pb\.go$$' | xargs gofmt -l); if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
+	@set -e; for m in $(MODULES); do echo "== vet + staticcheck $$m"; (cd $$m && go vet ./... && go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) ./...); done
+
+clean:
+	rm -rf $(BIN) dist .cache

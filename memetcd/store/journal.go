@@ -1,0 +1,62 @@
+package store
+
+import "context"
+
+// This file is the seam between the in-memory store and durability (package wal).
+// The store decides revisions and applies changes; a Journal makes them durable.
+// The store never imports wal; wal imports these types.
+
+// OpType is the kind of one mutation inside a Change.
+type OpType uint8
+
+const (
+	OpPut         OpType = 1 // key set to value (with lease)
+	OpDelete      OpType = 2 // key deleted (one Op per deleted key, never a range)
+	OpLeaseGrant  OpType = 3 // lease LeaseID granted with TTL seconds
+	OpLeaseRevoke OpType = 4 // lease LeaseID revoked or expired (its key deletions are OpDelete ops in the same Change)
+	OpCompact     OpType = 5 // history below Revision compacted
+)
+
+// Op is one mutation, fully resolved: a DeleteRange becomes one OpDelete per key
+// it removed, so replay never needs to re-evaluate a range or a Txn compare.
+type Op struct {
+	Type    OpType
+	Key     []byte // OpPut, OpDelete
+	Value   []byte // OpPut
+	LeaseID int64  // OpPut (0 = none), OpLeaseGrant, OpLeaseRevoke
+	TTL     int64  // OpLeaseGrant: seconds
+}
+
+// Change is everything one revision did: a Put, a DeleteRange, a Txn (all its
+// ops), a lease expiry (revoke + deletions). Lease grants and compactions do not
+// advance the revision; they carry the current revision and are ordered after
+// the Change of that revision.
+type Change struct {
+	Revision int64
+	Ops      []Op
+}
+
+// Journal makes Changes durable. The store calls Append while holding its write
+// lock, in revision order, so the journal sees one total order. Append must not
+// block on disk: it enqueues and returns a Waiter. The store's caller (the gRPC
+// handler) calls Wait after releasing the lock and before replying, so writes
+// that share a flush share an fsync (group commit). For a mode that does not
+// wait (none, buffered) Wait returns at once.
+type Journal interface {
+	Append(c *Change) Waiter
+}
+
+// Waiter reports when a Change is as durable as its prefix's mode promises.
+// A non-nil error means the change must not be acknowledged to the client.
+type Waiter interface {
+	Wait(ctx context.Context) error
+}
+
+// NopJournal keeps nothing (mode none everywhere).
+type NopJournal struct{}
+
+func (NopJournal) Append(*Change) Waiter { return done{} }
+
+type done struct{}
+
+func (done) Wait(context.Context) error { return nil }
