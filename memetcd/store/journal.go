@@ -25,6 +25,9 @@ type Op struct {
 	Value   []byte // OpPut
 	LeaseID int64  // OpPut (0 = none), OpLeaseGrant, OpLeaseRevoke
 	TTL     int64  // OpLeaseGrant: seconds
+	// Revision is the compaction revision of an OpCompact (Change.Revision is
+	// the current revision, as for every change that does not advance it).
+	Revision int64
 }
 
 // Change is everything one revision did: a Put, a DeleteRange, a Txn (all its

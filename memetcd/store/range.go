@@ -1,0 +1,122 @@
+package store
+
+import (
+	"bytes"
+	"cmp"
+	"slices"
+)
+
+// Range reads keys at a revision; see RangeRequest.
+func (s *Store) Range(req *RangeRequest) (*RangeResult, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.readableLocked(); err != nil {
+		return nil, err
+	}
+	return s.rangeLocked(req, s.rev)
+}
+
+// rangeLocked reads at req.Rev, or at latest when req.Rev is 0. Inside a write
+// transaction latest is the transaction's own revision, so a Range after a Put
+// in the same Txn sees the Put, as in etcd.
+func (s *Store) rangeLocked(req *RangeRequest, latest int64) (*RangeResult, error) {
+	readRev := latest
+	if req.Rev > 0 {
+		if req.Rev > s.rev {
+			return nil, ErrFutureRev
+		}
+		if req.Rev < s.compactRev {
+			return nil, ErrCompacted
+		}
+		readRev = req.Rev
+	}
+	res := &RangeResult{Rev: s.rev}
+	if req.End == nil {
+		if e := s.keys.get(req.Key); e != nil {
+			if r := e.at(readRev); r != nil && req.passes(r) {
+				res.Count = 1
+				if !req.CountOnly {
+					res.KVs = []KeyValue{req.strip(e.kv(r))}
+				}
+			}
+		}
+		return res, nil
+	}
+	start, end := rangeBounds(req.Key, req.End)
+
+	order := req.SortOrder
+	if req.SortTarget != SortByKey && order == SortNone {
+		order = SortAscend // etcd sorts ascending when only a target is given
+	}
+	natural := req.SortTarget == SortByKey && order != SortDescend
+	limit := req.Limit
+	if !natural {
+		limit = 0 // sort everything first, then cut
+	}
+	s.keys.ascend(start, end, func(e *entry) bool {
+		r := e.at(readRev)
+		if r == nil || !req.passes(r) {
+			return true
+		}
+		res.Count++
+		if !req.CountOnly && (limit <= 0 || int64(len(res.KVs)) < limit) {
+			res.KVs = append(res.KVs, req.strip(e.kv(r)))
+		}
+		return true
+	})
+	if !natural && !req.CountOnly {
+		sortKVs(res.KVs, req.SortTarget, order)
+		if req.Limit > 0 && int64(len(res.KVs)) > req.Limit {
+			res.KVs = res.KVs[:req.Limit]
+		}
+	}
+	res.More = !req.CountOnly && res.Count > int64(len(res.KVs))
+	return res, nil
+}
+
+// rangeBounds turns etcd's (key, range_end) into a start and an exclusive end
+// (nil: unbounded). range_end "\x00" means "to the end of the keyspace".
+func rangeBounds(key, end []byte) ([]byte, []byte) {
+	if len(end) == 1 && end[0] == 0 {
+		end = nil
+	}
+	if len(key) == 1 && key[0] == 0 {
+		key = []byte{}
+	}
+	return key, end
+}
+
+func (req *RangeRequest) passes(r *record) bool {
+	return (req.MinModRev == 0 || r.mod >= req.MinModRev) &&
+		(req.MaxModRev == 0 || r.mod <= req.MaxModRev) &&
+		(req.MinCreateRev == 0 || r.create >= req.MinCreateRev) &&
+		(req.MaxCreateRev == 0 || r.create <= req.MaxCreateRev)
+}
+
+func (req *RangeRequest) strip(kv KeyValue) KeyValue {
+	if req.KeysOnly {
+		kv.Value = nil
+	}
+	return kv
+}
+
+func sortKVs(kvs []KeyValue, target SortTarget, order SortOrder) {
+	var c func(a, b KeyValue) int
+	switch target {
+	case SortByVersion:
+		c = func(a, b KeyValue) int { return cmp.Compare(a.Version, b.Version) }
+	case SortByCreate:
+		c = func(a, b KeyValue) int { return cmp.Compare(a.CreateRevision, b.CreateRevision) }
+	case SortByMod:
+		c = func(a, b KeyValue) int { return cmp.Compare(a.ModRevision, b.ModRevision) }
+	case SortByValue:
+		c = func(a, b KeyValue) int { return bytes.Compare(a.Value, b.Value) }
+	default:
+		c = func(a, b KeyValue) int { return bytes.Compare(a.Key, b.Key) }
+	}
+	if order == SortDescend {
+		slices.SortStableFunc(kvs, func(a, b KeyValue) int { return c(b, a) })
+		return
+	}
+	slices.SortStableFunc(kvs, c)
+}
