@@ -12,7 +12,7 @@ KWOK_VERSION      := $(call pin,sigs.k8s.io/kwok)
 STATICCHECK       := $(call pin,honnef.co/go/tools)
 
 # Modules in the workspace, in dependency order.
-MODULES := cli proto relay memetcd makenodes wggateway distscheduler localcluster tools/release
+MODULES := cli harness proto relay memetcd makenodes wggateway distscheduler localcluster tools/release
 # Binaries built from the workspace (module dir/cmd/name).
 WORKSPACE_BINS := memetcd relay distscheduler makenodes wggateway localcluster
 # Upstream binaries built at the pinned versions.
@@ -50,6 +50,9 @@ $(BIN)/etcdctl: tools/etcd/go.mod
 
 $(BIN)/kwok:
 	GOBIN=$(BIN) GOWORK=off go install sigs.k8s.io/kwok/cmd/kwok@$(KWOK_VERSION)
+
+# Short names from the repo root (`make bin/etcd`), as test skip messages say.
+$(addprefix bin/,$(UPSTREAM_BINS)): bin/%: $(BIN)/%
 
 # Workspace binaries are always rebuilt (go's cache makes that cheap).
 bins:
