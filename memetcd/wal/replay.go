@@ -1,0 +1,288 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/k8s1m/k8s1m/memetcd/store"
+)
+
+// replay restores target from dir: the newest snapshot, then every record
+// after it from all segment series merged by sequence number, stopping at the
+// first missing sequence number. It leaves the directory in the state the
+// next boot expects: torn tails and records after a gap truncated away.
+func (w *WAL) replay(target Target) error {
+	dir := w.cfg.Dir
+	l, err := listDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, p := range l.tmp {
+		w.log.Warn().Str("file", p).Msg("removing unfinished snapshot left by a crash")
+		if err := os.Remove(p); err != nil {
+			return fmt.Errorf("remove %s: %w", p, err)
+		}
+	}
+	var snapSeq uint64
+	var snapRev int64
+	if n := len(l.snapshots); n > 0 {
+		path := filepath.Join(dir, snapshotName(l.snapshots[n-1]))
+		meta, err := loadSnapshotFile(path, target)
+		if err != nil {
+			return err
+		}
+		snapSeq, snapRev = meta.Seq, meta.Revision
+		w.log.Info().Str("file", path).Uint64("seq", meta.Seq).Int64("rev", meta.Revision).
+			Int64("compact_rev", meta.CompactRevision).Uint64("keys", meta.Keys).Uint64("leases", meta.Leases).Msg("wal snapshot loaded")
+		for _, old := range l.snapshots[:n-1] {
+			if err := os.Remove(filepath.Join(dir, snapshotName(old))); err != nil && !os.IsNotExist(err) {
+				return fmt.Errorf("remove old snapshot: %w", err)
+			}
+		}
+	}
+
+	names := make([]string, 0, len(l.routes))
+	for name := range l.routes {
+		names = append(names, name)
+	}
+	sort.Strings(names) // deterministic logs and tests
+	iters := make([]*routeIter, 0, len(names))
+	for _, name := range names {
+		it := &routeIter{w: w, name: name, segs: l.routes[name]}
+		if err := it.advance(); err != nil {
+			it.close()
+			closeAll(iters)
+			return err
+		}
+		iters = append(iters, it)
+	}
+	defer closeAll(iters)
+
+	expected := snapSeq + 1
+	replayed := 0
+	for {
+		var it *routeIter
+		for _, c := range iters {
+			if c.has && (it == nil || c.head.Seq < it.head.Seq) {
+				it = c
+			}
+		}
+		if it == nil {
+			break
+		}
+		rec := it.head
+		if rec.Seq > snapSeq {
+			if rec.Seq < expected {
+				return fmt.Errorf("wal replay: %w", &DecodeError{File: it.segs[it.i].path, Offset: it.headOff,
+					Reason: fmt.Sprintf("sequence number %d appears twice", rec.Seq)})
+			}
+			if rec.Seq > expected {
+				break // a lost record: everything from here on is cut below
+			}
+			c := &store.Change{Revision: rec.Revision, Ops: rec.Ops}
+			if rec.Revision <= snapRev {
+				c = withoutKeyOps(c) // see SnapshotMeta
+			}
+			if err := target.Apply(c); err != nil {
+				return fmt.Errorf("wal replay: apply seq %d rev %d from %s: %w", rec.Seq, rec.Revision, it.segs[it.i].path, err)
+			}
+			expected++
+			replayed++
+		}
+		it.consume()
+		if err := it.advance(); err != nil {
+			return err
+		}
+	}
+	for _, it := range iters {
+		if it.has {
+			if err := it.cutAtHead(expected); err != nil {
+				return err
+			}
+		}
+	}
+
+	w.seq = expected - 1
+	nsegs := 0
+	for _, it := range iters {
+		rt := w.routeByName(it.name, ModeNone)
+		rt.segs = it.segs
+		nsegs += len(it.segs)
+	}
+	w.metrics.segments.Set(float64(nsegs))
+	w.metrics.replayRecords.Set(float64(replayed))
+	w.log.Info().Uint64("snapshot_seq", snapSeq).Uint64("last_seq", w.seq).Int("records", replayed).
+		Int("files", nsegs).Msg("wal replayed")
+	return nil
+}
+
+func loadSnapshotFile(path string, target Target) (SnapshotMeta, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return SnapshotMeta{}, fmt.Errorf("open snapshot: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return SnapshotMeta{}, fmt.Errorf("stat snapshot: %w", err)
+	}
+	meta, err := loadSnapshot(f, path, st.Size(), func(m SnapshotMeta, leases []store.Lease, kvs iter.Seq[store.KeyValue]) error {
+		return target.Restore(m.Revision, m.CompactRevision, leases, kvs)
+	})
+	if err != nil {
+		return meta, fmt.Errorf("load snapshot: %w", err)
+	}
+	return meta, nil
+}
+
+// routeIter walks one route's segments record by record.
+type routeIter struct {
+	w    *WAL
+	name string
+	segs []*segment
+	i    int // segment being read
+	f    *os.File
+	dec  *decoder
+
+	head    Record
+	headOff int64
+	has     bool
+	prevSeq uint64
+}
+
+// advance loads the next record into head, or sets has=false at the end of
+// the route (after truncating a torn tail).
+func (it *routeIter) advance() error {
+	it.has = false
+	for it.i < len(it.segs) {
+		seg := it.segs[it.i]
+		if it.dec == nil {
+			f, err := os.Open(seg.path)
+			if err != nil {
+				return fmt.Errorf("wal replay: %w", err)
+			}
+			st, err := f.Stat()
+			if err != nil {
+				f.Close()
+				return fmt.Errorf("wal replay: stat: %w", err)
+			}
+			it.f, it.dec = f, newDecoder(f, seg.path, st.Size())
+			seg.size = st.Size()
+		}
+		rec, off, err := it.dec.next()
+		if err == io.EOF {
+			it.close()
+			it.i++
+			continue
+		}
+		if err != nil {
+			return it.bad(err, off)
+		}
+		if rec.Seq <= it.prevSeq {
+			return fmt.Errorf("wal replay: %w", &DecodeError{File: seg.path, Offset: off,
+				Reason: fmt.Sprintf("sequence number %d after %d", rec.Seq, it.prevSeq)})
+		}
+		it.head, it.headOff, it.has = rec, off, true
+		return nil
+	}
+	return nil
+}
+
+// bad handles a record that did not decode: a torn tail of the route's last
+// segment is truncated; anything else stops the boot unless Repair is set.
+func (it *routeIter) bad(err error, off int64) error {
+	var de *DecodeError
+	if !errors.As(err, &de) {
+		return fmt.Errorf("wal replay: %w", err)
+	}
+	seg := it.segs[it.i]
+	last := it.i == len(it.segs)-1
+	switch {
+	case de.Torn && last:
+		it.w.log.Warn().Str("file", seg.path).Int64("offset", off).Int64("bytes", seg.size-off).
+			Str("reason", de.Reason).Msg("truncating torn final record (crash during write)")
+	case it.w.cfg.Repair:
+		it.w.log.Warn().Str("file", seg.path).Int64("offset", off).Str("reason", de.Reason).
+			Int("later_segments_removed", len(it.segs)-it.i-1).Msg("wal repair: truncating at first bad record")
+	default:
+		if de.Torn {
+			// Closed segments were fsynced before the next one started, so
+			// a "torn" record inside one is damage, not a crash.
+			de.Torn = false
+			de.Reason += " (in a closed segment)"
+		}
+		return fmt.Errorf("wal replay: %w; refusing to boot (--wal-repair truncates here, losing every later record)", de)
+	}
+	it.close()
+	if err := truncateSegment(seg.path, off); err != nil {
+		return err
+	}
+	seg.size = off
+	if err := removeSegments(it.segs[it.i+1:]); err != nil {
+		return err
+	}
+	it.segs = it.segs[:it.i+1]
+	it.i = len(it.segs)
+	return nil
+}
+
+// consume records head as replayed into its segment's bounds.
+func (it *routeIter) consume() {
+	seg := it.segs[it.i]
+	if seg.firstSeq == 0 {
+		seg.firstSeq = it.head.Seq
+	}
+	seg.lastSeq = it.head.Seq
+	it.prevSeq = it.head.Seq
+	it.has = false
+}
+
+// cutAtHead truncates the route before its head record, which follows a lost
+// sequence number (want): keeping it would replay history with a hole.
+func (it *routeIter) cutAtHead(want uint64) error {
+	seg := it.segs[it.i]
+	it.w.log.Warn().Str("file", seg.path).Int64("offset", it.headOff).Uint64("missing_seq", want).
+		Uint64("first_dropped_seq", it.head.Seq).Int("later_segments_removed", len(it.segs)-it.i-1).
+		Msg("dropping records after a record lost in a crash (never acknowledged in fsync mode)")
+	it.close()
+	if err := truncateSegment(seg.path, it.headOff); err != nil {
+		return err
+	}
+	seg.size = it.headOff
+	if err := removeSegments(it.segs[it.i+1:]); err != nil {
+		return err
+	}
+	it.segs = it.segs[:it.i+1]
+	it.has = false
+	return nil
+}
+
+func (it *routeIter) close() {
+	if it.f != nil {
+		it.f.Close()
+		it.f, it.dec = nil, nil
+	}
+}
+
+func closeAll(iters []*routeIter) {
+	for _, it := range iters {
+		it.close()
+	}
+}
+
+// withoutKeyOps keeps the lease and compaction ops of a change whose key ops
+// the snapshot already holds.
+func withoutKeyOps(c *store.Change) *store.Change {
+	out := &store.Change{Revision: c.Revision}
+	for _, op := range c.Ops {
+		if op.Type != store.OpPut && op.Type != store.OpDelete {
+			out.Ops = append(out.Ops, op)
+		}
+	}
+	return out
+}

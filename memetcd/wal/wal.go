@@ -1,0 +1,573 @@
+package wal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/k8s1m/k8s1m/memetcd/store"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// Config is everything Open needs; zero values take the documented defaults.
+type Config struct {
+	// Dir holds the segments and snapshots; created if missing.
+	Dir string
+	// Routing maps keys to prefixes and modes.
+	Routing Routing
+	// FlushInterval bounds how far buffered-mode writes may lag the disk.
+	// Default 10ms.
+	FlushInterval time.Duration
+	// SegmentBytes is the size after which a prefix starts a new segment.
+	// Default 64 MiB.
+	SegmentBytes int64
+	// MaxPendingBytes wakes the flusher early when this much buffered data is
+	// waiting, so memory stays bounded under a write storm. Default 4 MiB.
+	MaxPendingBytes int
+	// Repair truncates at the first bad record instead of refusing to boot
+	// (--wal-repair). Everything after that point is lost, so it is an
+	// operator's decision, never the default.
+	Repair bool
+
+	// openFile opens segments; tests replace it to inject disk errors.
+	openFile openFileFunc
+}
+
+func (c *Config) setDefaults() {
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = 10 * time.Millisecond
+	}
+	if c.SegmentBytes <= 0 {
+		c.SegmentBytes = 64 << 20
+	}
+	if c.MaxPendingBytes <= 0 {
+		c.MaxPendingBytes = 4 << 20
+	}
+	if c.openFile == nil {
+		c.openFile = openAppend
+	}
+}
+
+// Target is what replay restores into: *store.Store. Restore is called only
+// when a snapshot exists, before any Apply; Apply gets the records after it.
+type Target interface {
+	Restore(rev, compactRev int64, leases []store.Lease, kvs iter.Seq[store.KeyValue]) error
+	Apply(c *store.Change) error
+}
+
+// ErrFailed is wrapped by every Wait error after a write or fsync failed. The
+// WAL then refuses all durable writes until the process restarts: records of
+// the failed batch may be half on disk and a later record must never be
+// acknowledged on top of them.
+var ErrFailed = errors.New("wal failed")
+
+// WAL is a store.Journal that writes to disk.
+//
+// Lock order: the store's write lock (held by Append's caller), then mu.
+// filesMu is taken by the flusher and by snapshot cleanup only, never with mu.
+type WAL struct {
+	cfg     Config
+	log     zerolog.Logger
+	metrics *metrics
+
+	// mu guards the pending side: sequence numbers, routes' pending buffers,
+	// the open sync batch and the failure. Append holds it for one encode.
+	mu         sync.Mutex
+	seq        uint64
+	routes     map[string]*route // by key prefix
+	meta       *route            // lease and compaction records
+	metaMode   Mode
+	dirty      []*route // routes with pending bytes, in first-append order
+	pending    int      // bytes pending across routes
+	syncWaiter *batch   // waiters of the next fsync; nil if none
+	failed     error
+
+	// filesMu guards each route's segments and open file.
+	filesMu sync.Mutex
+	byName  map[string]*route // every route with files, by file-name stem
+
+	kick      chan struct{}
+	stop      chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// route is one segment series. buf/firstSeq/lastSeq are guarded by WAL.mu;
+// segs/file by WAL.filesMu.
+type route struct {
+	name string
+	mode Mode
+
+	buf      []byte
+	spare    []byte
+	firstSeq uint64 // of the pending records
+	lastSeq  uint64
+	count    int // pending records
+
+	segs   []*segment
+	file   walFile // open on segs[len-1], nil until the first write of this boot
+	synced bool    // no unsynced bytes in file
+}
+
+// Open prepares the WAL in cfg.Dir. The store is created with the WAL as its
+// Journal, then Replay restores it; only then may the store take writes.
+func Open(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*WAL, error) {
+	cfg.setDefaults()
+	cfg.Routing.compile()
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("wal dir: %w", err)
+	}
+	w := &WAL{
+		cfg:     cfg,
+		log:     log.With().Str("component", "wal").Logger(),
+		metrics: newMetrics(reg),
+		routes:  map[string]*route{},
+		byName:  map[string]*route{},
+		kick:    make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	// Leases and compactions must be as durable as the most durable key they
+	// can affect, so the meta file takes the strongest configured mode.
+	w.metaMode = cfg.Routing.Default
+	for _, m := range cfg.Routing.Prefixes {
+		w.metaMode = max(w.metaMode, m)
+	}
+	return w, nil
+}
+
+// Replay restores target from the directory (see replay.go) and starts the
+// flusher. The log names every truncation it makes; errors name the file and
+// offset. Call it once, before the store takes writes.
+func (w *WAL) Replay(target Target) error {
+	start := time.Now()
+	if err := w.replay(target); err != nil {
+		return err
+	}
+	w.metrics.replayDuration.Set(time.Since(start).Seconds())
+	w.meta = w.routeByName(metaRoute, w.metaMode)
+	go w.run()
+	return nil
+}
+
+// routeByName returns the route with file stem name, creating it. Caller holds
+// mu (or is Open, before the flusher starts); it takes filesMu itself.
+func (w *WAL) routeByName(name string, mode Mode) *route {
+	w.filesMu.Lock()
+	defer w.filesMu.Unlock()
+	rt := w.byName[name]
+	if rt == nil {
+		rt = &route{name: name, synced: true}
+		w.byName[name] = rt
+	}
+	rt.mode = mode
+	return rt
+}
+
+// LastSeq is the sequence number of the last record appended. Call it with the
+// store's write lock held to pair it with the state a snapshot will capture.
+func (w *WAL) LastSeq() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seq
+}
+
+// Append logs c (see store.Journal). Ops whose prefix is in mode none are left
+// out; the rest, even if they span prefixes, become ONE record in the file of
+// the most durable prefix among them, so a Txn is never half on disk.
+func (w *WAL) Append(c *store.Change) store.Waiter {
+	w.mu.Lock()
+	var target *route
+	mode := ModeNone
+	kept := 0
+	for i := range c.Ops {
+		rt, m := w.routeOf(&c.Ops[i])
+		if m == ModeNone {
+			continue
+		}
+		kept++
+		if m > mode {
+			target, mode = rt, m
+		}
+	}
+	if kept == 0 {
+		w.mu.Unlock()
+		return doneWaiter{}
+	}
+	if w.failed != nil {
+		err := w.failed
+		w.mu.Unlock()
+		if mode == ModeFsync {
+			return doneWaiter{err: err}
+		}
+		w.metrics.droppedRecords.Inc()
+		return doneWaiter{}
+	}
+	ops := c.Ops
+	if kept < len(ops) {
+		ops = make([]store.Op, 0, kept)
+		for i := range c.Ops {
+			if _, m := w.routeOf(&c.Ops[i]); m != ModeNone {
+				ops = append(ops, c.Ops[i])
+			}
+		}
+	}
+	w.seq++
+	rec := Record{Seq: w.seq, Revision: c.Revision, Ops: ops}
+	if len(target.buf) == 0 {
+		target.firstSeq = rec.Seq
+		w.dirty = append(w.dirty, target)
+	}
+	before := len(target.buf)
+	target.buf = appendFrame(target.buf, &rec)
+	target.lastSeq = rec.Seq
+	target.count++
+	w.pending += len(target.buf) - before
+	var wt store.Waiter = doneWaiter{}
+	kick := w.pending >= w.cfg.MaxPendingBytes
+	if mode == ModeFsync {
+		if w.syncWaiter == nil {
+			w.syncWaiter = newBatch()
+		}
+		wt = w.syncWaiter
+		kick = true
+	}
+	w.mu.Unlock()
+	w.metrics.records.WithLabelValues(mode.String()).Inc()
+	if kick {
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	}
+	return wt
+}
+
+// routeOf maps one op to its route and mode. Caller holds mu.
+func (w *WAL) routeOf(op *store.Op) (*route, Mode) {
+	switch op.Type {
+	case store.OpPut, store.OpDelete:
+		prefix, mode := w.cfg.Routing.Route(op.Key)
+		if mode == ModeNone {
+			return nil, ModeNone
+		}
+		rt := w.routes[string(prefix)]
+		if rt == nil {
+			rt = w.routeByName(routeName(prefix), mode)
+			w.routes[string(prefix)] = rt
+		}
+		return rt, mode
+	default:
+		return w.meta, w.metaMode
+	}
+}
+
+// run is the flusher: it writes whatever is pending when kicked (an fsync
+// waiter, or too many buffered bytes) or every FlushInterval.
+func (w *WAL) run() {
+	defer close(w.stopped)
+	t := time.NewTicker(w.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.kick:
+		case <-t.C:
+		case <-w.stop:
+			w.flush()
+			return
+		}
+		w.flush()
+	}
+}
+
+type pendingWrite struct {
+	rt                *route
+	buf               []byte
+	firstSeq, lastSeq uint64
+}
+
+// flush writes every pending buffer, fsyncs every file written since its last
+// fsync (buffered ones too: an fsync-mode record must never be acknowledged
+// while an earlier buffered record could still vanish, or replay would cut at
+// the gap and drop the acknowledged one), then wakes the batch's waiters.
+func (w *WAL) flush() {
+	w.mu.Lock()
+	b := w.syncWaiter
+	w.syncWaiter = nil
+	work := make([]pendingWrite, 0, len(w.dirty))
+	records := 0
+	for _, rt := range w.dirty {
+		work = append(work, pendingWrite{rt: rt, buf: rt.buf, firstSeq: rt.firstSeq, lastSeq: rt.lastSeq})
+		records += rt.count
+		rt.buf, rt.spare, rt.count = rt.spare[:0], nil, 0
+	}
+	w.dirty = w.dirty[:0]
+	w.pending = 0
+	failed := w.failed
+	w.mu.Unlock()
+
+	if failed != nil {
+		b.finish(failed)
+		return
+	}
+	err := w.writeAndSync(work)
+	if len(work) > 0 {
+		w.metrics.batchRecords.Observe(float64(records))
+	}
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrFailed, err)
+		w.metrics.writeErrors.Inc()
+		w.log.Error().Err(err).Msg("wal write failed: refusing durable writes until restart")
+		w.mu.Lock()
+		if w.failed == nil {
+			w.failed = err
+		}
+		w.mu.Unlock()
+	}
+	b.finish(err)
+
+	w.mu.Lock()
+	for _, pw := range work {
+		if pw.rt.spare == nil && cap(pw.buf) <= 4*w.cfg.MaxPendingBytes {
+			pw.rt.spare = pw.buf[:0]
+		}
+	}
+	w.mu.Unlock()
+}
+
+func (w *WAL) writeAndSync(work []pendingWrite) error {
+	w.filesMu.Lock()
+	defer w.filesMu.Unlock()
+	for _, pw := range work {
+		if err := w.writeRoute(pw); err != nil {
+			return err
+		}
+	}
+	for _, rt := range w.byName {
+		if rt.synced || rt.file == nil {
+			continue
+		}
+		start := time.Now()
+		if err := rt.file.Sync(); err != nil {
+			return fmt.Errorf("fsync %s: %w", rt.segs[len(rt.segs)-1].path, err)
+		}
+		w.metrics.fsyncDuration.Observe(time.Since(start).Seconds())
+		rt.synced = true
+	}
+	return nil
+}
+
+// writeRoute appends one route's batch, starting a new segment first when
+// this boot has not opened one yet or the current one is full. Caller holds
+// filesMu.
+func (w *WAL) writeRoute(pw pendingWrite) error {
+	rt := pw.rt
+	if rt.file == nil || rt.segs[len(rt.segs)-1].size >= w.cfg.SegmentBytes {
+		if err := w.cutSegment(rt, pw.firstSeq); err != nil {
+			return err
+		}
+	}
+	seg := rt.segs[len(rt.segs)-1]
+	n, err := rt.file.Write(pw.buf)
+	seg.size += int64(n)
+	w.metrics.writeBytes.Add(float64(n))
+	rt.synced = false
+	if err != nil {
+		return fmt.Errorf("write %s: %w", seg.path, err)
+	}
+	seg.lastSeq = pw.lastSeq
+	return nil
+}
+
+// cutSegment closes rt's open segment (fsynced: a closed segment is never
+// torn, which is what lets replay call a bad record in it corruption) and
+// starts the next one. Caller holds filesMu.
+func (w *WAL) cutSegment(rt *route, firstSeq uint64) error {
+	if rt.file != nil {
+		if !rt.synced {
+			if err := rt.file.Sync(); err != nil {
+				return fmt.Errorf("fsync %s: %w", rt.segs[len(rt.segs)-1].path, err)
+			}
+		}
+		if err := rt.file.Close(); err != nil {
+			return fmt.Errorf("close %s: %w", rt.segs[len(rt.segs)-1].path, err)
+		}
+		rt.file = nil
+	}
+	index := uint64(1)
+	if len(rt.segs) > 0 {
+		index = rt.segs[len(rt.segs)-1].index + 1
+	}
+	path := filepath.Join(w.cfg.Dir, segmentName(rt.name, index))
+	f, err := w.cfg.openFile(path)
+	if err != nil {
+		return fmt.Errorf("new segment: %w", err)
+	}
+	if err := syncDir(w.cfg.Dir); err != nil {
+		f.Close()
+		return err
+	}
+	rt.file, rt.synced = f, true
+	rt.segs = append(rt.segs, &segment{path: path, index: index, firstSeq: firstSeq})
+	w.metrics.segments.Inc()
+	return nil
+}
+
+// Close flushes what is pending, fsyncs and closes every file. Appends after
+// Close are a caller bug; a second Close returns the first one's result.
+func (w *WAL) Close() error {
+	w.closeOnce.Do(func() { w.closeErr = w.close() })
+	return w.closeErr
+}
+
+func (w *WAL) close() error {
+	close(w.stop)
+	if w.meta != nil { // the flusher runs only after Replay
+		<-w.stopped
+	}
+	w.filesMu.Lock()
+	defer w.filesMu.Unlock()
+	var errs []error
+	for _, rt := range w.byName {
+		if rt.file != nil {
+			errs = append(errs, rt.file.Close())
+			rt.file = nil
+		}
+	}
+	w.mu.Lock()
+	failed := w.failed
+	w.mu.Unlock()
+	if failed != nil {
+		errs = append(errs, failed)
+	}
+	return errors.Join(errs...)
+}
+
+// batch is the Waiter shared by every fsync-mode record of one flush.
+type batch struct {
+	done chan struct{}
+	err  error
+}
+
+func newBatch() *batch { return &batch{done: make(chan struct{})} }
+
+func (b *batch) finish(err error) {
+	if b == nil {
+		return
+	}
+	b.err = err
+	close(b.done)
+}
+
+func (b *batch) Wait(ctx context.Context) error {
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		return fmt.Errorf("wal: waiting for fsync: %w", ctx.Err())
+	}
+}
+
+type doneWaiter struct{ err error }
+
+func (d doneWaiter) Wait(context.Context) error { return d.err }
+
+// Snapshot writes the store's state durably, then deletes older snapshots
+// and every segment whose records are all covered. Keys of prefixes in mode
+// none are left out: memory-only data must not come back after a restart.
+// A crash at any point leaves either the old snapshot with all its segments
+// or the new one: the file appears only by rename after fsync, and segments
+// go only after that. Calls must not overlap.
+func (w *WAL) Snapshot(src Snapshotter) error {
+	if w.metaMode == ModeNone {
+		return nil // nothing is durable, so nothing to snapshot
+	}
+	start := time.Now()
+	seq := w.LastSeq()
+	path, meta, size, err := writeSnapshot(w.cfg.Dir, seq, src, func(key []byte) bool {
+		_, mode := w.cfg.Routing.Route(key)
+		return mode != ModeNone
+	})
+	if err != nil {
+		return err
+	}
+	w.metrics.snapshotDuration.Observe(time.Since(start).Seconds())
+	w.metrics.snapshotBytes.Set(float64(size))
+	l, err := listDir(w.cfg.Dir)
+	if err != nil {
+		return err
+	}
+	for _, old := range l.snapshots {
+		if old < seq {
+			if err := os.Remove(filepath.Join(w.cfg.Dir, snapshotName(old))); err != nil && !os.IsNotExist(err) {
+				return fmt.Errorf("remove old snapshot: %w", err)
+			}
+		}
+	}
+	removed, kept := w.dropCovered(seq)
+	w.log.Info().Str("file", path).Int64("bytes", size).Uint64("seq", seq).Int64("rev", meta.Revision).
+		Uint64("keys", meta.Keys).Int("segments_removed", removed).Int("segments_kept", kept).
+		Dur("took", time.Since(start)).Msg("wal snapshot written")
+	return nil
+}
+
+// SnapshotEvery takes a snapshot every interval while records were appended
+// since the last one, until ctx ends. Errors are logged; the WAL keeps
+// working without the snapshot (replay just has more to read).
+func (w *WAL) SnapshotEvery(ctx context.Context, src Snapshotter, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	last := w.LastSeq()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if seq := w.LastSeq(); seq != last {
+			if err := w.Snapshot(src); err != nil {
+				w.log.Error().Err(err).Msg("wal snapshot failed")
+				continue
+			}
+			last = seq
+		}
+	}
+}
+
+// dropCovered removes segments with no record after seq. An open segment that
+// is covered is closed first; the route's next write starts a new one.
+func (w *WAL) dropCovered(seq uint64) (removed, kept int) {
+	w.filesMu.Lock()
+	defer w.filesMu.Unlock()
+	for _, rt := range w.byName {
+		keep := rt.segs[:0]
+		for i, s := range rt.segs {
+			open := rt.file != nil && i == len(rt.segs)-1
+			if s.lastSeq > seq {
+				keep = append(keep, s)
+				continue
+			}
+			if open {
+				rt.file.Close()
+				rt.file, rt.synced = nil, true
+			}
+			if err := os.Remove(s.path); err != nil && !os.IsNotExist(err) {
+				w.log.Warn().Err(err).Str("file", s.path).Msg("cannot remove covered segment; replay will skip it")
+				keep = append(keep, s)
+				continue
+			}
+			removed++
+		}
+		rt.segs = keep
+		kept += len(keep)
+	}
+	w.metrics.segments.Set(float64(kept))
+	return removed, kept
+}
