@@ -96,7 +96,7 @@ func Release(ctx context.Context, o Options) (*Result, error) {
 	}
 	if !o.DryRun {
 		if dirty != "" {
-			return nil, fmt.Errorf("%s has uncommitted changes; commit them first (or use --dry-run)", o.Module)
+			return nil, fmt.Errorf("%s has uncommitted changes; commit them first (or use --dry-run):\n%s", o.Module, dirty)
 		}
 		if _, err := git(o.Root, "rev-parse", "-q", "--verify", "refs/tags/"+tag); err == nil {
 			return nil, fmt.Errorf("tag %s already exists", tag)
