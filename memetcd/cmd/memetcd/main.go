@@ -1,21 +1,37 @@
-// Command memetcd: in-memory etcd v3 API server for Kubernetes.
+// Command memetcd is an in-memory etcd v3 API server for Kubernetes.
 package main
 
 import (
 	"github.com/k8s1m/k8s1m/cli/command"
+	"github.com/k8s1m/k8s1m/memetcd/app"
 	"github.com/spf13/cobra"
 )
 
 func main() {
 	root := command.NewRoot("memetcd", "in-memory etcd v3 API server for Kubernetes")
+	cfg := app.DefaultConfig()
+	f := root.Cmd.Flags()
+	f.StringVar(&cfg.ListenAddress, "listen-address", cfg.ListenAddress, "address to listen on for both ports")
+	f.IntVar(&cfg.Port, "port", cfg.Port, "etcd gRPC client port")
+	f.IntVar(&cfg.MetricsPort, "metrics-port", cfg.MetricsPort, "port for /metrics, /healthz, /health and /debug/pprof")
+	f.StringVar(&cfg.WALDir, "wal-dir", cfg.WALDir, "WAL directory (one file per prefix)")
+	f.StringVar(&cfg.WALDefault, "wal-default", cfg.WALDefault, "WAL mode for prefixes without an override: none, buffered or fsync")
+	f.StringArrayVar(&cfg.WALNoWritePrefixes, "wal-no-write-prefix", nil, "key prefix never written to the WAL (repeatable)")
+	f.StringVar(&cfg.CertFile, "cert-file", "", "TLS certificate for the client port (PEM)")
+	f.StringVar(&cfg.KeyFile, "key-file", "", "TLS key for the client port (PEM)")
+	f.StringVar(&cfg.TrustedCAFile, "trusted-ca-file", "", "CA bundle client certificates are verified against (PEM)")
+	f.BoolVar(&cfg.ClientCertAuth, "client-cert-auth", false, "require a client certificate signed by --trusted-ca-file")
+	f.IntVar(&cfg.MaxRequestBytes, "max-request-bytes", cfg.MaxRequestBytes, "largest request accepted, in bytes (etcd's default: 1.5 MiB)")
+	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may finish after SIGTERM")
+	command.BindEnv(f, "port", "ETCD_PORT")
+	command.BindEnv(f, "metrics-port", "ETCD_METRICS_PORT")
+	command.BindEnv(f, "wal-dir", "ETCD_WAL_DIR")
 	root.Cmd.RunE = func(c *cobra.Command, _ []string) error {
 		log, err := root.Logger()
 		if err != nil {
 			return err
 		}
-		log.Info().Msg("not implemented yet")
-		<-c.Context().Done()
-		return nil
+		return app.Run(c.Context(), log, cfg)
 	}
 	command.Execute(root.Cmd)
 }

@@ -1,0 +1,78 @@
+// Package app is memetcd's process: it turns a Config (the command-line
+// flags) into a listening gRPC server, a metrics/health/pprof HTTP server and
+// the store behind them, and shuts them down gracefully when its context ends.
+package app
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/k8s1m/k8s1m/memetcd/server"
+)
+
+// Config is everything memetcd's command line sets. Field comments give the
+// flag; defaults are those of DefaultConfig.
+type Config struct {
+	// ListenAddress is the address both ports bind to (--listen-address,
+	// default 127.0.0.1: exposing the store is an explicit choice).
+	ListenAddress string
+	// Port is the etcd gRPC client port (--port, env ETCD_PORT, default 2379).
+	Port int
+	// MetricsPort serves /metrics, /healthz, /health and /debug/pprof
+	// (--metrics-port, env ETCD_METRICS_PORT, default 9000).
+	MetricsPort int
+
+	// WALDir, WALDefault and WALNoWritePrefixes configure durability
+	// (--wal-dir, env ETCD_WAL_DIR, default ./wal; --wal-default none|buffered|fsync,
+	// default buffered; --wal-no-write-prefix, repeatable). Package wal owns
+	// their meaning; see durability.go for the wiring.
+	WALDir             string
+	WALDefault         string
+	WALNoWritePrefixes []string
+
+	// TLS as etcd's flags: with CertFile and KeyFile the client port serves
+	// TLS; with ClientCertAuth clients must present a certificate signed by
+	// TrustedCAFile.
+	CertFile       string
+	KeyFile        string
+	TrustedCAFile  string
+	ClientCertAuth bool
+
+	// MaxRequestBytes is etcd's --max-request-bytes.
+	MaxRequestBytes int
+	// ShutdownTimeout bounds how long in-flight requests may finish after a
+	// signal before connections are closed.
+	ShutdownTimeout time.Duration
+}
+
+// DefaultConfig returns the flag defaults.
+func DefaultConfig() Config {
+	return Config{
+		ListenAddress:   "127.0.0.1",
+		Port:            2379,
+		MetricsPort:     9000,
+		WALDir:          "./wal",
+		WALDefault:      "buffered",
+		MaxRequestBytes: server.DefaultMaxRequestBytes,
+		ShutdownTimeout: 10 * time.Second,
+	}
+}
+
+// Validate reports flag combinations that cannot work.
+func (c *Config) Validate() error {
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		return fmt.Errorf("--cert-file and --key-file must be given together")
+	}
+	if c.ClientCertAuth && (c.TrustedCAFile == "" || c.CertFile == "") {
+		return fmt.Errorf("--client-cert-auth needs --trusted-ca-file and --cert-file/--key-file")
+	}
+	switch c.WALDefault {
+	case "none", "buffered", "fsync":
+	default:
+		return fmt.Errorf("--wal-default %q: want none, buffered or fsync", c.WALDefault)
+	}
+	if c.MaxRequestBytes <= 0 {
+		return fmt.Errorf("--max-request-bytes must be positive")
+	}
+	return nil
+}

@@ -1,0 +1,201 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/k8s1m/k8s1m/memetcd/store"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
+)
+
+// Version is the etcd API version memetcd reports in Maintenance.Status.
+// kube-apiserver reads it to decide whether RequestWatchProgress is safe
+// (>= 3.5.13), so it names the etcd release whose API this implements.
+const Version = "3.7.3"
+
+// Identity of the single member; etcd derives these from its cluster config,
+// clients only need them to be stable and non-zero.
+const (
+	ClusterID = 0x6d656d6574636431 // "memetcd1"
+	MemberID  = 0x6d656d6574636432 // "memetcd2"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Name is the member name MemberList reports.
+	Name string
+	// ClientURLs are the URLs MemberList reports clients can reach this member at.
+	ClientURLs []string
+	// MaxRequestBytes bounds a request like etcd's --max-request-bytes
+	// (default 1.5 MiB). gRPC accepts a little more so the oversize request
+	// gets etcd's ErrGRPCRequestTooLarge rather than a transport error.
+	MaxRequestBytes int
+	// ProgressNotifyInterval is how often watches created with progress_notify
+	// get a progress report when idle (etcd's default: 10 minutes).
+	ProgressNotifyInterval time.Duration
+	// WatchBatchEvents and WatchBatchBytes bound one watch response.
+	WatchBatchEvents int
+	WatchBatchBytes  int
+	Log              zerolog.Logger
+}
+
+// DefaultMaxRequestBytes is etcd's default --max-request-bytes.
+const DefaultMaxRequestBytes = 1572864
+
+// grpcOverheadBytes is the slack etcd allows above MaxRequestBytes at the gRPC layer.
+const grpcOverheadBytes = 512 * 1024
+
+func (c *Config) setDefaults() {
+	if c.Name == "" {
+		c.Name = "memetcd"
+	}
+	if c.MaxRequestBytes <= 0 {
+		c.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if c.ProgressNotifyInterval <= 0 {
+		c.ProgressNotifyInterval = 10 * time.Minute
+	}
+	if c.WatchBatchEvents <= 0 {
+		c.WatchBatchEvents = 1000
+	}
+	if c.WatchBatchBytes <= 0 {
+		c.WatchBatchBytes = 4 << 20
+	}
+}
+
+// Server implements etcd's gRPC services on a store.
+type Server struct {
+	pb.UnimplementedKVServer
+	pb.UnimplementedWatchServer
+	pb.UnimplementedLeaseServer
+	pb.UnimplementedMaintenanceServer
+	pb.UnimplementedClusterServer
+	pb.UnimplementedAuthServer
+
+	cfg      Config
+	store    *store.Store
+	metrics  *metrics
+	health   *health.Server
+	stopping atomic.Bool
+	stopc    chan struct{} // closed when shutdown begins: ends watch and keep-alive streams
+}
+
+// New returns a Server for st. Its metrics are registered on reg.
+func New(st *store.Store, cfg Config, reg prometheus.Registerer) *Server {
+	cfg.setDefaults()
+	return &Server{cfg: cfg, store: st, metrics: newMetrics(reg), health: health.NewServer(), stopc: make(chan struct{})}
+}
+
+// GRPCServer builds a grpc.Server with every service registered, request
+// metrics and etcd's keep-alive policy. extra options (TLS credentials) are
+// appended.
+func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(s.cfg.MaxRequestBytes + grpcOverheadBytes),
+		grpc.MaxSendMsgSize(math.MaxInt32),
+		grpc.MaxConcurrentStreams(math.MaxUint32),
+		// Clients (kube-apiserver: every 30s) ping idle connections; etcd
+		// permits pings every 5s, so must we or they get GOAWAY.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.ChainUnaryInterceptor(s.metrics.grpc.UnaryServerInterceptor(), s.unaryStopping),
+		grpc.ChainStreamInterceptor(s.metrics.grpc.StreamServerInterceptor(), s.streamStopping),
+	}
+	g := grpc.NewServer(append(opts, extra...)...)
+	pb.RegisterKVServer(g, s)
+	pb.RegisterWatchServer(g, s)
+	pb.RegisterLeaseServer(g, s)
+	pb.RegisterMaintenanceServer(g, s)
+	pb.RegisterClusterServer(g, s)
+	pb.RegisterAuthServer(g, s)
+	healthpb.RegisterHealthServer(g, s.health)
+	s.metrics.grpc.InitializeMetrics(g)
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	return g
+}
+
+// BeginShutdown makes new requests fail with etcd's "server stopped" error,
+// ends watch and keep-alive streams and reports NOT_SERVING on the health
+// service, so clients move on while in-flight unary requests finish.
+func (s *Server) BeginShutdown() {
+	if s.stopping.CompareAndSwap(false, true) {
+		s.health.Shutdown()
+		close(s.stopc)
+	}
+}
+
+func (s *Server) unaryStopping(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if s.stopping.Load() {
+		return nil, rpctypes.ErrGRPCStopped
+	}
+	return h(ctx, req)
+}
+
+func (s *Server) streamStopping(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	if s.stopping.Load() {
+		return rpctypes.ErrGRPCStopped
+	}
+	return h(srv, ss)
+}
+
+// header returns the response header every etcd response carries.
+func (s *Server) header(rev int64) *pb.ResponseHeader {
+	return &pb.ResponseHeader{ClusterId: ClusterID, MemberId: MemberID, Revision: rev, RaftTerm: 1}
+}
+
+// toGRPC maps store errors to etcd's gRPC errors.
+func toGRPC(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.FromContextError(err).Err()
+	case errors.Is(err, store.ErrCompacted):
+		return rpctypes.ErrGRPCCompacted
+	case errors.Is(err, store.ErrFutureRev):
+		return rpctypes.ErrGRPCFutureRev
+	case errors.Is(err, store.ErrLeaseNotFound):
+		return rpctypes.ErrGRPCLeaseNotFound
+	case errors.Is(err, store.ErrLeaseExists):
+		return rpctypes.ErrGRPCLeaseExist
+	case errors.Is(err, store.ErrLeaseTTL):
+		return rpctypes.ErrGRPCLeaseTTLTooLarge
+	case errors.Is(err, store.ErrKeyNotFound):
+		return rpctypes.ErrGRPCKeyNotFound
+	case errors.Is(err, store.ErrClosed):
+		return rpctypes.ErrGRPCStopped
+	case errors.Is(err, store.ErrReadOnly):
+		return status.Error(codes.Unavailable, "memetcd: "+err.Error())
+	}
+	return status.Error(codes.Unknown, err.Error())
+}
+
+// wait blocks until the journal has made a write as durable as its prefix
+// requires. A failure is reported to the client as Unavailable with the cause,
+// never as success: the store has gone read-only by then.
+func (s *Server) wait(ctx context.Context, w store.Waiter) error {
+	if err := w.Wait(ctx); err != nil {
+		if ctx.Err() != nil {
+			return status.FromContextError(ctx.Err()).Err()
+		}
+		s.cfg.Log.Error().Err(err).Msg("write not made durable")
+		return status.Error(codes.Unavailable, fmt.Sprintf("memetcd: write not made durable: %v", err))
+	}
+	return nil
+}
