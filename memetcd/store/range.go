@@ -62,7 +62,7 @@ func (s *Store) rangeLocked(req *RangeRequest, latest int64) (*RangeResult, erro
 		if !req.CountOnly && (limit <= 0 || int64(len(res.KVs)) < limit) {
 			res.KVs = append(res.KVs, req.strip(e.kv(r)))
 		}
-		return true
+		return !(req.SkipCount && limit > 0 && res.Count > limit)
 	})
 	if !natural && !req.CountOnly {
 		sortKVs(res.KVs, req.SortTarget, order)

@@ -33,6 +33,10 @@ type RangeRequest struct {
 	KeysOnly   bool
 	SortOrder  SortOrder
 	SortTarget SortTarget
+	// SkipCount stops the scan once Limit keys and one more are found: Count
+	// is then a lower bound, More is still exact. RangeStream chunks use it so
+	// a long range is not recounted for every chunk.
+	SkipCount bool
 	// Revision filters; 0 means no bound.
 	MinModRev, MaxModRev, MinCreateRev, MaxCreateRev int64
 }
