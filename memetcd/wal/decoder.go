@@ -49,7 +49,10 @@ type frameReader struct {
 }
 
 func newFrameReader(r io.Reader, file string, size int64) *frameReader {
-	return &frameReader{r: bufio.NewReaderSize(r, 1<<20), file: file, size: size}
+	// A big buffer makes replay read segments in large sequential chunks;
+	// small files (and fuzz inputs) need no more than their size.
+	bufSize := int(min(max(size, 4096), 1<<20))
+	return &frameReader{r: bufio.NewReaderSize(r, bufSize), file: file, size: size}
 }
 
 // next returns the next payload (a fresh slice the caller may keep) and its
