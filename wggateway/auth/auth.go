@@ -7,7 +7,6 @@ package auth
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -53,12 +52,15 @@ type Secret struct {
 func (Secret) String() string   { return "[redacted]" }
 func (Secret) GoString() string { return "auth.Secret{[redacted]}" }
 
+// MinSecretLen keeps obviously guessable secrets out; use a random string.
+const MinSecretLen = 16
+
 // NewSecret wraps s. Leading and trailing white space is dropped because secret
 // files usually end in a newline.
 func NewSecret(s string) (Secret, error) {
 	s = strings.TrimSpace(s)
-	if len(s) < 16 {
-		return Secret{}, errors.New("shared secret shorter than 16 characters")
+	if len(s) < MinSecretLen {
+		return Secret{}, fmt.Errorf("shared secret shorter than %d characters", MinSecretLen)
 	}
 	return Secret{sum: sha256.Sum256([]byte(s))}, nil
 }
@@ -66,28 +68,38 @@ func NewSecret(s string) (Secret, error) {
 // LoadSecret reads the secret from file when given, otherwise from the
 // environment variable env. Exactly one must be set.
 func LoadSecret(file, env string) (Secret, error) {
-	fromEnv, envSet := os.LookupEnv(env)
+	raw, err := ReadSecret(file, env)
+	if err != nil {
+		return Secret{}, err
+	}
+	return NewSecret(raw)
+}
+
+// ReadSecret returns the raw secret the way LoadSecret finds it; the client
+// needs the text itself to send it.
+func ReadSecret(file, env string) (string, error) {
+	fromEnv := os.Getenv(env)
 	switch {
-	case file != "" && envSet && fromEnv != "":
-		return Secret{}, fmt.Errorf("shared secret given both as a file and in %s: pick one", env)
+	case file != "" && fromEnv != "":
+		return "", fmt.Errorf("shared secret given both as a file and in %s: pick one", env)
 	case file != "":
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return Secret{}, fmt.Errorf("read secret file: %w", err)
+			return "", fmt.Errorf("read secret file: %w", err)
 		}
-		s, err := NewSecret(string(b))
-		if err != nil {
-			return Secret{}, fmt.Errorf("secret file %s: %w", file, err)
+		s := strings.TrimSpace(string(b))
+		if len(s) < MinSecretLen {
+			return "", fmt.Errorf("secret file %s: shorter than %d characters", file, MinSecretLen)
 		}
 		return s, nil
-	case envSet && fromEnv != "":
-		s, err := NewSecret(fromEnv)
-		if err != nil {
-			return Secret{}, fmt.Errorf("env %s: %w", env, err)
+	case fromEnv != "":
+		s := strings.TrimSpace(fromEnv)
+		if len(s) < MinSecretLen {
+			return "", fmt.Errorf("env %s: secret shorter than %d characters", env, MinSecretLen)
 		}
 		return s, nil
 	}
-	return Secret{}, fmt.Errorf("no shared secret: set --secret-file or %s", env)
+	return "", fmt.Errorf("no shared secret: set --secret-file or %s", env)
 }
 
 // Matches reports in constant time whether candidate is the secret.

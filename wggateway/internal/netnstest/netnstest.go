@@ -9,12 +9,16 @@ package netnstest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/vishvananda/netns"
 )
 
 // childEnv marks the re-executed test process.
@@ -123,4 +127,41 @@ func RunIsolated(t *testing.T) {
 	if bytes.Contains(out, []byte("--- SKIP")) {
 		t.Skip("isolated run skipped")
 	}
+}
+
+// Do runs f with the calling goroutine's thread inside ns. Sockets keep the
+// namespace they were created in, so a listener or connection made in f can
+// be used from any goroutine afterwards; f itself should only create them.
+func (ns *NS) Do(f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		// A fresh goroutine on a locked thread: if the thread cannot be put
+		// back into its namespace it stays locked and dies with the goroutine
+		// instead of running other goroutines in the wrong namespace.
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- fmt.Errorf("current netns: %w", err)
+			return
+		}
+		defer orig.Close()
+		target, err := netns.GetFromName(ns.Name)
+		if err != nil {
+			errc <- fmt.Errorf("open netns %s: %w", ns.Name, err)
+			return
+		}
+		defer target.Close()
+		if err := netns.Set(target); err != nil {
+			errc <- fmt.Errorf("enter netns %s: %w", ns.Name, err)
+			return
+		}
+		ferr := f()
+		if err := netns.Set(orig); err != nil {
+			errc <- errors.Join(ferr, fmt.Errorf("leave netns %s: %w", ns.Name, err))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
 }

@@ -1,0 +1,334 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/k8s1m/k8s1m/wggateway/internal/netnstest"
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+)
+
+// Addresses inside the test's namespaces (documentation and ULA ranges).
+const (
+	gwLinkV6   = "fd00:1::1" // gateway, on the client-facing veth
+	clLinkV6   = "fd00:1::2" // client, IPv6 only like a cluster node
+	gwPublicV4 = "203.0.113.1"
+	inetHostV4 = "203.0.113.2" // the "internet" host
+	poolV4     = "10.99.0.0/24"
+	apiPort    = "8080"
+	wgPort     = "51820"
+	tcpPort    = "7777"
+	secret     = "e2e shared secret, long enough"
+)
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// proc is a background process in a namespace.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan error
+}
+
+func start(t *testing.T, ns *netnstest.NS, name string, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, cmd: ns.Command(args...), out: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.Env = append(os.Environ(), env...)
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.stop(t)
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, p.out.String())
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM (graceful shutdown) and waits; it returns the exit error.
+func (p *proc) stop(t *testing.T) error {
+	t.Helper()
+	if p.cmd.ProcessState != nil {
+		return nil
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		return err
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("%s did not stop on SIGTERM", p.name)
+	}
+}
+
+// waitFor polls cond until it holds, the process dies or the deadline passes.
+func waitFor(t *testing.T, what string, p *proc, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		select {
+		case err := <-p.done:
+			t.Fatalf("%s exited (%v) while waiting for %s:\n%s", p.name, err, what, p.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; %s output:\n%s", what, p.name, p.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "wggateway")
+	cmd := exec.Command("go", "build", "-o", bin, "../cmd/wggateway")
+	// The module builds alone by design; building it so keeps this test
+	// independent of the state of sibling modules in the workspace.
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build wggateway: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestTunnelSNAT is the whole path: the client namespace (IPv6 only) fetches
+// its config from the gateway over HTTP, brings the tunnel up, and reaches a
+// host in the internet namespace over IPv4 with ping and TCP; that host sees
+// the gateway's IPv4 address as the source. Then the gateway restarts and the
+// tunnel works again from the persisted state.
+func TestTunnelSNAT(t *testing.T) {
+	netnstest.Require(t)
+	bin := buildBinary(t)
+	dir := t.TempDir()
+
+	gw := netnstest.New(t, "gw")
+	cl := netnstest.New(t, "cl")
+	inet := netnstest.New(t, "inet")
+	netnstest.Veth(t, gw, "veth-cl", cl, "veth-gw")
+	netnstest.Veth(t, gw, "veth-inet", inet, "veth-gw")
+	gw.Run(t, "ip", "-6", "addr", "add", gwLinkV6+"/64", "dev", "veth-cl", "nodad")
+	cl.Run(t, "ip", "-6", "addr", "add", clLinkV6+"/64", "dev", "veth-gw", "nodad")
+	gw.Run(t, "ip", "addr", "add", gwPublicV4+"/24", "dev", "veth-inet")
+	inet.Run(t, "ip", "addr", "add", inetHostV4+"/24", "dev", "veth-gw")
+	// The internet host has no route to the tunnel pool: a reply can only get
+	// back if the gateway rewrote the source to its own address.
+
+	secretFile := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Interface names carry the pid: /var/run/wireguard is shared by all
+	// namespaces, and so are the UAPI sockets named after the interfaces.
+	gwIface := fmt.Sprintf("wggw%d", os.Getpid()%1000000)
+	clIface := fmt.Sprintf("wgcl%d", os.Getpid()%1000000)
+	gwArgs := []string{bin,
+		"--userspace", "--interface", gwIface,
+		"--listen", net.JoinHostPort(gwLinkV6, apiPort),
+		"--endpoint", net.JoinHostPort(gwLinkV6, wgPort), "--listen-port", wgPort,
+		"--pool-v4", poolV4, "--pool-v6", "fd00:99::/64",
+		"--snat-interface", "veth-inet",
+		"--state-file", filepath.Join(dir, "peers.json"),
+		"--private-key-file", filepath.Join(dir, "gateway.key"),
+		"--secret-file", secretFile,
+		"--log-level", "debug",
+	}
+	gateway := start(t, gw, "gateway", nil, gwArgs...)
+	waitFor(t, "gateway API", gateway, 60*time.Second, func() bool { return strings.Contains(gateway.out.String(), "API serving") })
+
+	// The client gets the secret from the environment, the way a node's boot
+	// unit passes it.
+	client := start(t, cl, "client", []string{"WGGATEWAY_SECRET=" + secret}, bin, "client",
+		"--userspace", "--interface", clIface,
+		"--server", "http://"+net.JoinHostPort(gwLinkV6, apiPort),
+		"--key-file", filepath.Join(dir, "client.key"),
+		"--write-config", filepath.Join(dir, "client.conf"),
+		"--retry", "200ms", "--timeout", "60s",
+	)
+	waitFor(t, "client tunnel", client, 60*time.Second, func() bool { return strings.Contains(client.out.String(), "tunnel up") })
+
+	conf, err := os.ReadFile(filepath.Join(dir, "client.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"PrivateKey = ", "Address = 10.99.0.2/32, fd00:99::2/128", "Endpoint = [" + gwLinkV6 + "]:" + wgPort, "AllowedIPs = 0.0.0.0/0"} {
+		if !strings.Contains(string(conf), want) {
+			t.Fatalf("client config lacks %q:\n%s", want, conf)
+		}
+	}
+
+	srv := listenTCP(t, inet)
+	checkPath(t, cl, srv, gateway)
+
+	// Restart the gateway: the userspace interface is recreated empty, and the
+	// client's peer must come back from the state file without the client
+	// asking again.
+	if err := gateway.stop(t); err != nil {
+		t.Fatalf("gateway did not shut down cleanly: %v\n%s", err, gateway.out.String())
+	}
+	if !strings.Contains(gateway.out.String(), `"message":"stopped"`) {
+		t.Fatalf("gateway did not log a graceful stop:\n%s", gateway.out.String())
+	}
+	gateway2 := start(t, gw, "gateway-restarted", nil, gwArgs...)
+	waitFor(t, "restarted gateway API", gateway2, 60*time.Second, func() bool { return strings.Contains(gateway2.out.String(), "API serving") })
+	if !strings.Contains(gateway2.out.String(), `"peers":1`) {
+		t.Fatalf("restarted gateway did not restore the peer:\n%s", gateway2.out.String())
+	}
+	checkPath(t, cl, srv, gateway2)
+
+	for _, p := range []*proc{gateway, gateway2, client} {
+		if strings.Contains(p.out.String(), secret) {
+			t.Fatalf("%s logged the shared secret", p.name)
+		}
+	}
+}
+
+// tcpServer accepts in the internet namespace and reports each peer address.
+type tcpServer struct {
+	addr  string
+	peers chan netip.Addr
+}
+
+func listenTCP(t *testing.T, inet *netnstest.NS) *tcpServer {
+	t.Helper()
+	var ln net.Listener
+	if err := inet.Do(func() (err error) {
+		ln, err = net.Listen("tcp4", net.JoinHostPort(inetHostV4, tcpPort))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	s := &tcpServer{addr: ln.Addr().String(), peers: make(chan netip.Addr, 16)}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			ap := netip.MustParseAddrPort(c.RemoteAddr().String())
+			fmt.Fprintf(c, "you are %s\n", ap.Addr())
+			c.Close()
+			s.peers <- ap.Addr()
+		}
+	}()
+	return s
+}
+
+// checkPath pings the internet host from the client namespace and opens a TCP
+// connection to it, both through the tunnel, and checks the source it saw.
+func checkPath(t *testing.T, cl *netnstest.NS, srv *tcpServer, gateway *proc) {
+	t.Helper()
+	target := netip.MustParseAddr(inetHostV4)
+
+	// ICMP: the first echo may be spent on the WireGuard handshake, so keep
+	// asking until a reply arrives.
+	var pc *icmp.PacketConn
+	if err := cl.Do(func() (err error) {
+		pc, err = icmp.ListenPacket("ip4:icmp", "0.0.0.0")
+		return err
+	}); err != nil {
+		t.Fatalf("icmp socket: %v", err)
+	}
+	defer pc.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for seq := 1; ; seq++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("no ICMP echo reply from %s through the tunnel; gateway output:\n%s", target, gateway.out.String())
+		}
+		if ok := pingOnce(t, pc, target, seq); ok {
+			break
+		}
+	}
+
+	// TCP: the internet host must see the gateway's address, not 10.99.0.x.
+	var conn net.Conn
+	if err := cl.Do(func() (err error) {
+		d := net.Dialer{Timeout: 10 * time.Second}
+		conn, err = d.DialContext(context.Background(), "tcp4", srv.addr)
+		return err
+	}); err != nil {
+		t.Fatalf("tcp through the tunnel: %v", err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil && err != io.EOF {
+		t.Fatalf("read from internet host: %v", err)
+	}
+	if want := "you are " + gwPublicV4 + "\n"; line != want {
+		t.Fatalf("internet host says %q, want %q", line, want)
+	}
+	select {
+	case src := <-srv.peers:
+		if src != netip.MustParseAddr(gwPublicV4) {
+			t.Fatalf("internet host saw source %s, want the gateway's %s (SNAT)", src, gwPublicV4)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("internet host recorded no connection")
+	}
+}
+
+func pingOnce(t *testing.T, pc *icmp.PacketConn, target netip.Addr, seq int) bool {
+	t.Helper()
+	msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: os.Getpid() & 0xffff, Seq: seq, Data: []byte("k8s1m-wggateway")}}
+	b, err := msg.Marshal(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.WriteTo(b, &net.IPAddr{IP: target.AsSlice()}); err != nil {
+		// No route yet or the tunnel is still coming up: try again.
+		time.Sleep(200 * time.Millisecond)
+		return false
+	}
+	_ = pc.SetReadDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return false
+		}
+		rm, err := icmp.ParseMessage(1, buf[:n])
+		if err != nil {
+			continue
+		}
+		echo, ok := rm.Body.(*icmp.Echo)
+		if rm.Type == ipv4.ICMPTypeEchoReply && ok && echo.Seq == seq && from.String() == target.String() {
+			return true
+		}
+	}
+}
