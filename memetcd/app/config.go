@@ -29,6 +29,19 @@ type Config struct {
 	WALDir             string
 	WALDefault         string
 	WALNoWritePrefixes []string
+	// WALPrefixModes sets the mode of key prefixes (--wal-prefix-mode
+	// <prefix>=<mode>, repeatable; the longest matching prefix wins).
+	// WALFlushInterval bounds how far buffered writes lag the disk
+	// (--wal-flush-interval). WALSnapshotInterval is how often a snapshot
+	// replaces the segments it covers (--wal-snapshot-interval, 0 = never).
+	// WALSegmentBytes starts a new segment file past this size
+	// (--wal-segment-bytes). WALRepair truncates at the first bad record
+	// instead of refusing to boot (--wal-repair).
+	WALPrefixModes      []string
+	WALFlushInterval    time.Duration
+	WALSnapshotInterval time.Duration
+	WALSegmentBytes     int64
+	WALRepair           bool
 
 	// TLS as etcd's flags: with CertFile and KeyFile the client port serves
 	// TLS; with ClientCertAuth clients must present a certificate signed by
@@ -55,6 +68,10 @@ func DefaultConfig() Config {
 		WALDefault:      "buffered",
 		MaxRequestBytes: server.DefaultMaxRequestBytes,
 		ShutdownTimeout: 10 * time.Second,
+
+		WALFlushInterval:    10 * time.Millisecond,
+		WALSnapshotInterval: 5 * time.Minute,
+		WALSegmentBytes:     64 << 20,
 	}
 }
 

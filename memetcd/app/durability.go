@@ -1,28 +1,86 @@
 package app
 
 import (
+	"context"
+	"fmt"
+
 	"github.com/k8s1m/k8s1m/memetcd/store"
+	"github.com/k8s1m/k8s1m/memetcd/wal"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
 
 // durability is what the WAL contributes to the process: the Journal the
-// store appends to, a boot step that rebuilds the store from disk, and a close
-// that flushes after the server has stopped.
+// store appends to, a boot step that rebuilds the store from disk (and then
+// starts periodic snapshots), and a close that stops the snapshots and
+// flushes after the server has stopped.
 type durability struct {
 	journal store.Journal
 	replay  func(st *store.Store) error
 	close   func() error
 }
 
-// openDurability sets up the WAL for cfg. The WAL (issue 5, package wal) plugs
-// in here; until it does, memetcd keeps everything in memory only, and says so.
+// walConfig turns the --wal-* flags into the WAL's configuration.
+func walConfig(cfg Config) (wal.Config, error) {
+	def, err := wal.ParseMode(cfg.WALDefault)
+	if err != nil {
+		return wal.Config{}, fmt.Errorf("--wal-default: %w", err)
+	}
+	prefixes, err := wal.ParsePrefixModes(cfg.WALPrefixModes, cfg.WALNoWritePrefixes)
+	if err != nil {
+		return wal.Config{}, err
+	}
+	return wal.Config{
+		Dir: cfg.WALDir,
+		Routing: wal.Routing{
+			Default:      def,
+			Prefixes:     prefixes,
+			ResourceRoot: wal.DefaultResourceRoot,
+		},
+		FlushInterval: cfg.WALFlushInterval,
+		SegmentBytes:  cfg.WALSegmentBytes,
+		Repair:        cfg.WALRepair,
+	}, nil
+}
+
+// openDurability opens the WAL in cfg.WALDir.
 func openDurability(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*durability, error) {
-	log.Warn().Str("wal_dir", cfg.WALDir).Str("wal_default", cfg.WALDefault).
-		Msg("WAL not wired into this build: data is kept in memory only")
+	wc, err := walConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	w, err := wal.Open(wc, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	snapshotsDone := make(chan struct{})
+	close(snapshotsDone) // reopened below once snapshots run
+	log.Info().Str("wal_dir", wc.Dir).Str("wal_default", cfg.WALDefault).
+		Strs("wal_prefix_modes", cfg.WALPrefixModes).Strs("wal_no_write_prefixes", cfg.WALNoWritePrefixes).
+		Dur("wal_flush_interval", wc.FlushInterval).Dur("wal_snapshot_interval", cfg.WALSnapshotInterval).
+		Msg("wal configured")
 	return &durability{
-		journal: store.NopJournal{},
-		replay:  func(*store.Store) error { return nil },
-		close:   func() error { return nil },
+		journal: w,
+		replay: func(st *store.Store) error {
+			if err := w.Replay(st); err != nil {
+				cancel()
+				w.Close()
+				return err
+			}
+			if cfg.WALSnapshotInterval > 0 {
+				snapshotsDone = make(chan struct{})
+				go func() {
+					defer close(snapshotsDone)
+					w.SnapshotEvery(ctx, st, cfg.WALSnapshotInterval)
+				}()
+			}
+			return nil
+		},
+		close: func() error {
+			cancel()
+			<-snapshotsDone
+			return w.Close()
+		},
 	}, nil
 }
