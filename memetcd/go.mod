@@ -3,6 +3,7 @@ module github.com/k8s1m/k8s1m/memetcd
 go 1.26.0
 
 require (
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/google/btree v1.1.3
 	github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus v1.1.0
 	github.com/k8s1m/k8s1m/cli v0.1.0
