@@ -15,6 +15,7 @@ type metrics struct {
 	watchLag  prometheus.Histogram
 	events    prometheus.Counter
 	hasLeader prometheus.Gauge
+	progress  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -28,10 +29,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "How many revisions a watch stream was behind the store when it woke up to send.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
 		}),
-		events:    prometheus.NewCounter(prometheus.CounterOpts{Name: "etcd_debugging_mvcc_events_total", Help: "Total number of events sent by this member."}),
+		events: prometheus.NewCounter(prometheus.CounterOpts{Name: "etcd_debugging_mvcc_events_total", Help: "Total number of events sent by this member."}),
+		progress: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "memetcd_server_watch_progress_requests_total",
+			Help: "RequestProgress messages received on watch streams (kube-apiserver's consistent reads from its watch cache).",
+		}),
 		hasLeader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_server_has_leader", Help: "Whether or not a leader exists. 1 is existence, 0 is not."}),
 	}
 	m.hasLeader.Set(1) // a single member is always its own leader
-	reg.MustRegister(m.grpc, m.watchers, m.streams, m.watchLag, m.events, m.hasLeader)
+	reg.MustRegister(m.grpc, m.watchers, m.streams, m.watchLag, m.events, m.hasLeader, m.progress)
 	return m
 }

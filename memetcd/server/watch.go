@@ -128,6 +128,7 @@ func (ws *watchStream) handle(req *pb.WatchRequest) error {
 		// Answered by catchUp once every watcher is synced, so the reported
 		// revision is never ahead of an event still to be sent.
 		ws.progress = true
+		ws.s.metrics.progress.Inc()
 	}
 	return nil
 }
