@@ -1,21 +1,129 @@
-// Command localcluster: the whole k8s1m system on one machine, with its figures.
+// Command localcluster brings the whole k8s1m system up on one machine, runs a
+// scheduling workload on it and prints the figures; `compare` runs it against
+// etcd + kube-scheduler side by side. See the module README.
 package main
 
 import (
+	"os"
+	"path/filepath"
+
 	"github.com/k8s1m/k8s1m/cli/command"
+	"github.com/k8s1m/k8s1m/harness/bins"
+	"github.com/k8s1m/k8s1m/harness/store"
+	"github.com/k8s1m/k8s1m/localcluster/app"
+	"github.com/k8s1m/k8s1m/localcluster/cluster"
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func main() {
 	root := command.NewRoot("localcluster", "the whole k8s1m system on one machine, with its figures")
-	root.Cmd.RunE = func(c *cobra.Command, _ []string) error {
-		log, err := root.Logger()
-		if err != nil {
+	var cfg app.Config
+	var storeKind string
+	var runsDir, binDir string
+	var log zerolog.Logger
+
+	workloadFlags := func(fs *pflag.FlagSet) {
+		fs.StringVar(&storeKind, "store", string(store.Etcd), `store: "memetcd" or "etcd"`)
+		fs.StringVar(&cfg.Scheduler, "scheduler", cluster.KubeScheduler, `scheduler: "distscheduler" or "kube-scheduler"`)
+		fs.IntVar(&cfg.Schedulers, "schedulers", app.DefaultSchedulers, "distscheduler replicas")
+		fs.IntVar(&cfg.Relays, "relays", app.DefaultRelays, "relay-only tree members (distscheduler)")
+		fs.IntVar(&cfg.Nodes, "nodes", app.DefaultNodes, "kwok nodes to create")
+		fs.IntVar(&cfg.Pods, "pods", app.DefaultPods, "pods to create and schedule")
+		fs.IntVar(&cfg.Workers, "workers", app.DefaultWorkers, "concurrent create requests")
+		fs.IntVar(&cfg.Kwoks, "kwoks", 0, "kwok controllers (0: one per --per-kwok nodes)")
+		fs.IntVar(&cfg.PerKwok, "per-kwok", app.DefaultPerKwok, "nodes per kwok controller when --kwoks is 0")
+		fs.DurationVar(&cfg.Timeout, "timeout", app.DefaultTimeout, "longest wait for all nodes Ready, and again for all pods bound")
+		fs.IntVar(&cfg.APIServerPort, "apiserver-port", 0, "kube-apiserver port on 127.0.0.1 (0: a free one)")
+		fs.IntVar(&cfg.StorePort, "store-port", 0, "store client port on 127.0.0.1 (0: a free one)")
+		fs.StringVar(&cfg.Build, "build", "auto", `"auto" builds missing binaries with make, "always" runs make tools bins, "never" fails`)
+		fs.BoolVar(&cfg.SkipMemoryCheck, "skip-memory-check", false, "start even when the memory estimate exceeds what is available")
+		fs.BoolVar(&cfg.Chart, "chart", true, "write chart.html (pods bound over time) in the run directory")
+		fs.DurationVar(&cfg.ProgressEvery, "progress", 2e9, "interval of live progress lines (0 disables)")
+		for flag, env := range map[string]string{"store": "LOCALCLUSTER_STORE", "scheduler": "LOCALCLUSTER_SCHEDULER",
+			"nodes": "LOCALCLUSTER_NODES", "pods": "LOCALCLUSTER_PODS", "timeout": "LOCALCLUSTER_TIMEOUT"} {
+			command.BindEnv(fs, flag, env)
+		}
+	}
+	pf := root.Cmd.PersistentFlags()
+	pf.StringVar(&runsDir, "runs-dir", "", "directory of run directories and the active-run record (default <repo root>/runs)")
+	pf.StringVar(&binDir, "bin-dir", "", "binary directory (default $K8S1M_BIN or <repo root>/bin)")
+	command.BindEnv(pf, "runs-dir", "LOCALCLUSTER_RUNS_DIR")
+
+	// resolve fills the paths and the logger once flags are parsed.
+	resolve := func(c *cobra.Command) error {
+		var err error
+		if log, err = root.Logger(); err != nil {
 			return err
 		}
-		log.Info().Msg("not implemented yet")
-		<-c.Context().Done()
+		cfg.Out = c.OutOrStdout()
+		cfg.Store = store.Kind(storeKind)
+		wd, _ := os.Getwd()
+		cfg.RepoRoot, _ = bins.RepoRoot(wd)
+		if binDir == "" {
+			if binDir, err = bins.Dir(); err != nil {
+				return err
+			}
+		}
+		cfg.BinDir, _ = filepath.Abs(binDir)
+		if runsDir == "" {
+			runsDir = "runs"
+			if cfg.RepoRoot != "" {
+				runsDir = filepath.Join(cfg.RepoRoot, "runs")
+			}
+		}
+		cfg.RunsDir, _ = filepath.Abs(runsDir)
 		return nil
 	}
+
+	run := &cobra.Command{
+		Use:   "run",
+		Short: "start the cluster, schedule the workload, print the report, stop everything (keeps the run directory)",
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := resolve(c); err != nil {
+				return err
+			}
+			_, err := app.Run(c.Context(), log, cfg)
+			return err
+		},
+	}
+	up := &cobra.Command{
+		Use:   "up",
+		Short: "like run, but leave the cluster running afterwards (stop it with down)",
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := resolve(c); err != nil {
+				return err
+			}
+			cfg.KeepRunning = true
+			_, err := app.Run(c.Context(), log, cfg)
+			return err
+		},
+	}
+	compare := &cobra.Command{
+		Use:   "compare",
+		Short: "run the workload on memetcd+distscheduler and on etcd+kube-scheduler, print both and the ratios",
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := resolve(c); err != nil {
+				return err
+			}
+			_, err := app.Compare(c.Context(), log, cfg)
+			return err
+		},
+	}
+	down := &cobra.Command{
+		Use:   "down",
+		Short: "stop the running local cluster by PID (keeps its run directory)",
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := resolve(c); err != nil {
+				return err
+			}
+			return app.Down(log, cfg.RunsDir, cfg.Out)
+		},
+	}
+	for _, c := range []*cobra.Command{run, up, compare} {
+		workloadFlags(c.Flags())
+	}
+	root.Cmd.AddCommand(run, up, compare, down)
 	command.Execute(root.Cmd)
 }

@@ -1,0 +1,104 @@
+// Package app is localcluster's job: bring a local cluster up, run the
+// scheduling workload on it with live progress, measure it, report, and tear
+// it down; run two stacks side by side (compare); stop a cluster left up (down).
+package app
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/k8s1m/k8s1m/harness/store"
+	"github.com/k8s1m/k8s1m/localcluster/cluster"
+)
+
+// Config is one localcluster invocation.
+type Config struct {
+	// RunsDir holds one directory per run and the active-run record.
+	RunsDir string
+	// BinDir holds the binaries; RepoRoot is where `make` builds them.
+	BinDir, RepoRoot string
+	// Build is "auto" (build missing binaries), "always" (make tools bins) or
+	// "never" (fail naming the make target).
+	Build string
+
+	Store      store.Kind
+	Scheduler  string
+	Schedulers int
+	Relays     int
+	// Kwoks is the number of kwok controllers; 0 means one per PerKwok nodes.
+	Kwoks   int
+	PerKwok int
+
+	Nodes, Pods int
+	// Workers is the number of concurrent create requests.
+	Workers int
+	// Timeout bounds the wait for nodes Ready and for pods bound (each).
+	Timeout time.Duration
+	// KeepRunning leaves the cluster up after the report (`up`).
+	KeepRunning bool
+	// Fixed ports (0: pick free ones).
+	APIServerPort, StorePort int
+	SkipMemoryCheck          bool
+	// Chart writes chart.html (pods bound over time) next to report.json.
+	Chart bool
+	// ProgressEvery is the interval of live progress lines.
+	ProgressEvery time.Duration
+	// Out receives the human-readable report.
+	Out io.Writer
+}
+
+// Defaults that fit a 2-core machine and finish in a few minutes.
+const (
+	DefaultNodes      = 1000
+	DefaultPods       = 1000
+	DefaultWorkers    = 16
+	DefaultPerKwok    = 10000
+	DefaultSchedulers = 2
+	DefaultRelays     = 1
+	DefaultTimeout    = 10 * time.Minute
+)
+
+// Namespace holds the run's pods.
+const Namespace = "localcluster"
+
+func (c Config) validate() error {
+	switch {
+	case c.Nodes < 0 || c.Pods < 0:
+		return fmt.Errorf("--nodes and --pods must not be negative")
+	case c.Pods > 0 && c.Nodes == 0:
+		return fmt.Errorf("--pods %d needs at least one node", c.Pods)
+	case c.Pods > c.Nodes*110:
+		return fmt.Errorf("--pods %d exceed what %d nodes hold (110 pods each)", c.Pods, c.Nodes)
+	case c.Scheduler != cluster.KubeScheduler && c.Scheduler != cluster.DistScheduler:
+		return fmt.Errorf("--scheduler %q: want %q or %q", c.Scheduler, cluster.DistScheduler, cluster.KubeScheduler)
+	case c.Scheduler == cluster.DistScheduler && c.Schedulers < 1:
+		return fmt.Errorf("--schedulers must be at least 1")
+	case c.Build != "auto" && c.Build != "always" && c.Build != "never":
+		return fmt.Errorf("--build %q: want auto, always or never", c.Build)
+	}
+	if _, err := store.ParseKind(string(c.Store)); err != nil {
+		return fmt.Errorf("--store: %w", err)
+	}
+	return nil
+}
+
+// kwoks returns the number of kwok controllers for the run.
+func (c Config) kwoks() int {
+	if c.Kwoks > 0 {
+		return c.Kwoks
+	}
+	per := c.PerKwok
+	if per <= 0 {
+		per = DefaultPerKwok
+	}
+	return max(1, (c.Nodes+per-1)/per)
+}
+
+// perKwok returns how many nodes share a kwok-group label.
+func (c Config) perKwok() int {
+	return max(1, (c.Nodes+c.kwoks()-1)/c.kwoks())
+}
+
+// name is the stack's label in reports.
+func (c Config) name() string { return fmt.Sprintf("%s+%s", c.Store, c.Scheduler) }

@@ -1,0 +1,230 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/k8s1m/k8s1m/localcluster/cluster"
+	"github.com/k8s1m/k8s1m/localcluster/promtext"
+	"github.com/k8s1m/k8s1m/localcluster/report"
+	"github.com/k8s1m/k8s1m/localcluster/tracker"
+	"github.com/k8s1m/k8s1m/localcluster/workload"
+	"github.com/rs/zerolog"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// timelinePoints is the resolution of the bound-over-time curve.
+const timelinePoints = 200
+
+// runWorkload creates the nodes, waits for them to be Ready, creates the pods,
+// waits for them to be bound, and measures. A non-nil report comes back even
+// on a timeout, so the partial figures are written.
+func runWorkload(ctx context.Context, log zerolog.Logger, cfg Config, cl *cluster.Cluster, started time.Time) (*report.Report, error) {
+	r := &report.Report{
+		Name: cfg.name(), Store: string(cfg.Store), Scheduler: cfg.Scheduler,
+		Schedulers: len(cl.Schedulers), Relays: len(cl.Relays), Kwoks: len(cl.Kwoks),
+		Nodes: cfg.Nodes, Pods: cfg.Pods, Started: started.UTC(),
+	}
+	restCfg, err := clientcmd.BuildConfigFromFlags("", cl.Kubeconfig())
+	if err != nil {
+		return nil, fmt.Errorf("client config: %w", err)
+	}
+	// The workload client is the load generator: no client-side rate limit.
+	restCfg.QPS, restCfg.Burst = -1, 0
+	restCfg.UserAgent = "localcluster"
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	tctx, stopTracker := context.WithCancel(ctx)
+	defer stopTracker()
+	tr := tracker.New()
+	if err := tr.Start(tctx, client, Namespace, workload.PodLabel+"="+workload.PodLabelValue, workload.NodeLabel+"=true"); err != nil {
+		return nil, err
+	}
+	r.StartupSeconds = time.Since(started).Seconds()
+
+	wcfg := workload.Config{Nodes: cfg.Nodes, Pods: cfg.Pods, Workers: cfg.Workers, PerKwokGroup: cfg.perKwok(),
+		Namespace: Namespace, SchedulerName: cl.SchedulerName}
+	if err := workload.PrepareNamespace(ctx, client, Namespace); err != nil {
+		return nil, err
+	}
+
+	// Nodes: create, then wait until kwok reports every one Ready.
+	phase := newProgress(log, cfg.ProgressEvery, tr, cfg.Nodes, cfg.Pods)
+	nodesStart := time.Now()
+	phase.set("nodes")
+	stopProgress := phase.run(ctx)
+	defer stopProgress()
+	if err := workload.CreateNodes(ctx, client, wcfg, phase.nodeCreated); err != nil {
+		return nil, err
+	}
+	if err := waitFor(ctx, cl, cfg.Timeout, func() bool { return tr.Counts().NodesReady >= cfg.Nodes }); err != nil {
+		return nil, fmt.Errorf("nodes Ready: %w (%d of %d)", err, tr.Counts().NodesReady, cfg.Nodes)
+	}
+	r.NodesSeconds = time.Since(nodesStart).Seconds()
+
+	// Pods: create, then wait until every one is bound.
+	before, err := promtext.Fetch(ctx, cl.Store.MetricsURL)
+	if err != nil {
+		return nil, err
+	}
+	phase.set("pods")
+	createErr := make(chan error, 1)
+	go func() { createErr <- workload.CreatePods(ctx, client, wcfg, tr.Sent, nil) }()
+	waitErr := waitFor(ctx, cl, cfg.Timeout, func() bool { return tr.Counts().PodsBound >= cfg.Pods })
+	if waitErr != nil {
+		r.TimedOut = true
+	}
+	if err := <-createErr; err != nil {
+		return nil, err
+	}
+	after, err := promtext.Fetch(ctx, cl.Store.MetricsURL)
+	if err != nil {
+		return nil, err
+	}
+	phase.set("report")
+	stopProgress()
+
+	res := tr.Result()
+	r.PodsBound = len(res.BoundAt)
+	r.Unbound = len(res.Unbound)
+	r.Rebinds = res.Rebinds
+	if r.Rebinds == nil {
+		r.Rebinds = []string{}
+	}
+	if n := len(res.BoundAt); n > 0 {
+		last := res.BoundAt[n-1]
+		r.PodsSeconds = last.Sub(res.FirstSent).Seconds()
+		r.WallSeconds = last.Sub(started).Seconds()
+		if r.PodsSeconds > 0 {
+			r.PodsPerSecond = float64(n) / r.PodsSeconds
+		}
+		r.Timeline = report.Timeline(res.FirstSent, res.BoundAt, timelinePoints)
+	}
+	r.LatencyP50Ms = report.Ms(report.Percentile(res.Latencies, 50))
+	r.LatencyP99Ms = report.Ms(report.Percentile(res.Latencies, 99))
+	r.LatencyMaxMs = report.Ms(report.Percentile(res.Latencies, 100))
+	wb, okb := before.Writes()
+	wa, oka := after.Writes()
+	if okb && oka {
+		r.StoreWrites = wa - wb
+		if r.PodsSeconds > 0 {
+			r.StoreWritesPerSecond = r.StoreWrites / r.PodsSeconds
+		}
+	} else {
+		log.Warn().Msg("store exports no etcd write counters: store writes not reported")
+	}
+	r.ScheduledEvents, r.PodsWithManyScheduledEvents = scheduledEvents(ctx, client, r.PodsBound)
+	if waitErr != nil {
+		return r, fmt.Errorf("pods bound: %w (%d of %d)", waitErr, r.PodsBound, cfg.Pods)
+	}
+	return r, nil
+}
+
+// waitFor polls cond until it holds, a cluster process dies, or timeout passes.
+func waitFor(ctx context.Context, cl *cluster.Cluster, timeout time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if err := cl.Exited(); err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %s", timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+// scheduledEvents counts the schedulers' Scheduled events and the pods that got
+// more than one (two schedulers both believing they placed a pod). Events are
+// written asynchronously, so it waits briefly for them to catch up; a scheduler
+// under load may also drop events, so fewer events than pods is not an error.
+func scheduledEvents(ctx context.Context, c kubernetes.Interface, want int) (total, many int) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		perPod := map[string]int{}
+		total = 0
+		list, err := c.CoreV1().Events(Namespace).List(ctx, metav1.ListOptions{FieldSelector: "reason=Scheduled"})
+		if err == nil {
+			for _, e := range list.Items {
+				if e.InvolvedObject.Kind == "Pod" {
+					perPod[e.InvolvedObject.Name] += max(int(e.Count), 1)
+					total += max(int(e.Count), 1)
+				}
+			}
+		}
+		if total >= want || time.Now().After(deadline) || ctx.Err() != nil {
+			for _, n := range perPod {
+				if n > 1 {
+					many++
+				}
+			}
+			return total, many
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// progress prints a live line per interval: phase, nodes Ready, pods bound and
+// the binding rate over the last interval.
+type progress struct {
+	log          zerolog.Logger
+	every        time.Duration
+	tr           *tracker.Tracker
+	nodes, pods  int
+	phase        atomic.Value // string
+	nodesCreated atomic.Int64
+}
+
+func newProgress(log zerolog.Logger, every time.Duration, tr *tracker.Tracker, nodes, pods int) *progress {
+	p := &progress{log: log, every: every, tr: tr, nodes: nodes, pods: pods}
+	p.phase.Store("start")
+	return p
+}
+
+func (p *progress) set(phase string)    { p.phase.Store(phase) }
+func (p *progress) nodeCreated(n int64) { p.nodesCreated.Store(n) }
+
+// run prints until the returned stop is called (safe to call twice).
+func (p *progress) run(ctx context.Context) (stop func()) {
+	if p.every <= 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(p.every)
+		defer t.Stop()
+		lastBound, lastAt := 0, time.Now()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				c := p.tr.Counts()
+				rate := float64(c.PodsBound-lastBound) / now.Sub(lastAt).Seconds()
+				lastBound, lastAt = c.PodsBound, now
+				p.log.Info().Str("phase", p.phase.Load().(string)).
+					Str("nodes_created", fmt.Sprintf("%d/%d", p.nodesCreated.Load(), p.nodes)).
+					Str("nodes_ready", fmt.Sprintf("%d/%d", c.NodesReady, p.nodes)).
+					Str("pods_created", fmt.Sprintf("%d/%d", c.PodsSent, p.pods)).
+					Str("pods_bound", fmt.Sprintf("%d/%d", c.PodsBound, p.pods)).
+					Float64("pods_per_s", rate).Msg("progress")
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}

@@ -1,0 +1,203 @@
+// Package cluster starts and stops the processes of one local cluster, in
+// order, each as its own process with its own log in the run directory: the
+// store (memetcd or etcd), a real kube-apiserver on it, kwok controllers (one per
+// kwok-group), and the scheduler (a distscheduler tree with relays, or upstream
+// kube-scheduler). It knows nothing of workloads or reports.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/k8s1m/k8s1m/harness/bins"
+	"github.com/k8s1m/k8s1m/harness/kubeapi"
+	"github.com/k8s1m/k8s1m/harness/pki"
+	"github.com/k8s1m/k8s1m/harness/proc"
+	"github.com/k8s1m/k8s1m/harness/store"
+	"github.com/rs/zerolog"
+)
+
+// Scheduler kinds.
+const (
+	DistScheduler = "distscheduler"
+	KubeScheduler = "kube-scheduler"
+)
+
+// Config describes one cluster.
+type Config struct {
+	// RunDir receives every log, PID file, certificate and config.
+	RunDir string
+	// BinDir holds the binaries (bins.Dir()).
+	BinDir string
+	// Store is etcd or memetcd.
+	Store store.Kind
+	// Scheduler is DistScheduler or KubeScheduler.
+	Scheduler string
+	// Schedulers is the number of distscheduler replicas (kube-scheduler: 1).
+	Schedulers int
+	// Relays is the number of relay-only tree members (distscheduler only).
+	Relays int
+	// Kwoks is the number of kwok controllers; controller i fakes the nodes
+	// labelled kwok-group=i.
+	Kwoks int
+	// APIServerPort and StorePort fix those ports (0 picks free ones).
+	APIServerPort, StorePort int
+	// KillWithParent ties every process's life to this one (run, tests).
+	KillWithParent bool
+	// Extra flags per component, appended last.
+	StoreArgs, APIServerArgs, SchedulerArgs, KwokArgs []string
+	// Started is called after each process is up (to record its PID).
+	Started func(*proc.Process)
+}
+
+// Cluster is a started cluster.
+type Cluster struct {
+	cfg        Config
+	log        zerolog.Logger
+	PKI        *pki.Files
+	Store      *store.Store
+	API        *kubeapi.APIServer
+	Kwoks      []*proc.Process
+	Schedulers []*proc.Process
+	Relays     []*proc.Process
+	// SchedulerName is what pods must name in spec.schedulerName.
+	SchedulerName string
+	procs         []*proc.Process // in start order
+}
+
+// Up starts every component and waits for each to be ready before starting the
+// next. On error, whatever started is stopped and the error says which
+// component failed (with its log tail).
+func Up(ctx context.Context, log zerolog.Logger, cfg Config) (_ *Cluster, err error) {
+	c := &Cluster{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			_ = c.Stop(5 * time.Second)
+		}
+	}()
+	if c.PKI, err = pki.Generate(filepath.Join(cfg.RunDir, "pki")); err != nil {
+		return nil, err
+	}
+	if err := c.startStore(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.startAPIServer(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.startKwoks(ctx); err != nil {
+		return nil, err
+	}
+	switch cfg.Scheduler {
+	case KubeScheduler:
+		err = c.startKubeScheduler(ctx)
+	case DistScheduler:
+		err = c.startDistScheduler(ctx)
+	default:
+		err = fmt.Errorf("unknown scheduler %q: want %q or %q", cfg.Scheduler, DistScheduler, KubeScheduler)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cluster) bin(name string) (string, error) { return bins.PathIn(c.cfg.BinDir, name) }
+
+func (c *Cluster) started(p *proc.Process, what string) {
+	c.procs = append(c.procs, p)
+	c.log.Info().Str("process", p.Name()).Int("pid", p.PID()).Str("log", p.LogPath()).Msg(what + " ready")
+	if c.cfg.Started != nil {
+		c.cfg.Started(p)
+	}
+}
+
+func (c *Cluster) startStore(ctx context.Context) error {
+	bin, err := c.bin(string(c.cfg.Store))
+	if err != nil {
+		return err
+	}
+	args := slices.Clone(c.cfg.StoreArgs)
+	if c.cfg.Store == store.Etcd {
+		// Kubernetes objects of a large run exceed etcd's 2 GiB default quota.
+		args = append([]string{"--quota-backend-bytes=8589934592"}, args...)
+	}
+	s, err := store.Start(ctx, store.Config{
+		Kind:           c.cfg.Store,
+		Bin:            bin,
+		RunDir:         c.cfg.RunDir,
+		ClientPort:     c.cfg.StorePort,
+		ExtraArgs:      args,
+		KillWithParent: c.cfg.KillWithParent,
+	})
+	if err != nil {
+		return fmt.Errorf("store %s: %w", c.cfg.Store, err)
+	}
+	c.Store = s
+	c.started(s.Proc, "store")
+	return nil
+}
+
+// apiServerArgs lift the apiserver's per-client limits, which exist to protect a
+// shared production cluster: here one benchmark client is the whole point and
+// both store/scheduler pairs get the same settings.
+var apiServerArgs = []string{
+	"--max-requests-inflight=4000",
+	"--max-mutating-requests-inflight=2000",
+	"--enable-priority-and-fairness=false",
+	"--event-ttl=30m",
+}
+
+func (c *Cluster) startAPIServer(ctx context.Context) error {
+	bin, err := c.bin("kube-apiserver")
+	if err != nil {
+		return err
+	}
+	a, err := kubeapi.Start(ctx, kubeapi.Config{
+		Bin:            bin,
+		RunDir:         c.cfg.RunDir,
+		PKI:            c.PKI,
+		EtcdServers:    []string{c.Store.Endpoint},
+		SecurePort:     c.cfg.APIServerPort,
+		ExtraArgs:      append(slices.Clone(apiServerArgs), c.cfg.APIServerArgs...),
+		KillWithParent: c.cfg.KillWithParent,
+	})
+	if err != nil {
+		return fmt.Errorf("kube-apiserver: %w", err)
+	}
+	c.API = a
+	c.started(a.Proc, "kube-apiserver")
+	return nil
+}
+
+// Processes returns every running process in start order.
+func (c *Cluster) Processes() []*proc.Process { return slices.Clone(c.procs) }
+
+// Kubeconfig is the admin kubeconfig.
+func (c *Cluster) Kubeconfig() string { return c.API.Kubeconfig }
+
+// Exited returns an error naming the first process that exited on its own,
+// with its log tail; nil while all run.
+func (c *Cluster) Exited() error {
+	for _, p := range c.procs {
+		if p.Exited() {
+			return fmt.Errorf("%s exited (%v); log %s ends with:\n%s", p.Name(), p.ExitError(), p.LogPath(), p.LogTail(20))
+		}
+	}
+	return nil
+}
+
+// Stop stops every process, newest first (schedulers before the apiserver
+// before the store, so nothing logs errors about a vanished dependency).
+func (c *Cluster) Stop(grace time.Duration) error {
+	var errs []error
+	for _, p := range slices.Backward(c.procs) {
+		if err := p.Stop(grace); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

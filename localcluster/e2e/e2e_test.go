@@ -1,0 +1,257 @@
+// Package e2e runs the real localcluster command, built from this module, on
+// the real binaries (store, kube-apiserver, kwok, scheduler) and checks what it
+// reports and leaves behind.
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/k8s1m/k8s1m/harness/bins"
+	"github.com/k8s1m/k8s1m/harness/proc"
+	"github.com/k8s1m/k8s1m/localcluster/report"
+	"github.com/k8s1m/k8s1m/localcluster/runstate"
+)
+
+// stack is the store and scheduler the end-to-end runs use.
+type stack struct{ store, scheduler string }
+
+var e2eStack = stack{store: "etcd", scheduler: "kube-scheduler"}
+
+func (s stack) binaries() []string {
+	names := []string{s.store, "kube-apiserver", "kwok"}
+	if s.scheduler == "kube-scheduler" {
+		return append(names, "kube-scheduler")
+	}
+	return append(names, "distscheduler", "relay")
+}
+
+func (s stack) args() []string { return []string{"--store", s.store, "--scheduler", s.scheduler} }
+
+// localcluster builds the command from this module's source.
+func localcluster(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "localcluster")
+	cmd := exec.Command("go", "build", "-o", out, "../cmd/localcluster")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build localcluster: %v\n%s", err, b)
+	}
+	return out
+}
+
+// requireStack returns the bin dir after checking every binary is there.
+func requireStack(t *testing.T, s stack) string {
+	t.Helper()
+	for _, n := range s.binaries() {
+		bins.RequireBinary(t, n)
+	}
+	dir, err := bins.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+type result struct {
+	stdout, stderr string
+	err            error
+}
+
+func runCmd(t *testing.T, bin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	return result{stdout: out.String(), stderr: errb.String(), err: err}
+}
+
+func readReport(t *testing.T, runsDir string) *report.Report {
+	t.Helper()
+	matches, _ := filepath.Glob(filepath.Join(runsDir, "*", "report.json"))
+	if len(matches) != 1 {
+		t.Fatalf("want one report.json under %s, found %v", runsDir, matches)
+	}
+	b, err := os.ReadFile(matches[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r report.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	return &r
+}
+
+// TestRunSchedulesEveryPodOnce is the proof of the main job at CI scale: the
+// real command on the real binaries, 500 nodes and 1,000 pods, every pod bound
+// exactly once and the report's figures consistent.
+func TestRunSchedulesEveryPodOnce(t *testing.T) {
+	binDir := requireStack(t, e2eStack)
+	lc := localcluster(t)
+	runs := t.TempDir()
+	const nodes, pods = 500, 1000
+	args := append([]string{"run", "--bin-dir", binDir, "--runs-dir", runs, "--build", "never",
+		"--nodes", fmt.Sprint(nodes), "--pods", fmt.Sprint(pods), "--timeout", "5m", "--progress", "5s"}, e2eStack.args()...)
+	res := runCmd(t, lc, args...)
+	if res.err != nil {
+		t.Fatalf("localcluster run: %v\nstdout:\n%s\nstderr:\n%s", res.err, res.stdout, res.stderr)
+	}
+	t.Logf("report:\n%s", res.stdout)
+	if !strings.Contains(res.stdout, "every pod bound exactly once") {
+		t.Errorf("printed report lacks the verdict:\n%s", res.stdout)
+	}
+	if !strings.Contains(res.stderr, `"phase":"pods"`) {
+		t.Errorf("no live progress line for the pods phase in stderr")
+	}
+	r := readReport(t, runs)
+	checks := []struct {
+		name string
+		ok   bool
+	}{
+		{"nodes", r.Nodes == nodes},
+		{"pods", r.Pods == pods},
+		{"every pod bound", r.PodsBound == pods && r.Unbound == 0},
+		{"no pod bound twice", len(r.Rebinds) == 0 && r.PodsWithManyScheduledEvents == 0},
+		{"not timed out", !r.TimedOut},
+		{"at most one Scheduled event per pod", r.ScheduledEvents <= pods},
+		{"rate consistent with phase time", r.PodsSeconds > 0 && abs(r.PodsPerSecond*r.PodsSeconds-float64(pods)) < 1},
+		{"latencies ordered", 0 < r.LatencyP50Ms && r.LatencyP50Ms <= r.LatencyP99Ms && r.LatencyP99Ms <= r.LatencyMaxMs},
+		{"latency within the phase", r.LatencyMaxMs <= r.PodsSeconds*1000+1},
+		{"wall time covers the phases", r.WallSeconds >= r.PodsSeconds && r.WallSeconds >= r.StartupSeconds+r.NodesSeconds},
+		{"store writes counted", r.StoreWrites >= pods && r.StoreWritesPerSecond > 0},
+		{"timeline ends at all bound", len(r.Timeline) > 0 && r.Timeline[len(r.Timeline)-1].Bound == pods},
+	}
+	for _, c := range checks {
+		if !c.ok {
+			t.Errorf("report check %q failed: %+v", c.name, r)
+		}
+	}
+	names := map[string]bool{}
+	for _, p := range r.Processes {
+		names[p.Name] = true
+		if p.CPUSeconds <= 0 || p.PeakRSSBytes < 1<<20 {
+			t.Errorf("process %s usage not measured: %+v", p.Name, p)
+		}
+	}
+	for _, want := range []string{e2eStack.store, "kube-apiserver", "kwok-0"} {
+		if !names[want] {
+			t.Errorf("report lacks process %s: %+v", want, r.Processes)
+		}
+	}
+	// Everything stopped, the run directory kept, nothing recorded as running.
+	for _, f := range []string{"report.json", "chart.html", "kube-apiserver.log", "admin.kubeconfig"} {
+		if _, err := os.Stat(filepath.Join(r.RunDir, f)); err != nil {
+			t.Errorf("run dir lacks %s: %v", f, err)
+		}
+	}
+	if pids, _ := filepath.Glob(filepath.Join(r.RunDir, "*.pid")); len(pids) != 0 {
+		t.Errorf("pid files left after run: %v", pids)
+	}
+	if st, _ := mustStore(t, runs).Load(); st != nil {
+		t.Errorf("active run left recorded: %+v", st)
+	}
+}
+
+// TestUpDown checks that up leaves the cluster running, a second up says so,
+// and down stops every process by PID.
+func TestUpDown(t *testing.T) {
+	binDir := requireStack(t, e2eStack)
+	lc := localcluster(t)
+	runs := t.TempDir()
+	base := []string{"--bin-dir", binDir, "--runs-dir", runs}
+	t.Cleanup(func() { runCmd(t, lc, append([]string{"down"}, base...)...) })
+	upArgs := append(append([]string{"up"}, base...), append([]string{"--build", "never", "--nodes", "5", "--pods", "5", "--progress", "0"}, e2eStack.args()...)...)
+	if res := runCmd(t, lc, upArgs...); res.err != nil {
+		t.Fatalf("up: %v\n%s\n%s", res.err, res.stdout, res.stderr)
+	}
+	st, err := mustStore(t, runs).Load()
+	if err != nil || st == nil {
+		t.Fatalf("no active run after up: %v", err)
+	}
+	for _, p := range st.Processes {
+		if !proc.Alive(p.PID) {
+			t.Errorf("%s (pid %d) not running after up", p.Name, p.PID)
+		}
+	}
+	if _, err := os.Stat(st.Kubeconfig); err != nil {
+		t.Errorf("kubeconfig: %v", err)
+	}
+
+	res := runCmd(t, lc, upArgs...)
+	if res.err == nil || !strings.Contains(res.stderr, "already running") || !strings.Contains(res.stderr, "localcluster down") {
+		t.Errorf("second up: err %v, stderr %q; want a refusal naming down", res.err, res.stderr)
+	}
+
+	if res := runCmd(t, lc, append([]string{"down"}, base...)...); res.err != nil || !strings.Contains(res.stdout, "run directory kept") {
+		t.Fatalf("down: %v\n%s\n%s", res.err, res.stdout, res.stderr)
+	}
+	for _, p := range st.Processes {
+		if proc.Alive(p.PID) {
+			t.Errorf("%s (pid %d) still running after down", p.Name, p.PID)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(st.RunDir, "report.json")); err != nil {
+		t.Errorf("run dir not kept: %v", err)
+	}
+	if res := runCmd(t, lc, append([]string{"down"}, base...)...); res.err != nil || !strings.Contains(res.stdout, "no local cluster is running") {
+		t.Errorf("second down: %v %q", res.err, res.stdout)
+	}
+}
+
+// TestClearErrors checks the failures an operator meets first: a scale the
+// machine cannot hold (refused before anything starts) and a taken port.
+func TestClearErrors(t *testing.T) {
+	lc := localcluster(t)
+	t.Run("too big for memory", func(t *testing.T) {
+		res := runCmd(t, lc, "run", "--runs-dir", t.TempDir(), "--bin-dir", t.TempDir(), "--build", "never",
+			"--nodes", "100000000", "--pods", "1")
+		if res.err == nil || !strings.Contains(res.stderr, "--skip-memory-check") || !strings.Contains(res.stderr, "available") {
+			t.Errorf("err %v, stderr %q; want a memory refusal", res.err, res.stderr)
+		}
+	})
+	t.Run("missing binary names the make target", func(t *testing.T) {
+		res := runCmd(t, lc, "run", "--runs-dir", t.TempDir(), "--bin-dir", t.TempDir(), "--build", "never", "--store", "etcd")
+		if res.err == nil || !strings.Contains(res.stderr, "make bin/etcd") {
+			t.Errorf("err %v, stderr %q; want the make target", res.err, res.stderr)
+		}
+	})
+	t.Run("port taken", func(t *testing.T) {
+		binDir := requireStack(t, e2eStack)
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		port := l.Addr().(*net.TCPAddr).Port
+		args := append([]string{"run", "--runs-dir", t.TempDir(), "--bin-dir", binDir, "--build", "never",
+			"--store-port", fmt.Sprint(port)}, e2eStack.args()...)
+		res := runCmd(t, lc, args...)
+		if res.err == nil || !strings.Contains(res.stderr, fmt.Sprintf("127.0.0.1:%d", port)) || !strings.Contains(res.stderr, "already in use") {
+			t.Errorf("err %v, stderr %q; want the taken port named", res.err, res.stderr)
+		}
+	})
+}
+
+func mustStore(t *testing.T, runs string) *runstate.Store {
+	t.Helper()
+	s, err := runstate.New(runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}

@@ -1,0 +1,96 @@
+// Package memcheck estimates the memory a localcluster run needs before any
+// process starts, and compares it with what the machine has available, so an
+// oversized request fails in a second with a clear message instead of after
+// minutes with the OOM killer.
+package memcheck
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Shape is what drives memory: object counts and process counts.
+type Shape struct {
+	Nodes, Pods int
+	// SchedulerCopies is how many full copies of the node set the schedulers
+	// hold: 1 for kube-scheduler or a sharded distscheduler tree (each replica
+	// holds its shard), plus one for a leader that watches every node.
+	SchedulerCopies int
+	Schedulers      int // scheduler processes (each has a fixed base)
+	Relays          int
+	Kwoks           int
+}
+
+// Per-object and per-process costs in bytes. They are deliberately on the high
+// side of what runs on this machine measured (see BENCHMARKS.md): the check
+// exists to stop runs that cannot fit, not to squeeze the last node in.
+const (
+	baseBytes          = 1200 << 20 // kube-apiserver, store, localcluster at rest
+	perSchedulerBase   = 120 << 20
+	perRelayBase       = 60 << 20
+	perKwokBase        = 80 << 20
+	perNodeControl     = 60 << 10 // apiserver watch cache + store + kwok + tracker
+	perNodePerSchedCpy = 100 << 10
+	perPod             = 30 << 10 // apiserver + store + scheduler + kwok + tracker
+)
+
+// Estimate returns the expected peak memory of a run of shape s.
+func Estimate(s Shape) int64 {
+	b := int64(baseBytes)
+	b += int64(s.Schedulers) * perSchedulerBase
+	b += int64(s.Relays) * perRelayBase
+	b += int64(max(s.Kwoks, 1)) * perKwokBase
+	b += int64(s.Nodes) * (perNodeControl + int64(max(s.SchedulerCopies, 1))*perNodePerSchedCpy)
+	b += int64(s.Pods) * perPod
+	return b
+}
+
+// Headroom is the share of available memory a run may plan to use; the rest is
+// for the page cache, the Go build cache and everything else on the machine.
+const Headroom = 0.8
+
+// Check fails when s is estimated to need more than Headroom of available.
+func Check(s Shape, availableBytes int64) error {
+	need := Estimate(s)
+	if float64(need) > Headroom*float64(availableBytes) {
+		return fmt.Errorf("%d nodes / %d pods need about %s, more than %.0f%% of the %s available: lower --nodes/--pods, or pass --skip-memory-check to try anyway",
+			s.Nodes, s.Pods, GiB(need), Headroom*100, GiB(availableBytes))
+	}
+	return nil
+}
+
+// GiB formats bytes as gibibytes.
+func GiB(b int64) string { return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30)) }
+
+// Available returns MemAvailable from /proc/meminfo.
+func Available() (int64, error) {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0, fmt.Errorf("available memory: %w", err)
+	}
+	defer f.Close()
+	return parseMemAvailable(f)
+}
+
+func parseMemAvailable(r io.Reader) (int64, error) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), "MemAvailable:")
+		if !ok {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("MemAvailable %q: %w", rest, err)
+		}
+		return kb << 10, nil
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("read meminfo: %w", err)
+	}
+	return 0, fmt.Errorf("no MemAvailable in /proc/meminfo")
+}

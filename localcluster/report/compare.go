@@ -1,0 +1,77 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+)
+
+// Comparison is two runs of the same workload and their ratios, written
+// "candidate over baseline" so a ratio above 1 means the candidate is better.
+type Comparison struct {
+	Candidate *Report `json:"candidate"` // memetcd + distscheduler
+	Baseline  *Report `json:"baseline"`  // etcd + kube-scheduler
+	// Speedup is candidate pods/s over baseline pods/s.
+	Speedup float64 `json:"speedup_pods_per_second"`
+	// WallSpeedup is baseline wall time over candidate wall time (end to end).
+	WallSpeedup float64 `json:"speedup_wall_time"`
+	// P50Ratio and P99Ratio are baseline latency over candidate latency.
+	P50Ratio float64 `json:"latency_p50_ratio"`
+	P99Ratio float64 `json:"latency_p99_ratio"`
+	// StoreWritesRatio is candidate store writes/s over baseline.
+	StoreWritesRatio float64 `json:"store_writes_per_second_ratio"`
+}
+
+// Compare computes the ratios.
+func Compare(candidate, baseline *Report) *Comparison {
+	return &Comparison{
+		Candidate:        candidate,
+		Baseline:         baseline,
+		Speedup:          ratio(candidate.PodsPerSecond, baseline.PodsPerSecond),
+		WallSpeedup:      ratio(baseline.WallSeconds, candidate.WallSeconds),
+		P50Ratio:         ratio(baseline.LatencyP50Ms, candidate.LatencyP50Ms),
+		P99Ratio:         ratio(baseline.LatencyP99Ms, candidate.LatencyP99Ms),
+		StoreWritesRatio: ratio(candidate.StoreWritesPerSecond, baseline.StoreWritesPerSecond),
+	}
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+// Print writes the side-by-side table.
+func (c *Comparison) Print(w io.Writer) {
+	a, b := c.Candidate, c.Baseline
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "\t%s\t%s\tratio\t\n", a.Name, b.Name)
+	fmt.Fprintf(tw, "pods/s\t%.1f\t%.1f\t%.2fx\t\n", a.PodsPerSecond, b.PodsPerSecond, c.Speedup)
+	fmt.Fprintf(tw, "pods phase (s)\t%.1f\t%.1f\t\t\n", a.PodsSeconds, b.PodsSeconds)
+	fmt.Fprintf(tw, "wall time (s)\t%.1f\t%.1f\t%.2fx\t\n", a.WallSeconds, b.WallSeconds, c.WallSpeedup)
+	fmt.Fprintf(tw, "p50 latency (ms)\t%.0f\t%.0f\t%.2fx\t\n", a.LatencyP50Ms, b.LatencyP50Ms, c.P50Ratio)
+	fmt.Fprintf(tw, "p99 latency (ms)\t%.0f\t%.0f\t%.2fx\t\n", a.LatencyP99Ms, b.LatencyP99Ms, c.P99Ratio)
+	fmt.Fprintf(tw, "store writes/s\t%.0f\t%.0f\t%.2fx\t\n", a.StoreWritesPerSecond, b.StoreWritesPerSecond, c.StoreWritesRatio)
+	fmt.Fprintf(tw, "CPU s (all)\t%.1f\t%.1f\t\t\n", totalCPU(a), totalCPU(b))
+	fmt.Fprintf(tw, "peak RSS MiB (sum)\t%.0f\t%.0f\t\t\n", totalRSS(a), totalRSS(b))
+	fmt.Fprintf(tw, "all bound once\t%v\t%v\t\t\n", a.OK(), b.OK())
+	tw.Flush()
+	fmt.Fprintln(w, "ratios: pods/s and store writes/s are candidate/baseline; wall time and latency are baseline/candidate (above 1 = candidate better)")
+}
+
+func totalCPU(r *Report) float64 {
+	var s float64
+	for _, p := range r.Processes {
+		s += p.CPUSeconds
+	}
+	return s
+}
+
+func totalRSS(r *Report) float64 {
+	var s float64
+	for _, p := range r.Processes {
+		s += float64(p.PeakRSSBytes) / (1 << 20)
+	}
+	return s
+}
