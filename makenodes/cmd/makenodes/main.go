@@ -1,21 +1,16 @@
-// Command makenodes: create and delete huge numbers of kwok nodes and pods.
+// Command makenodes creates and deletes huge numbers of kwok nodes and pods, and
+// runs the kwok controllers that keep the nodes alive.
 package main
 
 import (
+	"os"
+
 	"github.com/k8s1m/k8s1m/cli/command"
-	"github.com/spf13/cobra"
+	"github.com/k8s1m/k8s1m/makenodes/app"
 )
 
 func main() {
-	root := command.NewRoot("makenodes", "create and delete huge numbers of kwok nodes and pods")
-	root.Cmd.RunE = func(c *cobra.Command, _ []string) error {
-		log, err := root.Logger()
-		if err != nil {
-			return err
-		}
-		log.Info().Msg("not implemented yet")
-		<-c.Context().Done()
-		return nil
-	}
+	root := app.NewRoot()
+	root.Cmd.SetArgs(app.SingleDashArgs(root.Cmd, os.Args[1:]))
 	command.Execute(root.Cmd)
 }

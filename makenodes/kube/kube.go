@@ -1,0 +1,86 @@
+// Package kube builds the API clients a bulk run uses: several typed clientsets
+// with their own connections (one HTTP/2 connection caps the streams in flight,
+// so thousands of concurrent creates need more than one) and a metadata client
+// for cheap listing of what already exists.
+package kube
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/flowcontrol"
+)
+
+// StreamsPerClient is how many concurrent requests share one clientset (and so one
+// HTTP/2 connection); kube-apiserver allows far more streams per connection, but
+// spreading the load keeps one connection's flow control from being the limit.
+const StreamsPerClient = 100
+
+// Config loads the REST config: the kubeconfig at path if given, else the usual
+// client-go rules (KUBECONFIG, ~/.kube/config), else in-cluster.
+func Config(path string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if path != "" {
+		rules.ExplicitPath = path
+	}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	if err == nil {
+		return cfg, nil
+	}
+	if path == "" && clientcmd.IsEmptyConfig(err) {
+		if in, inErr := rest.InClusterConfig(); inErr == nil {
+			return in, nil
+		}
+	}
+	if path == "" {
+		return nil, fmt.Errorf("load kubeconfig (KUBECONFIG, ~/.kube/config or in-cluster): %w", err)
+	}
+	return nil, fmt.Errorf("load kubeconfig %s: %w", path, err)
+}
+
+// Clients holds the clients of one run.
+type Clients struct {
+	// Typed are independent clientsets; worker w uses Typed[w%len(Typed)].
+	Typed    []kubernetes.Interface
+	Metadata metadata.Interface
+}
+
+// For returns the clientset worker w should use.
+func (c *Clients) For(worker int) kubernetes.Interface { return c.Typed[worker%len(c.Typed)] }
+
+// NewClients builds enough clientsets for concurrency requests in flight. The
+// rate limit is the caller's (bulk.Config.QPS), so client-go's own limiter is off.
+func NewClients(base *rest.Config, concurrency int) (*Clients, error) {
+	cfg := rest.CopyConfig(base)
+	cfg.RateLimiter = flowcontrol.NewFakeAlwaysRateLimiter()
+	cfg.UserAgent = "makenodes"
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 30 * time.Second // a hung request is retried instead of blocking a worker forever
+	}
+	// client-go shares one transport between configs with equal TLS settings; a
+	// Proxy func makes the config uncacheable, so each clientset dials its own
+	// connection. It still honours the proxy environment variables.
+	cfg.Proxy = func(r *http.Request) (*url.URL, error) { return http.ProxyFromEnvironment(r) }
+
+	n := max(1, (concurrency+StreamsPerClient-1)/StreamsPerClient)
+	c := &Clients{}
+	for i := range n {
+		cs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("clientset %d: %w", i, err)
+		}
+		c.Typed = append(c.Typed, cs)
+	}
+	md, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("metadata client: %w", err)
+	}
+	c.Metadata = md
+	return c, nil
+}
