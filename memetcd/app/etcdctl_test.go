@@ -3,8 +3,6 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -37,41 +35,6 @@ func startApp(t *testing.T) *app.App {
 		}
 	})
 	return a
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startEtcd runs the real etcd at the workspace pin on loopback.
-func startEtcd(t *testing.T, bin string) string {
-	t.Helper()
-	client := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	peer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "--data-dir", t.TempDir(), "--name", "default",
-		"--listen-client-urls", client, "--advertise-client-urls", client,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "default="+peer, "--log-level", "error")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("etcd output:\n%s", logs.String())
-		}
-	})
-	return strings.TrimPrefix(client, "http://")
 }
 
 type ctlStep struct {
@@ -172,7 +135,7 @@ func TestEtcdctl(t *testing.T) {
 		t.Logf("real etcd not built (make bin/etcd): outputs not compared")
 		return
 	}
-	ref := runScript(t, ctl, startEtcd(t, memetcdtest.Binary(t, "etcd")))
+	ref := runScript(t, ctl, memetcdtest.StartEtcd(t))
 	norm := func(s string) string {
 		s = leaseID.ReplaceAllString(s, "LEASE")
 		s = regexp.MustCompile(`"(cluster_id|member_id|raft_term)":\d+`).ReplaceAllString(s, `"$1":N`)

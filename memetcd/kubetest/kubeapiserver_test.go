@@ -265,9 +265,49 @@ func TestKubeAPIServerOnMemetcd(t *testing.T) {
 		}
 		return nil
 	})
-	if strings.Contains(api.Logs(), "RangeStream") {
-		t.Logf("apiserver mentions RangeStream in its logs")
+
+	// The apiserver listed through etcd 3.7's RangeStream and never got an
+	// Unimplemented answer from memetcd.
+	calls := handled(t, in)
+	if calls["RangeStream/OK"] == 0 {
+		t.Errorf("no successful RangeStream calls: %v", calls)
 	}
+	for k, n := range calls {
+		if strings.HasSuffix(k, "/Unimplemented") {
+			t.Errorf("%s answered Unimplemented %v times", k, n)
+		}
+	}
+	t.Logf("gRPC calls by method/code: %v", calls)
+}
+
+// handled returns grpc_server_handled_total by "method/code".
+func handled(t *testing.T, in *memetcdtest.Instance) map[string]float64 {
+	t.Helper()
+	mfs, err := in.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "grpc_server_handled_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var method, code string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "grpc_method":
+					method = l.GetValue()
+				case "grpc_code":
+					code = l.GetValue()
+				}
+			}
+			if v := m.GetCounter().GetValue(); v > 0 {
+				out[method+"/"+code] += v
+			}
+		}
+	}
+	return out
 }
 
 // progressRequests reads memetcd's count of RequestProgress messages.

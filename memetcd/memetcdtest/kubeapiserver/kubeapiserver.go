@@ -110,7 +110,7 @@ func Start(t testing.TB, pki PKI, etcdEndpoint string, extra ...string) *Server 
 	f := func(n string) string { return filepath.Join(pki.Dir, n) }
 	args := append([]string{
 		"--etcd-servers=http://" + etcdEndpoint,
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port),
+		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none", "--secure-port=" + strconv.Itoa(port),
 		"--tls-cert-file=" + f("serving.crt"), "--tls-private-key-file=" + f("serving.key"),
 		"--client-ca-file=" + f("ca.crt"),
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
