@@ -85,6 +85,9 @@ func Args(cfg Config, port int) []string {
 		fmt.Sprintf("--secure-port=%d", port),
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
+		// The endpoint reconciler refuses a loopback advertise address, and
+		// nothing in a local run reaches the apiserver through its Service.
+		"--endpoint-reconciler-type=none",
 		"--cert-dir=" + filepath.Join(cfg.RunDir, "apiserver-certs"),
 		"--tls-cert-file=" + f.ServingCert,
 		"--tls-private-key-file=" + f.ServingKey,

@@ -28,18 +28,24 @@ func get(t *testing.T, cfg *tls.Config, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// TestAPIServerOnEtcd runs the real etcd and the real kube-apiserver through the
+// TestAPIServer runs the real kube-apiserver on each real store through the
 // harness and checks that the admin certificate is cluster-admin while an
 // anonymous client is not.
-func TestAPIServerOnEtcd(t *testing.T) {
-	etcdBin := bins.RequireBinary(t, "etcd")
+func TestAPIServer(t *testing.T) {
+	for _, kind := range []store.Kind{store.Etcd, store.Memetcd} {
+		t.Run(string(kind), func(t *testing.T) { testAPIServerOn(t, kind) })
+	}
+}
+
+func testAPIServerOn(t *testing.T, kind store.Kind) {
+	storeBin := bins.RequireBinary(t, string(kind))
 	apiBin := bins.RequireBinary(t, "kube-apiserver")
 	dir := t.TempDir()
 	files, err := pki.Generate(filepath.Join(dir, "pki"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := store.Start(t.Context(), store.Config{Kind: store.Etcd, Bin: etcdBin, RunDir: dir, KillWithParent: true})
+	s, err := store.Start(t.Context(), store.Config{Kind: kind, Bin: storeBin, RunDir: dir, KillWithParent: true})
 	if err != nil {
 		t.Fatal(err)
 	}

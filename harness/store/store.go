@@ -103,6 +103,7 @@ func Start(ctx context.Context, cfg Config) (*Store, error) {
 		health = fmt.Sprintf("http://127.0.0.1:%d/health", metrics)
 	case Memetcd:
 		args = []string{
+			"--listen-address", "127.0.0.1",
 			"--port", fmt.Sprint(client),
 			"--metrics-port", fmt.Sprint(metrics),
 			"--wal-dir", s.DataDir,

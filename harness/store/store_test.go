@@ -48,33 +48,36 @@ func TestStartRefusesTakenPort(t *testing.T) {
 	}
 }
 
-// TestEtcd starts the real etcd and checks the endpoints the rest of the
-// workspace relies on: health, metrics with the mvcc write counters.
-func TestEtcd(t *testing.T) {
-	bin := bins.RequireBinary(t, "etcd")
-	s, err := Start(t.Context(), Config{Kind: Etcd, Bin: bin, RunDir: t.TempDir(), KillWithParent: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Stop(10 * time.Second) })
-	resp, err := http.Get(s.MetricsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for _, m := range []string{"etcd_mvcc_put_total", "etcd_server_has_leader 1"} {
-		if !strings.Contains(string(body), m) {
-			t.Errorf("metrics lack %q", m)
-		}
-	}
-	if err := proc.TCPProbe(strings.TrimPrefix(s.Endpoint, "http://"))(t.Context()); err != nil {
-		t.Errorf("client endpoint %s: %v", s.Endpoint, err)
-	}
-	if err := s.Stop(10 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Proc.ExitError(); err != nil {
-		t.Errorf("etcd exit after SIGTERM = %v, want clean", err)
+// TestStores starts each real store binary and checks the endpoints the rest
+// of the workspace relies on: health, the client port, metrics with the mvcc
+// write counters, and a clean exit on SIGTERM.
+func TestStores(t *testing.T) {
+	for _, kind := range []Kind{Etcd, Memetcd} {
+		t.Run(string(kind), func(t *testing.T) {
+			bin := bins.RequireBinary(t, string(kind))
+			s, err := Start(t.Context(), Config{Kind: kind, Bin: bin, RunDir: t.TempDir(), KillWithParent: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Stop(10 * time.Second) })
+			resp, err := http.Get(s.MetricsURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if !strings.Contains(string(body), "mvcc_put_total") {
+				t.Errorf("metrics lack an mvcc put counter")
+			}
+			if err := proc.TCPProbe(strings.TrimPrefix(s.Endpoint, "http://"))(t.Context()); err != nil {
+				t.Errorf("client endpoint %s: %v", s.Endpoint, err)
+			}
+			if err := s.Stop(10 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Proc.ExitError(); err != nil {
+				t.Errorf("exit after SIGTERM = %v, want clean", err)
+			}
+		})
 	}
 }
