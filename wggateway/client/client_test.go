@@ -3,9 +3,12 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -104,5 +107,39 @@ func TestRunNeedsServerAndSecret(t *testing.T) {
 	cfg.Server = "http://[::1]:1"
 	if err := Run(context.Background(), zerolog.Nop(), cfg); err == nil || !strings.Contains(err.Error(), "secret") {
 		t.Fatalf("Run without secret = %v", err)
+	}
+}
+
+// TestFetchHTTPSWithPrivateCA checks --ca-file: the gateway's certificate is
+// trusted through the given bundle and refused without it.
+func TestFetchHTTPSWithPrivateCA(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusCreated)
+		json.NewEncoder(w).Encode(render.ClientConfig{Peer: render.Peer{PublicKey: "gw"}})
+	}))
+	t.Cleanup(srv.Close)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hc, err := httpClient(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := Fetch(context.Background(), zerolog.Nop(), hc, srv.URL, "s", server.RegisterRequest{PublicKey: "pk"}, time.Millisecond)
+	if err != nil || cc.Peer.PublicKey != "gw" {
+		t.Fatalf("Fetch over HTTPS = %+v, %v", cc, err)
+	}
+	plain, err := httpClient("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := Fetch(ctx, zerolog.Nop(), plain, srv.URL, "s", server.RegisterRequest{PublicKey: "pk"}, 50*time.Millisecond); err == nil {
+		t.Fatal("untrusted certificate accepted without --ca-file")
+	}
+	if _, err := httpClient(filepath.Join(t.TempDir(), "missing.pem")); err == nil {
+		t.Fatal("missing CA file accepted")
 	}
 }
