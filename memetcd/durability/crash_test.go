@@ -78,6 +78,7 @@ func (w *writer) run(ctx context.Context, c *clientv3.Client, rng *rand.Rand) {
 		value := fmt.Sprintf("c%d-w%d-%d", w.cycle, w.id, i)
 		opCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		var rev int64
+		wrote := true // false for a delete that found nothing: its revision is not one of its own
 		var err error
 		switch r := rng.IntN(10); {
 		case r < 4:
@@ -92,7 +93,7 @@ func (w *writer) run(ctx context.Context, c *clientv3.Client, rng *rand.Rand) {
 			w.pending = &pendingOp{keys: []string{k}, op: keyOp{}}
 			var resp *clientv3.DeleteResponse
 			if resp, err = c.Delete(opCtx, k); err == nil {
-				rev = resp.Header.Revision
+				rev, wrote = resp.Header.Revision, resp.Deleted > 0
 			}
 		case r < 8:
 			// One Txn over two resources: two WAL files, one record.
@@ -130,7 +131,12 @@ func (w *writer) run(ctx context.Context, c *clientv3.Client, rng *rand.Rand) {
 			}
 		}
 		w.pending = nil
-		w.maxRev = max(w.maxRev, rev)
+		if wrote {
+			// Only a write's own revision is a durability promise: a no-op
+			// reports the current revision, which may belong to another
+			// client's write still waiting for its fsync.
+			w.maxRev = max(w.maxRev, rev)
+		}
 	}
 }
 

@@ -244,3 +244,38 @@ func TestDiskFullTmpfs(t *testing.T) {
 		t.Fatalf("replayed %d, acknowledged %d", len(rec.changes), acked)
 	}
 }
+
+// TestBarrierWaitsForInflightFsync: a barrier taken while a batch is being
+// fsynced is done only after that fsync.
+func TestBarrierWaitsForInflightFsync(t *testing.T) {
+	dir := t.TempDir()
+	var syncs atomic.Int64
+	inSync, release := make(chan struct{}), make(chan struct{})
+	cfg := fsyncCfg(dir)
+	cfg.openFile = func(path string) (walFile, error) {
+		f, err := openAppend(path)
+		if err != nil {
+			return nil, err
+		}
+		return &gatedFile{walFile: f, syncs: &syncs, inSync: inSync, release: release, once: &sync.Once{}}, nil
+	}
+	w, _ := openT(t, cfg, &recorder{})
+	if err := w.Barrier().Wait(context.Background()); err != nil {
+		t.Fatalf("idle barrier: %v", err)
+	}
+	wt := w.Append(put(1, "/k", "v"))
+	<-inSync
+	b := w.Barrier()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := b.Wait(ctx); err == nil {
+		t.Fatal("barrier done while the fsync it covers is still running")
+	}
+	close(release)
+	if err := b.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := wt.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -86,17 +86,25 @@ type WAL struct {
 	dirty      []*route // routes with pending bytes, in first-append order
 	pending    int      // bytes pending across routes
 	syncWaiter *batch   // waiters of the next fsync; nil if none
+	inflight   *batch   // the batch the flusher is writing now; nil if none
 	failed     error
 
 	// filesMu guards each route's segments and open file.
 	filesMu sync.Mutex
 	byName  map[string]*route // every route with files, by file-name stem
 
-	kick      chan struct{}
-	stop      chan struct{}
-	stopped   chan struct{}
-	closeOnce sync.Once
-	closeErr  error
+	// retired holds segment files replaced by a cut or dropped by a
+	// snapshot, for the syncer to close (it may be inside Sync on one).
+	// Guarded by filesMu.
+	retired []walFile
+
+	kick       chan struct{}
+	stop       chan struct{}
+	stopped    chan struct{}
+	stopSync   chan struct{}
+	syncerDone chan struct{}
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 // route is one segment series. buf/firstSeq/lastSeq are guarded by WAL.mu;
@@ -111,9 +119,10 @@ type route struct {
 	lastSeq  uint64
 	count    int // pending records
 
-	segs   []*segment
-	file   walFile // open on segs[len-1], nil until the first write of this boot
-	synced bool    // no unsynced bytes in file
+	segs     []*segment
+	file     walFile // open on segs[len-1], nil until the first write of this boot
+	written  int64   // bytes written to file
+	syncedTo int64   // bytes of file known to be fsynced
 }
 
 // Open prepares the WAL in cfg.Dir. The store is created with the WAL as its
@@ -133,6 +142,9 @@ func Open(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*WAL, erro
 		kick:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
+
+		stopSync:   make(chan struct{}),
+		syncerDone: make(chan struct{}),
 	}
 	// Leases and compactions must be as durable as the most durable key they
 	// can affect, so the meta file takes the strongest configured mode.
@@ -154,6 +166,7 @@ func (w *WAL) Replay(target Target) error {
 	w.metrics.replayDuration.Set(time.Since(start).Seconds())
 	w.meta = w.routeByName(metaRoute, w.metaMode)
 	go w.run()
+	go w.syncer()
 	return nil
 }
 
@@ -164,7 +177,7 @@ func (w *WAL) routeByName(name string, mode Mode) *route {
 	defer w.filesMu.Unlock()
 	rt := w.byName[name]
 	if rt == nil {
-		rt = &route{name: name, synced: true}
+		rt = &route{name: name}
 		w.byName[name] = rt
 	}
 	rt.mode = mode
@@ -250,6 +263,26 @@ func (w *WAL) Append(c *store.Change) store.Waiter {
 	return wt
 }
 
+// Barrier returns a Waiter that is done once every fsync-mode record
+// appended so far is on disk. A read (or a write that changed nothing) sees
+// changes as soon as they are applied in memory, before their fsync; if its
+// reply reports such a change and the process then dies, the client has seen
+// something that is gone after restart. Waiting on a Barrier taken after the
+// read, before replying, closes that window, and shares the writers' fsync.
+func (w *WAL) Barrier() store.Waiter {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.failed != nil:
+		return doneWaiter{err: w.failed}
+	case w.syncWaiter != nil: // finished only after the in-flight batch
+		return w.syncWaiter
+	case w.inflight != nil:
+		return w.inflight
+	}
+	return doneWaiter{}
+}
+
 // routeOf maps one op to its route and mode. Caller holds mu.
 func (w *WAL) routeOf(op *store.Op) (*route, Mode) {
 	switch op.Type {
@@ -280,10 +313,73 @@ func (w *WAL) run() {
 		case <-w.kick:
 		case <-t.C:
 		case <-w.stop:
-			w.flush()
+			w.flush(true)
 			return
 		}
-		w.flush()
+		w.flush(false)
+	}
+}
+
+// syncer fsyncs buffered writes in the background, every FlushInterval, so
+// the flusher never waits on a buffered fsync: buffered records reach the
+// OS within one interval (what survives a process crash) and the disk right
+// after (what survives a power cut).
+func (w *WAL) syncer() {
+	defer close(w.syncerDone)
+	t := time.NewTicker(w.cfg.FlushInterval)
+	defer t.Stop()
+	type job struct {
+		rt      *route
+		f       walFile
+		written int64
+	}
+	for {
+		select {
+		case <-w.stopSync:
+			return
+		case <-t.C:
+		}
+		var jobs []job
+		w.filesMu.Lock()
+		for _, rt := range w.byName {
+			if rt.file != nil && rt.syncedTo < rt.written {
+				jobs = append(jobs, job{rt, rt.file, rt.written})
+			}
+		}
+		retired := w.retired
+		w.retired = nil
+		w.filesMu.Unlock()
+		for _, j := range jobs {
+			start := time.Now()
+			if err := j.f.Sync(); err != nil {
+				w.fail(fmt.Errorf("fsync %s: %w", j.rt.name, err))
+				continue
+			}
+			w.metrics.fsyncDuration.Observe(time.Since(start).Seconds())
+			w.filesMu.Lock()
+			if j.rt.file == j.f {
+				j.rt.syncedTo = max(j.rt.syncedTo, j.written)
+			}
+			w.filesMu.Unlock()
+		}
+		for _, f := range retired {
+			f.Close()
+		}
+	}
+}
+
+// fail makes the WAL refuse durable writes from now on (see ErrFailed).
+func (w *WAL) fail(err error) {
+	err = fmt.Errorf("%w: %w", ErrFailed, err)
+	w.metrics.writeErrors.Inc()
+	w.mu.Lock()
+	first := w.failed == nil
+	if first {
+		w.failed = err
+	}
+	w.mu.Unlock()
+	if first {
+		w.log.Error().Err(err).Msg("wal write failed: refusing durable writes until restart")
 	}
 }
 
@@ -293,14 +389,16 @@ type pendingWrite struct {
 	firstSeq, lastSeq uint64
 }
 
-// flush writes every pending buffer, fsyncs every file written since its last
-// fsync (buffered ones too: an fsync-mode record must never be acknowledged
-// while an earlier buffered record could still vanish, or replay would cut at
-// the gap and drop the acknowledged one), then wakes the batch's waiters.
-func (w *WAL) flush() {
+// flush writes every pending buffer. When fsync-mode records are in it (or
+// final is set) it then fsyncs every file with unsynced bytes, buffered ones
+// too: an fsync-mode record must never be acknowledged while an earlier
+// buffered record could still vanish, or replay would cut at the gap and
+// drop the acknowledged one. Then it wakes the batch's waiters.
+func (w *WAL) flush(final bool) {
 	w.mu.Lock()
 	b := w.syncWaiter
 	w.syncWaiter = nil
+	w.inflight = b
 	work := make([]pendingWrite, 0, len(w.dirty))
 	records := 0
 	for _, rt := range w.dirty {
@@ -317,23 +415,20 @@ func (w *WAL) flush() {
 		b.finish(failed)
 		return
 	}
-	err := w.writeAndSync(work)
+	err := w.writeAndSync(work, b != nil || final)
 	if len(work) > 0 {
 		w.metrics.batchRecords.Observe(float64(records))
 	}
 	if err != nil {
-		err = fmt.Errorf("%w: %w", ErrFailed, err)
-		w.metrics.writeErrors.Inc()
-		w.log.Error().Err(err).Msg("wal write failed: refusing durable writes until restart")
+		w.fail(err)
 		w.mu.Lock()
-		if w.failed == nil {
-			w.failed = err
-		}
+		err = w.failed
 		w.mu.Unlock()
 	}
 	b.finish(err)
 
 	w.mu.Lock()
+	w.inflight = nil
 	for _, pw := range work {
 		if pw.rt.spare == nil && cap(pw.buf) <= 4*w.cfg.MaxPendingBytes {
 			pw.rt.spare = pw.buf[:0]
@@ -342,7 +437,7 @@ func (w *WAL) flush() {
 	w.mu.Unlock()
 }
 
-func (w *WAL) writeAndSync(work []pendingWrite) error {
+func (w *WAL) writeAndSync(work []pendingWrite, sync bool) error {
 	w.filesMu.Lock()
 	defer w.filesMu.Unlock()
 	for _, pw := range work {
@@ -350,8 +445,11 @@ func (w *WAL) writeAndSync(work []pendingWrite) error {
 			return err
 		}
 	}
+	if !sync {
+		return nil
+	}
 	for _, rt := range w.byName {
-		if rt.synced || rt.file == nil {
+		if rt.file == nil || rt.syncedTo >= rt.written {
 			continue
 		}
 		start := time.Now()
@@ -359,7 +457,7 @@ func (w *WAL) writeAndSync(work []pendingWrite) error {
 			return fmt.Errorf("fsync %s: %w", rt.segs[len(rt.segs)-1].path, err)
 		}
 		w.metrics.fsyncDuration.Observe(time.Since(start).Seconds())
-		rt.synced = true
+		rt.syncedTo = rt.written
 	}
 	return nil
 }
@@ -377,8 +475,8 @@ func (w *WAL) writeRoute(pw pendingWrite) error {
 	seg := rt.segs[len(rt.segs)-1]
 	n, err := rt.file.Write(pw.buf)
 	seg.size += int64(n)
+	rt.written += int64(n)
 	w.metrics.writeBytes.Add(float64(n))
-	rt.synced = false
 	if err != nil {
 		return fmt.Errorf("write %s: %w", seg.path, err)
 	}
@@ -391,14 +489,12 @@ func (w *WAL) writeRoute(pw pendingWrite) error {
 // starts the next one. Caller holds filesMu.
 func (w *WAL) cutSegment(rt *route, firstSeq uint64) error {
 	if rt.file != nil {
-		if !rt.synced {
+		if rt.syncedTo < rt.written {
 			if err := rt.file.Sync(); err != nil {
 				return fmt.Errorf("fsync %s: %w", rt.segs[len(rt.segs)-1].path, err)
 			}
 		}
-		if err := rt.file.Close(); err != nil {
-			return fmt.Errorf("close %s: %w", rt.segs[len(rt.segs)-1].path, err)
-		}
+		w.retired = append(w.retired, rt.file)
 		rt.file = nil
 	}
 	index := uint64(1)
@@ -414,7 +510,7 @@ func (w *WAL) cutSegment(rt *route, firstSeq uint64) error {
 		f.Close()
 		return err
 	}
-	rt.file, rt.synced = f, true
+	rt.file, rt.written, rt.syncedTo = f, 0, 0
 	rt.segs = append(rt.segs, &segment{path: path, index: index, firstSeq: firstSeq})
 	w.metrics.segments.Inc()
 	return nil
@@ -429,8 +525,10 @@ func (w *WAL) Close() error {
 
 func (w *WAL) close() error {
 	close(w.stop)
-	if w.meta != nil { // the flusher runs only after Replay
+	close(w.stopSync)
+	if w.meta != nil { // the flusher and syncer run only after Replay
 		<-w.stopped
+		<-w.syncerDone
 	}
 	w.filesMu.Lock()
 	defer w.filesMu.Unlock()
@@ -441,6 +539,10 @@ func (w *WAL) close() error {
 			rt.file = nil
 		}
 	}
+	for _, f := range w.retired {
+		f.Close()
+	}
+	w.retired = nil
 	w.mu.Lock()
 	failed := w.failed
 	w.mu.Unlock()
@@ -555,8 +657,8 @@ func (w *WAL) dropCovered(seq uint64) (removed, kept int) {
 				continue
 			}
 			if open {
-				rt.file.Close()
-				rt.file, rt.synced = nil, true
+				w.retired = append(w.retired, rt.file)
+				rt.file = nil
 			}
 			if err := os.Remove(s.path); err != nil && !os.IsNotExist(err) {
 				w.log.Warn().Err(err).Str("file", s.path).Msg("cannot remove covered segment; replay will skip it")
