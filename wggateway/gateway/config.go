@@ -135,10 +135,11 @@ func (c Config) Validate() error {
 	if c.IdleTimeout < 0 || c.Keepalive < 0 {
 		errs = append(errs, errors.New("--idle-timeout and --keepalive must not be negative"))
 	}
-	if c.IdleTimeout > 0 && c.Keepalive > 0 && c.IdleTimeout < 4*c.Keepalive {
-		// Handshakes are refreshed every 2 minutes at most, keepalives or not;
-		// a shorter idle timeout would expire live peers.
-		errs = append(errs, fmt.Errorf("--idle-timeout %v is too short: use at least %v", c.IdleTimeout, max(4*c.Keepalive, 5*time.Minute)))
+	if minIdle := max(4*c.Keepalive, 5*time.Minute); c.IdleTimeout > 0 && c.Keepalive > 0 && c.IdleTimeout < minIdle {
+		// A live peer with keepalives handshakes again only every 2 minutes,
+		// so the last handshake can be that old; a shorter idle timeout
+		// would expire live peers.
+		errs = append(errs, fmt.Errorf("--idle-timeout %v is too short for --keepalive %v: use at least %v", c.IdleTimeout, c.Keepalive, minIdle))
 	}
 	return errors.Join(errs...)
 }

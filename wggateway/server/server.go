@@ -103,7 +103,9 @@ func (s *Server) authenticated(next http.HandlerFunc) http.Handler {
 		case auth.OK:
 			next(w, r)
 		case auth.Limited:
-			s.log.Warn().Stringer("source", auth.SourceOf(r)).Msg("authentication rate limited")
+			// Debug, not warn: a guesser would otherwise flood the log; the
+			// counter wggateway_auth_failures_total{reason="rate_limited"} shows it.
+			s.log.Debug().Stringer("source", auth.SourceOf(r)).Msg("authentication rate limited")
 			w.Header().Set("Retry-After", "60")
 			writeError(w, http.StatusTooManyRequests, "too many failed authentications from this source")
 		default:
