@@ -142,3 +142,10 @@ func (c *Cluster) StartKwok(t testing.TB, groups int) *kwok.Controllers {
 	t.Cleanup(ctrls.Stop)
 	return ctrls
 }
+
+// Have reports whether binary name is built, for tests that prefer one store
+// but can use another.
+func Have(name string) bool {
+	_, err := bins.Path(name)
+	return err == nil
+}
