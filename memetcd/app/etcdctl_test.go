@@ -21,6 +21,7 @@ func startApp(t *testing.T) *app.App {
 	t.Helper()
 	cfg := app.DefaultConfig()
 	cfg.Port, cfg.MetricsPort = 0, 0
+	cfg.WALDir = t.TempDir() // never the default ./wal in the source tree
 	a, err := app.New(zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), cfg)
 	if err != nil {
 		t.Fatal(err)
