@@ -1,0 +1,189 @@
+package durability
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// TestMeasurePuts is the put benchmark of BENCHMARKS.md, not a pass/fail
+// test: it runs only with -measure and prints a markdown table. It drives
+// memetcd in each WAL mode and a real etcd (bin/etcd, `make bin/etcd`) on the
+// same disk in the same run, with the same client code.
+//
+//	go test -run TestMeasurePuts -measure -measure.duration=5s ./durability
+
+var (
+	measure         = flag.Bool("measure", false, "run the measurements (TestMeasurePuts)")
+	measureDuration = flag.Duration("measure.duration", 5*time.Second, "how long each cell of the table runs")
+	measureClients  = flag.String("measure.clients", "1,16,64", "client counts")
+	measureValue    = flag.Int("measure.value", 256, "value size in bytes")
+	measureEtcd     = flag.String("measure.etcd", "", "etcd binary (default: $K8S1M_BIN/etcd or <repo>/bin/etcd)")
+)
+
+type cellResult struct {
+	puts     int
+	rate     float64
+	p50, p99 time.Duration
+}
+
+// drive runs n clients putting for d over conns connections.
+func drive(t *testing.T, endpoint string, n int, d time.Duration, value []byte) cellResult {
+	t.Helper()
+	conns := make([]*clientv3.Client, min(n, 16))
+	for i := range conns {
+		conns[i] = client(t, endpoint)
+	}
+	lat := make([][]time.Duration, n)
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
+	defer cancel()
+	start := time.Now()
+	deadline := start.Add(d)
+	for i := range n {
+		c := conns[i%len(conns)]
+		wg.Go(func() {
+			for j := 0; time.Now().Before(deadline); j++ {
+				t0 := time.Now()
+				if _, err := c.Put(ctx, fmt.Sprintf("/registry/pods/bench/c%d-%d", i, j%1000), string(value)); err != nil {
+					t.Errorf("put: %v", err)
+					return
+				}
+				lat[i] = append(lat[i], time.Since(t0))
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	if len(all) == 0 {
+		t.Fatal("no put completed")
+	}
+	return cellResult{puts: len(all), rate: float64(len(all)) / elapsed.Seconds(),
+		p50: all[len(all)/2], p99: all[len(all)*99/100]}
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startEtcd runs a single-member etcd with its data on the test's temp disk.
+func startEtcd(t *testing.T, bin string) string {
+	t.Helper()
+	dir := t.TempDir()
+	cport, pport := freePort(t), freePort(t)
+	curl := fmt.Sprintf("http://127.0.0.1:%d", cport)
+	purl := fmt.Sprintf("http://127.0.0.1:%d", pport)
+	log, err := os.Create(filepath.Join(dir, "etcd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--name=bench", "--data-dir="+filepath.Join(dir, "data"),
+		"--listen-client-urls="+curl, "--advertise-client-urls="+curl,
+		"--listen-peer-urls="+purl, "--initial-advertise-peer-urls="+purl,
+		"--initial-cluster=bench="+purl, "--log-level=warn")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); log.Close() })
+	c := client(t, fmt.Sprintf("127.0.0.1:%d", cport))
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := c.Put(ctx, "/health-probe", "x")
+		cancel()
+		if err == nil {
+			return fmt.Sprintf("127.0.0.1:%d", cport)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("etcd not ready: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func etcdBinary() string {
+	if *measureEtcd != "" {
+		return *measureEtcd
+	}
+	if d := os.Getenv("K8S1M_BIN"); d != "" {
+		return filepath.Join(d, "etcd")
+	}
+	wd, _ := os.Getwd()
+	for d := wd; d != filepath.Dir(d); d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.work")); err == nil {
+			return filepath.Join(d, "bin", "etcd")
+		}
+	}
+	return "etcd"
+}
+
+func TestMeasurePuts(t *testing.T) {
+	if !*measure {
+		t.Skip("a measurement, not a test: run with -measure")
+	}
+	var counts []int
+	for _, s := range strings.Split(*measureClients, ",") {
+		var n int
+		fmt.Sscan(s, &n)
+		counts = append(counts, n)
+	}
+	value := []byte(strings.Repeat("v", *measureValue))
+	type system struct {
+		name  string
+		start func(t *testing.T) string
+	}
+	var systems []system
+	for _, mode := range []string{"none", "buffered", "fsync"} {
+		systems = append(systems, system{"memetcd " + mode, func(t *testing.T) string {
+			return startT(t, filepath.Join(t.TempDir(), "wal"), "--wal-default="+mode, "--wal-snapshot-interval=0").Endpoint
+		}})
+	}
+	if bin := etcdBinary(); fileExists(bin) {
+		systems = append(systems, system{"etcd v3.7 (fsync)", func(t *testing.T) string { return startEtcd(t, bin) }})
+	} else if os.Getenv("K8S1M_REQUIRE_BINARIES") == "1" {
+		t.Fatalf("%s missing: run make bin/etcd", bin)
+	} else {
+		t.Logf("%s missing (make bin/etcd): measuring memetcd only", bin)
+	}
+	var out strings.Builder
+	fmt.Fprintf(&out, "\n%s, %d cores, %s per cell, %d-byte values, client and server on one machine\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), *measureDuration, len(value))
+	fmt.Fprintf(&out, "| system | clients | puts/s | p50 | p99 |\n|---|---:|---:|---:|---:|\n")
+	for _, s := range systems {
+		for _, n := range counts {
+			t.Run(fmt.Sprintf("%s/%d", s.name, n), func(t *testing.T) {
+				ep := s.start(t) // a fresh server per cell: no cell inherits another's data
+				r := drive(t, ep, n, *measureDuration, value)
+				fmt.Fprintf(&out, "| %s | %d | %.0f | %s | %s |\n", s.name, n, r.rate,
+					r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond))
+			})
+		}
+	}
+	t.Log(out.String())
+	fmt.Println(out.String())
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
