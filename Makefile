@@ -10,6 +10,9 @@ HEAVY := flock /tmp/k8s1m-heavy-build.lock
 pin = $(shell awk '$$1=="pin" && $$2=="$(1)" {print $$3}' versions.txt)
 KWOK_VERSION      := $(call pin,sigs.k8s.io/kwok)
 STATICCHECK       := $(call pin,honnef.co/go/tools)
+PROTOC_GEN_GO      := $(call pin,google.golang.org/protobuf/cmd/protoc-gen-go)
+PROTOC_GEN_GO_GRPC := $(call pin,google.golang.org/grpc/cmd/protoc-gen-go-grpc)
+BUF                := $(call pin,github.com/bufbuild/buf)
 
 # Modules in the workspace, in dependency order.
 MODULES := cli harness proto relay memetcd makenodes wggateway distscheduler localcluster tools/release
@@ -18,7 +21,7 @@ WORKSPACE_BINS := memetcd relay distscheduler makenodes wggateway localcluster
 # Upstream binaries built at the pinned versions.
 UPSTREAM_BINS := kube-apiserver kube-scheduler etcd etcdctl kwok
 
-.PHONY: run test test-unit tools bins lint check proxy tidy proto release clean
+.PHONY: run test test-unit tools bins lint check proxy tidy proto proto-check release clean
 .DEFAULT_GOAL := help
 .PHONY: help
 
@@ -29,6 +32,8 @@ help:
 	@echo "make bins   - build this workspace's binaries into bin/"
 	@echo "make check  - modules build alone, pins agree, generated code is fresh"
 	@echo "make lint   - gofmt, go vet, staticcheck"
+	@echo "make proto  - lint the protocol and regenerate its Go code (proto/)"
+	@echo "make proto-check - generated code fresh, buf lint, buf breaking against the last release"
 
 run: tools bins
 	$(BIN)/localcluster run
@@ -61,8 +66,23 @@ bins:
 proxy:
 	go run ./tools/release/cmd/release proxy
 
-check:
+check: proto-check
 	go run ./tools/release/cmd/release check
+
+# Protocol tools at the pinned versions, built from source into bin/. The stamp
+# file names the versions, so changing a pin rebuilds them.
+PROTO_TOOLS := $(BIN)/.proto-tools-$(BUF)-$(PROTOC_GEN_GO)-$(PROTOC_GEN_GO_GRPC)
+$(PROTO_TOOLS):
+	GOBIN=$(BIN) GOWORK=off go install github.com/bufbuild/buf/cmd/buf@$(BUF)
+	GOBIN=$(BIN) GOWORK=off go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO)
+	GOBIN=$(BIN) GOWORK=off go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC)
+	rm -f $(BIN)/.proto-tools-* && touch $@
+
+proto: $(PROTO_TOOLS)
+	cd proto && PATH=$(BIN):$$PATH buf lint && PATH=$(BIN):$$PATH buf generate
+
+proto-check: $(PROTO_TOOLS)
+	PATH=$(BIN):$$PATH proto/check.sh
 
 lint:
 	@bad=$$(git ls-files '*.go' | grep -v '\.pb\.go$$' | xargs gofmt -l); if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
