@@ -1,0 +1,204 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// scorer decides what a test member answers for an item: its score, and
+// whether it answers at all (a stalled member does not).
+type scorer func(member string, it Item) (s Score, answer bool)
+
+// testCluster is many real members in one process: real memberlist gossip on
+// 127.0.0.1 and real gRPC on loopback, each on ports the kernel picks.
+type testCluster struct {
+	t      *testing.T
+	mu     sync.Mutex
+	byName map[string]*testMember
+	score  scorer
+	// record of everything that happened, for the assertions.
+	decisions map[uint64][]Decision
+	wins      map[uint64][]string
+	verdicts  map[uint64]int
+	arrived   map[uint64]time.Time // when each item's (first) decision arrived
+	tune      func(*Config)
+}
+
+type testMember struct {
+	name string
+	role Role
+	r    *Relay
+}
+
+func newTestCluster(t *testing.T, score scorer) *testCluster {
+	c := &testCluster{
+		t: t, byName: map[string]*testMember{}, score: score,
+		decisions: map[uint64][]Decision{}, wins: map[uint64][]string{}, verdicts: map[uint64]int{},
+		arrived: map[uint64]time.Time{},
+	}
+	t.Cleanup(c.stopAll)
+	return c
+}
+
+// start starts a member and joins it to the others.
+func (c *testCluster) start(name string, role Role) *testMember {
+	c.t.Helper()
+	cfg := DefaultLocalConfig()
+	cfg.Name, cfg.Role = name, role
+	cfg.Fanout = 3
+	cfg.Logger = zerolog.Nop()
+	if testing.Verbose() {
+		cfg.Logger = zerolog.New(zerolog.NewTestWriter(c.t)).Level(zerolog.InfoLevel)
+	}
+	cfg.Memberlist.Logger = nil
+	// This machine is shared with heavy builds: give answers that are late
+	// (not lost) time to arrive, so the assertions see the protocol's
+	// decisions rather than the last-resort timeouts.
+	cfg.VerdictGrace = 30 * time.Second
+	cfg.DecisionGrace = 30 * time.Second
+	if c.tune != nil {
+		c.tune(&cfg)
+	}
+	m := &testMember{name: name, role: role}
+	cfg.Handler = HandlerFunc(func(it Item) {
+		s, answer := c.score(name, it)
+		if !answer {
+			return
+		}
+		m.r.Report(it, s, func(v Verdict) { c.verdict(name, v) })
+	})
+	cfg.Decisions = DecisionFunc(c.decided)
+	r, err := New(cfg)
+	if err != nil {
+		c.t.Fatalf("start %s: %v", name, err)
+	}
+	m.r = r
+	c.mu.Lock()
+	var seed string
+	for _, o := range c.byName {
+		seed = o.r.GossipAddr()
+		break
+	}
+	c.byName[name] = m
+	c.mu.Unlock()
+	if seed != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := r.Join(ctx, seed); err != nil {
+			c.t.Fatalf("join %s: %v", name, err)
+		}
+	}
+	return m
+}
+
+func (c *testCluster) verdict(member string, v Verdict) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.verdicts[v.RequestID]++
+	if v.Win {
+		c.wins[v.RequestID] = append(c.wins[v.RequestID], member)
+	}
+}
+
+func (c *testCluster) decided(d Decision) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.decisions[d.RequestID]) == 0 {
+		c.arrived[d.RequestID] = time.Now()
+	}
+	c.decisions[d.RequestID] = append(c.decisions[d.RequestID], d)
+}
+
+// kill stops a member without telling anyone (a crash).
+func (c *testCluster) kill(name string) {
+	c.mu.Lock()
+	m := c.byName[name]
+	delete(c.byName, name)
+	c.mu.Unlock()
+	_ = m.r.Shutdown()
+}
+
+func (c *testCluster) stopAll() {
+	c.mu.Lock()
+	ms := make([]*testMember, 0, len(c.byName))
+	for _, m := range c.byName {
+		ms = append(ms, m)
+	}
+	c.byName = map[string]*testMember{}
+	c.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, m := range ms {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = m.r.Shutdown() }()
+	}
+	wg.Wait()
+}
+
+// members is how many live members the test started.
+func (c *testCluster) size() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.byName)
+}
+
+// converge waits until every live member sees exactly the live members.
+func (c *testCluster) converge() {
+	c.t.Helper()
+	want := c.size()
+	eventually(c.t, 60*time.Second, func() error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, m := range c.byName {
+			got := m.r.Members()
+			if len(got) != want {
+				return fmt.Errorf("%s sees %d members, want %d", m.name, len(got), want)
+			}
+			for _, g := range got {
+				if _, ok := c.byName[g.Name]; !ok {
+					return fmt.Errorf("%s still sees %s", m.name, g.Name)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// waitDecided waits until every id has at least one decision.
+func (c *testCluster) waitDecided(ids []uint64, within time.Duration) {
+	c.t.Helper()
+	eventually(c.t, within, func() error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		missing := 0
+		for _, id := range ids {
+			if len(c.decisions[id]) == 0 {
+				missing++
+			}
+		}
+		if missing > 0 {
+			return fmt.Errorf("%d of %d items undecided", missing, len(ids))
+		}
+		return nil
+	})
+}
+
+// eventually polls cond until it returns nil or within passes.
+func eventually(t *testing.T, within time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v: %v", within, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

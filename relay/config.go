@@ -1,0 +1,167 @@
+package relay
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// Config configures one member. Start from DefaultConfig (a real network) or
+// DefaultLocalConfig (many members in one process, tests) and set Name and Role.
+type Config struct {
+	// Name identifies the member in the cluster; unique. Defaults to the hostname.
+	Name string
+	// Role says whether the member schedules, may lead, or only relays.
+	Role Role
+	// Version is the module version published in the gossip metadata.
+	Version string
+
+	// GRPCAddr is where the member serves the relay protocol ("host:port"; port 0
+	// picks a free port).
+	GRPCAddr string
+	// AdvertiseGRPCAddr is the address peers dial; defaults to the listener's
+	// address (set it when GRPCAddr is a wildcard like ":50051").
+	AdvertiseGRPCAddr string
+
+	// GossipAddr and GossipPort are where memberlist listens (UDP and TCP; port 0
+	// picks a free port).
+	GossipAddr string
+	GossipPort int
+	// AdvertiseGossipAddr and AdvertiseGossipPort override what peers are told.
+	AdvertiseGossipAddr string
+	AdvertiseGossipPort int
+	// GossipKeys encrypt gossip (16, 24 or 32 bytes each, AES); the first one
+	// encrypts, all of them decrypt, so keys can be rotated. None: plain text.
+	GossipKeys [][]byte
+
+	// Fanout is the most children a member forwards items to.
+	Fanout int
+	// MaxBatch is the most items, scores, verdicts or decisions in one message.
+	MaxBatch int
+	// DefaultDeadline is the time a gatherer waits for reports when a submitted
+	// item has no deadline of its own.
+	DefaultDeadline time.Duration
+	// VerdictGrace is how long past an item's deadline a reporter waits for its
+	// verdict before taking it as lost.
+	VerdictGrace time.Duration
+	// DecisionGrace is how long past an item's deadline the origin waits for the
+	// gatherer's decision before deciding "no winner" itself.
+	DecisionGrace time.Duration
+	// Retention is how long past its deadline a member remembers an item (to drop
+	// duplicates and re-answer late reports with the same verdict).
+	Retention time.Duration
+
+	// ServerTLS, when set, serves the gRPC protocol over TLS; set ClientAuth to
+	// tls.RequireAndVerifyClientCert for mutual TLS. ClientTLS is what this
+	// member presents when it dials peers. See MutualTLSFromFiles.
+	ServerTLS *tls.Config
+	ClientTLS *tls.Config
+
+	// Handler receives items on scheduling members. Nil: items are forwarded but
+	// not handled (the member never reports).
+	Handler Handler
+	// Decisions receives the final outcome of items this member submitted.
+	Decisions DecisionHandler
+	// Events is told about joins, leaves and updates of members.
+	Events EventHandler
+
+	// Logger receives the member's logs (memberlist's logs go to it at debug).
+	Logger zerolog.Logger
+	// Registerer receives the member's metrics; nil: metrics are kept but not
+	// registered anywhere.
+	Registerer prometheus.Registerer
+
+	// Memberlist is the base memberlist configuration; New copies it and sets
+	// name, addresses, keys, delegates and logger on the copy.
+	Memberlist *memberlist.Config
+}
+
+// DefaultConfig is for members on a real network: memberlist's LAN timings,
+// gRPC on :50051, gossip on :7946, fanout 16.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	ml := memberlist.DefaultLANConfig()
+	// A member restarted under its old name usually comes back on a new
+	// address (a new pod IP); memberlist refuses that unless the dead entry may
+	// be reclaimed.
+	ml.DeadNodeReclaimTime = 10 * time.Second
+	return Config{
+		Name:            host,
+		Role:            RoleScheduler,
+		Version:         moduleVersion(),
+		GRPCAddr:        ":50051",
+		GossipAddr:      "0.0.0.0",
+		GossipPort:      7946,
+		Fanout:          16,
+		MaxBatch:        256,
+		DefaultDeadline: 2 * time.Second,
+		VerdictGrace:    5 * time.Second,
+		DecisionGrace:   5 * time.Second,
+		Retention:       30 * time.Second,
+		Logger:          zerolog.Nop(),
+		Memberlist:      ml,
+	}
+}
+
+// DefaultLocalConfig is for many members in one process or on one machine
+// (tests, benchmarks): loopback addresses with free ports and memberlist's local
+// timings, so failures are noticed in seconds.
+func DefaultLocalConfig() Config {
+	cfg := DefaultConfig()
+	cfg.GRPCAddr = "127.0.0.1:0"
+	cfg.GossipAddr = "127.0.0.1"
+	cfg.GossipPort = 0
+	cfg.Fanout = 8
+	cfg.DefaultDeadline = time.Second
+	cfg.VerdictGrace = 2 * time.Second
+	cfg.DecisionGrace = 2 * time.Second
+	cfg.Retention = 10 * time.Second
+	cfg.Memberlist = memberlist.DefaultLocalConfig()
+	cfg.Memberlist.DeadNodeReclaimTime = 200 * time.Millisecond
+	// memberlist's local probe timeout (200ms) declares members of a busy
+	// machine (tests next to compiles) dead while they are alive; a little more
+	// patience still notices real deaths within seconds.
+	cfg.Memberlist.ProbeTimeout = 500 * time.Millisecond
+	cfg.Memberlist.SuspicionMult = 5
+	return cfg
+}
+
+// validate checks the fields New depends on.
+func (c *Config) validate() error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, errors.New("name is empty"))
+	}
+	if !c.Role.valid() {
+		errs = append(errs, fmt.Errorf("role %d is not a role", c.Role))
+	}
+	if c.Fanout < 1 {
+		errs = append(errs, fmt.Errorf("fanout %d: must be at least 1", c.Fanout))
+	}
+	if c.MaxBatch < 1 {
+		errs = append(errs, fmt.Errorf("max batch %d: must be at least 1", c.MaxBatch))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"default deadline", c.DefaultDeadline}, {"verdict grace", c.VerdictGrace}, {"decision grace", c.DecisionGrace}, {"retention", c.Retention}} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s %v: must be positive", d.name, d.v))
+		}
+	}
+	for i, k := range c.GossipKeys {
+		if n := len(k); n != 16 && n != 24 && n != 32 {
+			errs = append(errs, fmt.Errorf("gossip key %d is %d bytes: must be 16, 24 or 32", i, n))
+		}
+	}
+	if c.Memberlist == nil {
+		errs = append(errs, errors.New("memberlist config is nil (start from DefaultConfig)"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,389 @@
+package relay
+
+import (
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	relayv1 "github.com/k8s1m/k8s1m/proto/relay/v1"
+)
+
+// gatherer collects the scores for the items this member gathers and decides
+// each item exactly once: when every expected member reported, when the last
+// expected member left, or at the deadline.
+type gatherer struct {
+	r      *Relay
+	shards [gatherShards]gatherShard
+}
+
+const gatherShards = 32
+
+// gatherShard guards its records; decisions are built under the lock and sent
+// after it is released.
+type gatherShard struct {
+	mu   sync.Mutex
+	recs map[itemID]*record
+}
+
+// verdictSink is where a reporter's verdict goes: its Report stream, or the
+// local reporter when this member reported to itself.
+type verdictSink interface {
+	sendVerdict(*relayv1.Verdict)
+}
+
+// record is one item's gather.
+type record struct {
+	id        itemID
+	key       string
+	deadline  time.Time
+	submitted time.Time
+	// v is the view the expected set was taken from; expected has one bit per
+	// entry of v.schedulers, set while that member has not reported.
+	v         *view
+	expected  []uint64
+	remaining int
+	// sinks by reporting member, until the decision is sent.
+	sinks   map[string]verdictSink
+	reports int
+	// best so far; ties counts the reports sharing the best score, for an even
+	// random choice among them (reservoir sampling).
+	haveBest   bool
+	bestMember string
+	bestNode   string
+	bestScore  int64
+	ties       int
+	reason     string
+	decided    bool
+	winner     string
+	// winnerSink waits for the origin to accept the decision (confirmed) before
+	// the winner hears "win"; until then a repeated report from the winner
+	// just replaces it.
+	winnerSink verdictSink
+	confirmed  confirmation
+	timer      *time.Timer
+}
+
+// confirmation is the origin's answer to a decision with a winner.
+type confirmation int
+
+const (
+	confirmPending confirmation = iota
+	confirmAccepted
+	confirmRejected
+)
+
+func newGatherer(r *Relay) *gatherer {
+	g := &gatherer{r: r}
+	for i := range g.shards {
+		g.shards[i].recs = map[itemID]*record{}
+	}
+	return g
+}
+
+func (g *gatherer) shard(id itemID) *gatherShard {
+	return &g.shards[(id.id^hashString(id.origin))%gatherShards]
+}
+
+// recordLocked returns the record of an item, creating it (expecting every
+// scheduling member of the current view); s.mu must be held.
+func (g *gatherer) recordLocked(s *gatherShard, id itemID, key string, deadline, submitted int64) *record {
+	if rec, ok := s.recs[id]; ok {
+		return rec
+	}
+	v := g.r.cur.Load()
+	rec := &record{
+		id:        id,
+		key:       key,
+		deadline:  time.Unix(0, deadline),
+		submitted: time.Unix(0, submitted),
+		v:         v,
+		expected:  make([]uint64, (len(v.schedulers)+63)/64),
+		remaining: len(v.schedulers),
+		sinks:     map[string]verdictSink{},
+	}
+	for i := range v.schedulers {
+		rec.expected[i/64] |= 1 << (i % 64)
+	}
+	s.recs[id] = rec
+	if rec.remaining == 0 {
+		return rec // nobody to wait for; the caller decides
+	}
+	rec.timer = time.AfterFunc(time.Until(rec.deadline), func() { g.expire(id) })
+	return rec
+}
+
+// open starts the gather of an item that reached this member by scatter.
+func (g *gatherer) open(it *relayv1.Item) {
+	id := itemID{origin: it.GetOrigin(), id: it.GetRequestId()}
+	s := g.shard(id)
+	s.mu.Lock()
+	rec := g.recordLocked(s, id, it.GetKey(), it.GetDeadlineUnixNano(), it.GetSubmitUnixNano())
+	out := g.maybeDecideLocked(rec)
+	s.mu.Unlock()
+	g.send(out)
+}
+
+// report takes one member's score. A repeated report (after a reconnect) is not
+// counted again; a report for a decided item is answered with the verdict given.
+func (g *gatherer) report(sc *relayv1.Score, sink verdictSink) {
+	id := itemID{origin: sc.GetOrigin(), id: sc.GetRequestId()}
+	s := g.shard(id)
+	s.mu.Lock()
+	rec, known := s.recs[id]
+	if !known && time.Unix(0, sc.GetDeadlineUnixNano()).Add(g.r.cfg.Retention).Before(time.Now()) {
+		// Older than anything still remembered: it may have been decided and
+		// forgotten, so it must not be decided again.
+		s.mu.Unlock()
+		sink.sendVerdict(&relayv1.Verdict{RequestId: id.id, Key: sc.GetKey(), Origin: id.origin, Outcome: relayv1.Outcome_OUTCOME_LOSE})
+		return
+	}
+	if !known {
+		rec = g.recordLocked(s, id, sc.GetKey(), sc.GetDeadlineUnixNano(), 0)
+	}
+	member := sc.GetMember()
+	if rec.decided {
+		if member == rec.winner && rec.confirmed == confirmPending {
+			rec.winnerSink = sink // answered when the origin confirms
+			s.mu.Unlock()
+			return
+		}
+		win := member == rec.winner && rec.confirmed == confirmAccepted
+		s.mu.Unlock()
+		sink.sendVerdict(verdict(rec, win))
+		return
+	}
+	if _, again := rec.sinks[member]; again {
+		rec.sinks[member] = sink
+		s.mu.Unlock()
+		return
+	}
+	rec.sinks[member] = sink
+	rec.reports++
+	if i, ok := rec.v.schedIndex[member]; ok && rec.expected[i/64]&(1<<(i%64)) != 0 {
+		rec.expected[i/64] &^= 1 << (i % 64)
+		rec.remaining--
+	}
+	if sc.GetNoFeasibleNode() {
+		if rec.reason == "" {
+			rec.reason = sc.GetReason()
+		}
+	} else {
+		switch {
+		case !rec.haveBest || sc.GetScore() > rec.bestScore:
+			rec.haveBest, rec.bestMember, rec.bestNode, rec.bestScore, rec.ties = true, member, sc.GetNode(), sc.GetScore(), 1
+		case sc.GetScore() == rec.bestScore:
+			rec.ties++
+			if rand.IntN(rec.ties) == 0 {
+				rec.bestMember, rec.bestNode = member, sc.GetNode()
+			}
+		}
+	}
+	out := g.maybeDecideLocked(rec)
+	s.mu.Unlock()
+	g.send(out)
+}
+
+// expire decides an item at its deadline with whatever has been reported.
+func (g *gatherer) expire(id itemID) {
+	s := g.shard(id)
+	s.mu.Lock()
+	rec, ok := s.recs[id]
+	if !ok || rec.decided {
+		s.mu.Unlock()
+		return
+	}
+	out := g.decideLocked(rec)
+	s.mu.Unlock()
+	g.send(out)
+}
+
+// membersChanged stops waiting for members that left: their bits are cleared,
+// and gathers left with nobody to wait for are decided now.
+func (g *gatherer) membersChanged(v *view) {
+	for i := range g.shards {
+		s := &g.shards[i]
+		var outs []*outcome
+		s.mu.Lock()
+		for _, rec := range s.recs {
+			if rec.decided || rec.v == v {
+				continue
+			}
+			for j, name := range rec.v.schedulers {
+				if rec.expected[j/64]&(1<<(j%64)) == 0 {
+					continue
+				}
+				if _, ok := v.byName[name]; !ok {
+					rec.expected[j/64] &^= 1 << (j % 64)
+					rec.remaining--
+				}
+			}
+			if out := g.maybeDecideLocked(rec); out != nil {
+				outs = append(outs, out)
+			}
+		}
+		s.mu.Unlock()
+		for _, out := range outs {
+			g.send(out)
+		}
+	}
+}
+
+// outcome is a decision to deliver: verdicts to the reporters, the decision to
+// the origin.
+type outcome struct {
+	verdicts []sinkVerdict
+	decision *relayv1.Decision
+	origin   string
+}
+
+type sinkVerdict struct {
+	sink verdictSink
+	v    *relayv1.Verdict
+}
+
+func (g *gatherer) maybeDecideLocked(rec *record) *outcome {
+	if rec.decided || rec.remaining > 0 {
+		return nil
+	}
+	return g.decideLocked(rec)
+}
+
+// decideLocked decides rec; the shard lock must be held and rec undecided.
+func (g *gatherer) decideLocked(rec *record) *outcome {
+	rec.decided = true
+	if rec.timer != nil {
+		rec.timer.Stop()
+	}
+	m := g.r.metrics
+	stragglers := rec.remaining
+	if stragglers > 0 {
+		m.stragglers.Add(float64(stragglers))
+	}
+	d := &relayv1.Decision{
+		RequestId:  rec.id.id,
+		Key:        rec.key,
+		Reports:    uint32(rec.reports),
+		Stragglers: uint32(stragglers),
+		Gatherer:   g.r.self.Name,
+	}
+	if rec.haveBest {
+		rec.winner = rec.bestMember
+		d.Winner, d.Node, d.Score = rec.bestMember, rec.bestNode, rec.bestScore
+		m.decisions.WithLabelValues("winner").Inc()
+	} else {
+		switch {
+		case rec.reports == 0:
+			d.Reason = "no member reported"
+		case rec.reason != "":
+			d.Reason = "no feasible node: " + rec.reason
+		default:
+			d.Reason = "no feasible node"
+		}
+		m.decisions.WithLabelValues("no_winner").Inc()
+	}
+	if !rec.submitted.IsZero() && rec.submitted.UnixNano() > 0 {
+		m.gatherLatency.Observe(time.Since(rec.submitted).Seconds())
+	}
+	out := &outcome{decision: d, origin: rec.id.origin}
+	for member, sink := range rec.sinks {
+		if member == rec.winner {
+			rec.winnerSink = sink // told once the origin accepts
+			continue
+		}
+		out.verdicts = append(out.verdicts, sinkVerdict{sink: sink, v: verdict(rec, false)})
+	}
+	// Keep only what late reports need: the winner.
+	rec.sinks, rec.expected, rec.v = nil, nil, nil
+	return out
+}
+
+func verdict(rec *record, win bool) *relayv1.Verdict {
+	o := relayv1.Outcome_OUTCOME_LOSE
+	if win {
+		o = relayv1.Outcome_OUTCOME_WIN
+	}
+	return &relayv1.Verdict{RequestId: rec.id.id, Key: rec.key, Origin: rec.id.origin, Outcome: o}
+}
+
+// send delivers an outcome outside the shard lock.
+func (g *gatherer) send(out *outcome) {
+	if out == nil {
+		return
+	}
+	for _, sv := range out.verdicts {
+		sv.sink.sendVerdict(sv.v)
+	}
+	g.r.deliverDecision(out.origin, out.decision)
+}
+
+// confirm takes the origin's answer to a decision and tells the winner: "win"
+// only when the origin accepted it.
+func (g *gatherer) confirm(id itemID, accepted bool) {
+	s := g.shard(id)
+	s.mu.Lock()
+	rec, ok := s.recs[id]
+	if !ok || !rec.decided || rec.winner == "" || rec.confirmed != confirmPending {
+		s.mu.Unlock()
+		return
+	}
+	rec.confirmed = confirmRejected
+	if accepted {
+		rec.confirmed = confirmAccepted
+	} else {
+		g.r.metrics.rejectedDecisions.Inc()
+	}
+	sink := rec.winnerSink
+	rec.winnerSink = nil
+	v := verdict(rec, accepted)
+	s.mu.Unlock()
+	if sink != nil {
+		sink.sendVerdict(v)
+	}
+}
+
+// sweep forgets decided records retention past their deadline.
+func (g *gatherer) sweep(now time.Time, retention time.Duration) {
+	cut := now.Add(-retention)
+	for i := range g.shards {
+		s := &g.shards[i]
+		s.mu.Lock()
+		for id, rec := range s.recs {
+			if rec.decided && rec.deadline.Before(cut) {
+				delete(s.recs, id)
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// closeAll stops the deadline timers.
+func (g *gatherer) closeAll() {
+	for i := range g.shards {
+		s := &g.shards[i]
+		s.mu.Lock()
+		for _, rec := range s.recs {
+			if rec.timer != nil {
+				rec.timer.Stop()
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// deliverDecision sends a decision to the item's origin; the origin's answer
+// comes back through gatherer.confirm.
+func (r *Relay) deliverDecision(origin string, d *relayv1.Decision) {
+	id := itemID{origin: origin, id: d.GetRequestId()}
+	if origin == r.self.Name {
+		r.gather.confirm(id, r.origin.deliver(d, false))
+		return
+	}
+	p := r.peer(origin)
+	if p == nil {
+		// The origin is gone: nobody can accept the decision, so nobody may
+		// go ahead with it (the next leader submits the item again).
+		r.gather.confirm(id, false)
+		return
+	}
+	p.decideLink().push(d)
+}

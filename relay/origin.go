@@ -1,0 +1,155 @@
+package relay
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	relayv1 "github.com/k8s1m/k8s1m/proto/relay/v1"
+)
+
+// originTable tracks the items this member submitted until each has its one
+// Decision: the first one to arrive (from the gatherer, or from the backstop
+// timer at deadline + DecisionGrace) is delivered and accepted; later ones are
+// refused, so their gatherers do not send a winner ahead. The origin is the one
+// place that can say "first" for an item, which is why it arbitrates.
+type originTable struct {
+	r      *Relay
+	shards [originShards]originShard
+}
+
+const originShards = 32
+
+type originShard struct {
+	mu sync.Mutex
+	m  map[uint64]*tracked
+	// decided remembers accepted decisions until retention past the deadline,
+	// so a gatherer re-sending the same decision (after a reconnect) is
+	// accepted again, and any other decision is refused.
+	decided map[uint64]accepted
+}
+
+type tracked struct {
+	key      string
+	deadline time.Time
+	timer    *time.Timer
+}
+
+type accepted struct {
+	gatherer, winner string
+	deadline         time.Time
+}
+
+func newOriginTable(r *Relay) *originTable {
+	o := &originTable{r: r}
+	for i := range o.shards {
+		o.shards[i].m = map[uint64]*tracked{}
+		o.shards[i].decided = map[uint64]accepted{}
+	}
+	return o
+}
+
+func (o *originTable) shard(id uint64) *originShard { return &o.shards[mix64(id)%originShards] }
+
+var errDuplicateRequest = errors.New("request id already in flight")
+
+func (o *originTable) track(it *Item) error {
+	s := o.shard(it.RequestID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.m[it.RequestID]; ok {
+		return errDuplicateRequest
+	}
+	if _, ok := s.decided[it.RequestID]; ok {
+		return errDuplicateRequest
+	}
+	id, key := it.RequestID, it.Key
+	s.m[id] = &tracked{key: key, deadline: it.Deadline, timer: time.AfterFunc(time.Until(it.Deadline.Add(o.r.cfg.DecisionGrace)), func() {
+		o.deliver(&relayv1.Decision{RequestId: id, Key: key, Reason: "no decision from the gatherer", Gatherer: o.r.self.Name}, true)
+	})}
+	return nil
+}
+
+// deliver hands a decision to the DecisionHandler if it is the item's first,
+// and reports whether the decision stands (first, or the same one again).
+func (o *originTable) deliver(d *relayv1.Decision, backstop bool) bool {
+	id := d.GetRequestId()
+	s := o.shard(id)
+	s.mu.Lock()
+	t, ok := s.m[id]
+	if !ok {
+		prev, known := s.decided[id]
+		s.mu.Unlock()
+		if known && prev.gatherer == d.GetGatherer() && prev.winner == d.GetWinner() {
+			return true // the same decision, re-sent
+		}
+		o.r.metrics.duplicateDecisions.Inc()
+		return false
+	}
+	delete(s.m, id)
+	s.decided[id] = accepted{gatherer: d.GetGatherer(), winner: d.GetWinner(), deadline: t.deadline}
+	s.mu.Unlock()
+	t.timer.Stop()
+	source := "gatherer"
+	if backstop {
+		source = "backstop"
+	}
+	o.r.metrics.originDecisions.WithLabelValues(source).Inc()
+	if h := o.r.cfg.Decisions; h != nil {
+		h.HandleDecision(Decision{
+			RequestID:  d.GetRequestId(),
+			Key:        d.GetKey(),
+			Winner:     d.GetWinner(),
+			Node:       d.GetNode(),
+			Score:      d.GetScore(),
+			Reports:    int(d.GetReports()),
+			Stragglers: int(d.GetStragglers()),
+			Reason:     d.GetReason(),
+			Gatherer:   d.GetGatherer(),
+		})
+	}
+	return true
+}
+
+// sweep forgets accepted decisions retention past their deadline.
+func (o *originTable) sweep(now time.Time, retention time.Duration) {
+	cut := now.Add(-retention)
+	for i := range o.shards {
+		s := &o.shards[i]
+		s.mu.Lock()
+		for id, a := range s.decided {
+			if a.deadline.Before(cut) {
+				delete(s.decided, id)
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// inFlight is the number of submitted items without a decision yet.
+func (o *originTable) inFlight() int {
+	n := 0
+	for i := range o.shards {
+		s := &o.shards[i]
+		s.mu.Lock()
+		n += len(s.m)
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// closeAll stops the backstop timers: a closed member delivers nothing more.
+func (o *originTable) closeAll() {
+	for i := range o.shards {
+		s := &o.shards[i]
+		s.mu.Lock()
+		for id, t := range s.m {
+			t.timer.Stop()
+			delete(s.m, id)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// InFlight is the number of items this member submitted that have no Decision yet.
+func (r *Relay) InFlight() int { return r.origin.inFlight() }

@@ -1,0 +1,98 @@
+package relay
+
+import (
+	"context"
+	"sync"
+)
+
+// outbox is an unbounded queue feeding one stream. Producers never block (they
+// run on other streams' receive loops, which must keep draining); the sender
+// takes whatever has piled up, so batches grow exactly when the link is busy.
+type outbox[T any] struct {
+	mu     sync.Mutex
+	items  []T
+	closed bool
+	wake   chan struct{}
+}
+
+func newOutbox[T any]() *outbox[T] { return &outbox[T]{wake: make(chan struct{}, 1)} }
+
+// push queues vs; it returns false when the outbox is closed.
+func (o *outbox[T]) push(vs ...T) bool {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return false
+	}
+	o.items = append(o.items, vs...)
+	o.mu.Unlock()
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// requeue puts vs back in front (a failed stream's unacknowledged messages).
+func (o *outbox[T]) requeue(vs []T) {
+	if len(vs) == 0 {
+		return
+	}
+	o.mu.Lock()
+	o.items = append(vs[:len(vs):len(vs)], o.items...)
+	o.mu.Unlock()
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take waits for at least one queued value and returns up to max of them.
+func (o *outbox[T]) take(ctx context.Context, max int) ([]T, error) {
+	for {
+		o.mu.Lock()
+		if n := len(o.items); n > 0 {
+			var out []T
+			if n <= max {
+				// The common case: hand over the whole queue without copying.
+				out, o.items = o.items, nil
+			} else {
+				out = make([]T, max)
+				copy(out, o.items)
+				o.items = o.items[max:]
+			}
+			o.mu.Unlock()
+			return out, nil
+		}
+		o.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-o.wake:
+		}
+	}
+}
+
+// close stops accepting values and returns what was still queued.
+func (o *outbox[T]) close() []T {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.closed = true
+	rest := o.items
+	o.items = nil
+	return rest
+}
+
+// len is the number of queued values.
+func (o *outbox[T]) len() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.items)
+}
+
+// drop discards everything queued (the caller re-routes it elsewhere).
+func (o *outbox[T]) drop() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.items = nil
+}

@@ -1,0 +1,110 @@
+package relayd
+
+import (
+	"context"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/k8s1m/k8s1m/relay"
+	"github.com/rs/zerolog"
+)
+
+// TestRunServesAndLeaves runs a relay-only member with a seed member, checks
+// /healthz and /metrics, and that cancelling the context leaves gracefully.
+func TestRunServesAndLeaves(t *testing.T) {
+	seedCfg := relay.DefaultLocalConfig()
+	seedCfg.Name, seedCfg.Role = "seed", relay.RoleLeaderEligible
+	seedCfg.Memberlist.Logger = nil
+	seed, err := relay.New(seedCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = seed.Shutdown() })
+
+	cfg := Config{Relay: relay.DefaultLocalConfig(), Seeds: []string{seed.GossipAddr()}, MetricsAddr: "127.0.0.1:0", LeaveTimeout: 5 * time.Second, JoinRetry: 100 * time.Millisecond}
+	cfg.Relay.Name = "relay-0"
+	cfg.Relay.Memberlist.Logger = nil
+	addr := make(chan string, 1)
+	cfg.Ready = func(a string) { addr <- a }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, zerolog.Nop(), cfg) }()
+	var base string
+	select {
+	case a := <-addr:
+		base = "http://" + a
+	case err := <-done:
+		t.Fatalf("run ended: %v", err)
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	poll(t, func() bool { code, _ := get("/healthz"); return code == http.StatusOK })
+	poll(t, func() bool { return len(seed.Members()) == 2 })
+	code, body := get("/metrics")
+	if code != http.StatusOK || !strings.Contains(body, `relay_members{role="relay-only"} 1`) || !strings.Contains(body, "relay_gather_decision_latency_seconds") {
+		t.Fatalf("/metrics: %d\n%s", code, body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	// Graceful leave: the seed hears it without waiting for failure detection.
+	poll(t, func() bool { return len(seed.Members()) == 1 })
+}
+
+func poll(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 20s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestLoadGossipKeys(t *testing.T) {
+	dir := t.TempDir()
+	k16 := base64.StdEncoding.EncodeToString(make([]byte, 16))
+	k32 := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	tests := []struct {
+		name    string
+		content string
+		keys    int
+		wantErr bool
+	}{
+		{"one key", k32 + "\n", 1, false},
+		{"rotation", "# primary first\n" + k16 + "\n\n" + k32 + "\n", 2, false},
+		{"empty", "# nothing\n", 0, true},
+		{"not base64", "!!!\n", 0, true},
+		{"bad size", base64.StdEncoding.EncodeToString(make([]byte, 10)) + "\n", 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_"))
+			if err := os.WriteFile(p, []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			keys, err := LoadGossipKeys(p)
+			if (err != nil) != tc.wantErr || len(keys) != tc.keys {
+				t.Fatalf("keys %d, err %v", len(keys), err)
+			}
+		})
+	}
+	if _, err := LoadGossipKeys(filepath.Join(dir, "missing")); err == nil {
+		t.Fatal("missing file: no error")
+	}
+}

@@ -1,0 +1,248 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	relayv1 "github.com/k8s1m/k8s1m/proto/relay/v1"
+)
+
+// Report sends this member's score for it to the item's gatherer; done is
+// called exactly once with the verdict: the gatherer's, or a loss with a Reason
+// when none arrived by the item's deadline plus VerdictGrace or the member is
+// closing. done must not block.
+func (r *Relay) Report(it Item, s Score, done func(Verdict)) {
+	sc := &relayv1.Score{
+		RequestId:        it.RequestID,
+		Key:              it.Key,
+		Origin:           it.Origin,
+		DeadlineUnixNano: it.Deadline.UnixNano(),
+		Member:           r.self.Name,
+		Node:             s.Node,
+		Score:            s.Score,
+		NoFeasibleNode:   s.NoFeasibleNode,
+		Reason:           s.Reason,
+	}
+	if r.closed.Load() {
+		done(Verdict{RequestID: it.RequestID, Key: it.Key, Origin: it.Origin, Reason: "member closed"})
+		return
+	}
+	r.metrics.reports.Inc()
+	g := it.Gatherer
+	v := r.cur.Load()
+	if _, ok := v.byName[g]; !ok {
+		g = v.gatherer(it.Key) // the origin's choice is gone (or unknown): rehash
+	} else if r.unreachable(g) {
+		g = v.gathererExcept(it.Key, g)
+	}
+	r.reports.add(sc, g, it.Deadline.Add(r.cfg.VerdictGrace), done)
+	r.sendScore(g, sc)
+}
+
+// ReportWait is Report that waits for the verdict (or ctx).
+func (r *Relay) ReportWait(ctx context.Context, it Item, s Score) (Verdict, error) {
+	ch := make(chan Verdict, 1)
+	r.Report(it, s, func(v Verdict) { ch <- v })
+	select {
+	case v := <-ch:
+		return v, nil
+	case <-ctx.Done():
+		return Verdict{}, fmt.Errorf("verdict for %s: %w", it.Key, ctx.Err())
+	}
+}
+
+// sendScore routes one score to gatherer g.
+func (r *Relay) sendScore(g string, sc *relayv1.Score) {
+	if g == r.self.Name {
+		r.gather.report(sc, localSink{r})
+		return
+	}
+	if p := r.peer(g); p != nil {
+		p.reportLink().push(sc)
+	}
+	// A nil peer left between the view and now: membersChanged re-routes.
+}
+
+// localSink hands verdicts from this member's gatherer to its own reporter.
+type localSink struct{ r *Relay }
+
+func (l localSink) sendVerdict(v *relayv1.Verdict) { l.r.reports.onVerdict(v) }
+
+// reporter tracks this member's scores until their verdicts arrive.
+type reporter struct {
+	r      *Relay
+	shards [reportShards]reportShard
+}
+
+const reportShards = 32
+
+type reportShard struct {
+	mu sync.Mutex
+	m  map[itemID]*pendingReport
+}
+
+type pendingReport struct {
+	score    *relayv1.Score
+	gatherer string
+	done     func(Verdict)
+	timer    *time.Timer
+}
+
+func newReporter(r *Relay) *reporter {
+	rp := &reporter{r: r}
+	for i := range rp.shards {
+		rp.shards[i].m = map[itemID]*pendingReport{}
+	}
+	return rp
+}
+
+func (rp *reporter) shard(id itemID) *reportShard {
+	return &rp.shards[(id.id^hashString(id.origin))%reportShards]
+}
+
+func (rp *reporter) add(sc *relayv1.Score, gatherer string, giveUp time.Time, done func(Verdict)) {
+	id := itemID{origin: sc.GetOrigin(), id: sc.GetRequestId()}
+	s := rp.shard(id)
+	pr := &pendingReport{score: sc, gatherer: gatherer, done: done}
+	s.mu.Lock()
+	if old, ok := s.m[id]; ok {
+		// Reported twice: the first caller gets a loss, the second waits.
+		old.timer.Stop()
+		defer old.done(Verdict{RequestID: id.id, Key: sc.GetKey(), Origin: id.origin, Reason: "reported again"})
+	}
+	s.m[id] = pr
+	pr.timer = time.AfterFunc(time.Until(giveUp), func() { rp.finish(id, nil, "no verdict before deadline and grace") })
+	s.mu.Unlock()
+}
+
+// onVerdict completes a pending report.
+func (rp *reporter) onVerdict(v *relayv1.Verdict) {
+	rp.finish(itemID{origin: v.GetOrigin(), id: v.GetRequestId()}, v, "")
+}
+
+func (rp *reporter) finish(id itemID, v *relayv1.Verdict, reason string) {
+	s := rp.shard(id)
+	s.mu.Lock()
+	pr, ok := s.m[id]
+	if ok {
+		delete(s.m, id)
+	}
+	s.mu.Unlock()
+	if !ok {
+		return // already answered (a repeated verdict after a reconnect)
+	}
+	pr.timer.Stop()
+	out := Verdict{RequestID: id.id, Key: pr.score.GetKey(), Origin: id.origin, Reason: reason}
+	if v != nil {
+		out.Win = v.GetOutcome() == relayv1.Outcome_OUTCOME_WIN
+	}
+	rp.r.metrics.verdicts.WithLabelValues(verdictLabel(out)).Inc()
+	pr.done(out)
+}
+
+func verdictLabel(v Verdict) string {
+	switch {
+	case v.Win:
+		return "win"
+	case v.Reason != "":
+		return "timeout"
+	}
+	return "lose"
+}
+
+// pendingFor lists the scores still waiting for gatherer g (to send again on a
+// new stream).
+func (rp *reporter) pendingFor(g string) []*relayv1.Score {
+	var out []*relayv1.Score
+	for i := range rp.shards {
+		s := &rp.shards[i]
+		s.mu.Lock()
+		for _, pr := range s.m {
+			if pr.gatherer == g {
+				out = append(out, pr.score)
+			}
+		}
+		s.mu.Unlock()
+	}
+	return out
+}
+
+// unreachable re-routes the scores waiting for gatherer g, which cannot be
+// reached, to the gatherer their key hashes to without g. This does not wait
+// for gossip to declare g dead (that can take longer than a deadline); if g is
+// alive after all, two gatherers may decide the item, and the origin accepts
+// only one of them.
+func (rp *reporter) unreachable(g string) {
+	v := rp.r.cur.Load()
+	type move struct {
+		g  string
+		sc *relayv1.Score
+	}
+	var moves []move
+	for i := range rp.shards {
+		s := &rp.shards[i]
+		s.mu.Lock()
+		for _, pr := range s.m {
+			if pr.gatherer != g {
+				continue
+			}
+			if alt := v.gathererExcept(pr.score.GetKey(), g); alt != "" {
+				pr.gatherer = alt
+				moves = append(moves, move{alt, pr.score})
+			}
+		}
+		s.mu.Unlock()
+	}
+	for _, m := range moves {
+		rp.r.sendScore(m.g, m.sc)
+	}
+	if len(moves) > 0 {
+		rp.r.metrics.rerouted.Add(float64(len(moves)))
+	}
+}
+
+// membersChanged re-routes scores whose gatherer left to the gatherer the new
+// view hashes their key to.
+func (rp *reporter) membersChanged(v *view) {
+	type move struct {
+		g  string
+		sc *relayv1.Score
+	}
+	var moves []move
+	for i := range rp.shards {
+		s := &rp.shards[i]
+		s.mu.Lock()
+		for _, pr := range s.m {
+			if _, ok := v.byName[pr.gatherer]; ok {
+				continue
+			}
+			pr.gatherer = v.gatherer(pr.score.GetKey())
+			moves = append(moves, move{pr.gatherer, pr.score})
+		}
+		s.mu.Unlock()
+	}
+	for _, m := range moves {
+		rp.r.sendScore(m.g, m.sc)
+	}
+	if len(moves) > 0 {
+		rp.r.metrics.rerouted.Add(float64(len(moves)))
+	}
+}
+
+// closeAll answers every pending report with a loss.
+func (rp *reporter) closeAll() {
+	for i := range rp.shards {
+		s := &rp.shards[i]
+		s.mu.Lock()
+		ids := make([]itemID, 0, len(s.m))
+		for id := range s.m {
+			ids = append(ids, id)
+		}
+		s.mu.Unlock()
+		for _, id := range ids {
+			rp.finish(id, nil, "member closed")
+		}
+	}
+}

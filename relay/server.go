@@ -1,0 +1,118 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	relayv1 "github.com/k8s1m/k8s1m/proto/relay/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// server is the gRPC side of a member: it receives items from its parent,
+// scores from reporters and decisions from gatherers.
+type server struct {
+	relayv1.UnimplementedScatterServiceServer
+	relayv1.UnimplementedGatherServiceServer
+	relayv1.UnimplementedHealthServiceServer
+	r *Relay
+}
+
+// Scatter receives batches from a parent and acknowledges each one after its
+// items have been queued for the children and handed to the local handler.
+func (s *server) Scatter(stream relayv1.ScatterService_ScatterServer) error {
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			return endOfStream(err)
+		}
+		s.r.accept(req.GetRoot(), req.GetItems())
+		if err := stream.Send(&relayv1.ScatterResponse{BatchIds: []uint64{req.GetBatchId()}}); err != nil {
+			return err
+		}
+	}
+}
+
+// Report receives scores from one reporter and sends its verdicts back on the
+// same stream, batched by an outbox drained by its own goroutine.
+func (s *server) Report(stream relayv1.GatherService_ReportServer) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	sink := &streamSink{ob: newOutbox[*relayv1.Verdict]()}
+	defer sink.ob.close()
+	sendErr := make(chan error, 1)
+	go func() {
+		for {
+			vs, err := sink.ob.take(ctx, s.r.cfg.MaxBatch)
+			if err != nil {
+				sendErr <- nil
+				return
+			}
+			if err := stream.Send(&relayv1.ReportResponse{Verdicts: vs}); err != nil {
+				sendErr <- err
+				cancel()
+				return
+			}
+		}
+	}()
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			cancel()
+			<-sendErr
+			return endOfStream(err)
+		}
+		for _, sc := range req.GetScores() {
+			s.r.gather.report(sc, sink)
+		}
+	}
+}
+
+// streamSink queues verdicts for one Report stream. Verdicts for a stream that
+// has closed are dropped: the reporter sends its score again on its next stream.
+type streamSink struct{ ob *outbox[*relayv1.Verdict] }
+
+func (s *streamSink) sendVerdict(v *relayv1.Verdict) { s.ob.push(v) }
+
+// Decide receives decisions for items this member submitted.
+func (s *server) Decide(stream relayv1.GatherService_DecideServer) error {
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			return endOfStream(err)
+		}
+		resp := &relayv1.DecideResponse{BatchIds: []uint64{req.GetBatchId()}}
+		for _, d := range req.GetDecisions() {
+			if s.r.origin.deliver(d, false) {
+				resp.AcceptedRequestIds = append(resp.AcceptedRequestIds, d.GetRequestId())
+			} else {
+				resp.RejectedRequestIds = append(resp.RejectedRequestIds, d.GetRequestId())
+			}
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+}
+
+// Hello tells a peer who this member is and which protocol it speaks.
+func (s *server) Hello(_ context.Context, req *relayv1.HelloRequest) (*relayv1.HelloResponse, error) {
+	if v := req.GetMeta().GetProtocolVersion(); v != 0 && v != protocolVersion {
+		return nil, status.Errorf(codes.FailedPrecondition, "relay protocol %d not supported (this member speaks %d)", v, protocolVersion)
+	}
+	return &relayv1.HelloResponse{Member: s.r.self.Name, Meta: &relayv1.MemberMeta{
+		Role:            s.r.self.Role.proto(),
+		GrpcAddress:     s.r.self.GRPCAddr,
+		ModuleVersion:   s.r.self.Version,
+		ProtocolVersion: protocolVersion,
+	}}, nil
+}
+
+// endOfStream turns the client's orderly close into a clean return.
+func endOfStream(err error) error {
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}

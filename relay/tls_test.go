@@ -1,0 +1,161 @@
+package relay
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	relayv1 "github.com/k8s1m/k8s1m/proto/relay/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// testPKI writes a CA and one member certificate for 127.0.0.1 into dir and
+// returns the file names.
+func testPKI(t *testing.T, dir, name string) (cert, key, ca string) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name + " CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "member"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, &leafKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(leafKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(file, typ string, der []byte) string {
+		p := filepath.Join(dir, file)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	return write(name+".crt", "CERTIFICATE", leafDER), write(name+".key", "EC PRIVATE KEY", keyDER), write(name+"-ca.crt", "CERTIFICATE", caDER)
+}
+
+// TestMutualTLS: members on mTLS links decide items; a peer without a
+// certificate from the cluster's CA is refused.
+func TestMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, caFile := testPKI(t, dir, "cluster")
+	serverTLS, clientTLS, err := MutualTLSFromFiles(certFile, keyFile, caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newTestCluster(t, uniqueScore)
+	c.tune = func(cfg *Config) { cfg.ServerTLS, cfg.ClientTLS = serverTLS, clientTLS }
+	leader := c.start("leader", RoleLeaderEligible)
+	c.start("relay", RoleRelayOnly)
+	c.start("sched-a", RoleScheduler)
+	c.start("sched-b", RoleScheduler)
+	c.converge()
+	ids := submit(t, leader.r, "tls", 40, 20, 20*time.Second)
+	c.waitDecided(ids, 30*time.Second)
+	c.mu.Lock()
+	for _, id := range ids {
+		if d := c.decisions[id][0]; d.Reports != 3 || d.Winner == "" {
+			c.mu.Unlock()
+			t.Fatalf("decision over mTLS: %+v", d)
+		}
+	}
+	c.mu.Unlock()
+
+	// Strangers: no TLS at all, and TLS with a certificate from another CA.
+	otherCert, otherKey, _ := testPKI(t, dir, "other")
+	_, otherClient, err := MutualTLSFromFiles(otherCert, otherKey, caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		creds credentials.TransportCredentials
+	}{
+		{"plain text", insecure.NewCredentials()},
+		{"foreign certificate", credentials.NewTLS(otherClient)},
+		{"no client certificate", credentials.NewTLS(&tls.Config{RootCAs: clientTLS.RootCAs, MinVersion: tls.VersionTLS13})},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := grpc.NewClient(leader.r.GRPCAddr(), grpc.WithTransportCredentials(tc.creds))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if _, err := relayv1.NewHealthServiceClient(conn).Hello(ctx, &relayv1.HelloRequest{Member: "stranger"}); err == nil {
+				t.Fatal("stranger was answered")
+			}
+		})
+	}
+	// And a member of the cluster is answered.
+	conn, err := grpc.NewClient(leader.r.GRPCAddr(), grpc.WithTransportCredentials(credentials.NewTLS(clientTLS)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := relayv1.NewHealthServiceClient(conn).Hello(ctx, &relayv1.HelloRequest{Member: "friend"})
+	if err != nil || resp.GetMember() != "leader" {
+		t.Fatalf("hello from a member: %v, %v", resp, err)
+	}
+}
+
+func TestMutualTLSFromFilesErrors(t *testing.T) {
+	dir := t.TempDir()
+	cert, key, ca := testPKI(t, dir, "x")
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, cert, key, ca string }{
+		{"missing cert", filepath.Join(dir, "nope.crt"), key, ca},
+		{"missing ca", cert, key, filepath.Join(dir, "nope-ca.crt")},
+		{"ca not pem", cert, key, notPEM},
+		{"key mismatch", ca, key, ca},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, _, err := MutualTLSFromFiles(tc.cert, tc.key, tc.ca); err == nil {
+				t.Fatal("no error")
+			}
+		})
+	}
+}
