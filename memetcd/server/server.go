@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -140,14 +141,26 @@ func (s *Server) unaryStopping(ctx context.Context, req any, info *grpc.UnarySer
 	if s.stopping.Load() {
 		return nil, rpctypes.ErrGRPCStopped
 	}
-	return h(ctx, req)
+	resp, err := h(ctx, req)
+	return resp, explainUnimplemented(info.FullMethod, err)
 }
 
 func (s *Server) streamStopping(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 	if s.stopping.Load() {
 		return rpctypes.ErrGRPCStopped
 	}
-	return h(srv, ss)
+	return explainUnimplemented(info.FullMethod, h(srv, ss))
+}
+
+// explainUnimplemented replaces the generated "method X not implemented" of
+// the RPCs memetcd leaves out with a message that says why, so an operator
+// does not take it for a version mismatch.
+func explainUnimplemented(method string, err error) error {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.Unimplemented || !strings.HasSuffix(st.Message(), " not implemented") {
+		return err
+	}
+	return status.Errorf(codes.Unimplemented, "memetcd: %s is outside the etcd API subset memetcd implements (single member, in memory, no auth; see memetcd/README.md)", method)
 }
 
 // header returns the response header every etcd response carries.

@@ -118,8 +118,11 @@ func TestErrors(t *testing.T) {
 		})
 	}
 	// Outside the subset: a clear Unimplemented.
-	if _, err := c.MemberAdd(ctx, []string{"http://127.0.0.1:1"}); status.Code(err) != codes.Unimplemented {
+	if _, err := c.MemberAdd(ctx, []string{"http://127.0.0.1:1"}); status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "outside the etcd API subset") {
 		t.Fatalf("member add: %v", err)
+	}
+	if _, err := c.Defragment(ctx, c.Endpoints()[0]); status.Code(err) != codes.Unimplemented {
+		t.Fatalf("defragment: %v", err)
 	}
 }
 
