@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -193,6 +194,7 @@ func TestTunnelSNAT(t *testing.T) {
 
 	srv := listenTCP(t, inet)
 	checkPath(t, cl, srv, gateway)
+	checkAPIFromClient(t, cl)
 
 	// Restart the gateway: the userspace interface is recreated empty, and the
 	// client's peer must come back from the state file without the client
@@ -329,6 +331,54 @@ func pingOnce(t *testing.T, pc *icmp.PacketConn, target netip.Addr, seq int) boo
 		echo, ok := rm.Body.(*icmp.Echo)
 		if rm.Type == ipv4.ICMPTypeEchoReply && ok && echo.Seq == seq && from.String() == target.String() {
 			return true
+		}
+	}
+}
+
+// httpIn is an HTTP client whose connections are made inside ns.
+func httpIn(ns *netnstest.NS) *http.Client {
+	tr := &http.Transport{DisableKeepAlives: true}
+	tr.DialContext = func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+		err = ns.Do(func() error {
+			var d net.Dialer
+			c, err = d.DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+// checkAPIFromClient talks to the API over the client's IPv6 link: a wrong
+// secret is refused, and the metrics show the peer on the interface.
+func checkAPIFromClient(t *testing.T, cl *netnstest.NS) {
+	t.Helper()
+	hc := httpIn(cl)
+	base := "http://" + net.JoinHostPort(gwLinkV6, apiPort)
+	req, _ := http.NewRequest("POST", base+"/v1/peers", strings.NewReader(`{"publicKey":"AAAA"}`))
+	req.SetBasicAuth("intruder", "not the secret at all")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("API from client namespace: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("wrong secret over the network: %d", resp.StatusCode)
+	}
+	resp, err = hc.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	m, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		"wggateway_device_peers 1",
+		"wggateway_alloc_allocations 1",
+		`wggateway_auth_failures_total{reason="wrong"} 1`,
+		`wggateway_server_requests_total{code="201",route="POST /v1/peers"} 1`,
+	} {
+		if !strings.Contains(string(m), want) {
+			t.Fatalf("metrics lack %q:\n%s", want, m)
 		}
 	}
 }
