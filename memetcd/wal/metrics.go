@@ -8,6 +8,7 @@ type metrics struct {
 	fsyncDuration    prometheus.Histogram
 	writeBytes       prometheus.Counter
 	records          *prometheus.CounterVec
+	recordsByMode    [ModeFsync + 1]prometheus.Counter // records' children, resolved once: Append is hot
 	batchRecords     prometheus.Histogram
 	writeErrors      prometheus.Counter
 	droppedRecords   prometheus.Counter
@@ -67,6 +68,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "memetcd_wal_replay_records",
 			Help: "Records replayed at boot (after the snapshot).",
 		}),
+	}
+	for _, mode := range []Mode{ModeBuffered, ModeFsync} {
+		m.recordsByMode[mode] = m.records.WithLabelValues(mode.String())
 	}
 	if reg != nil {
 		reg.MustRegister(m.fsyncDuration, m.writeBytes, m.records, m.batchRecords, m.writeErrors,

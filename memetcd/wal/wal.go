@@ -253,7 +253,7 @@ func (w *WAL) Append(c *store.Change) store.Waiter {
 		kick = true
 	}
 	w.mu.Unlock()
-	w.metrics.records.WithLabelValues(mode.String()).Inc()
+	w.metrics.recordsByMode[mode].Inc()
 	if kick {
 		select {
 		case w.kick <- struct{}{}:
