@@ -157,8 +157,9 @@ func TestTunnelSNAT(t *testing.T) {
 	// namespaces, and so are the UAPI sockets named after the interfaces.
 	gwIface := fmt.Sprintf("wggw%d", os.Getpid()%1000000)
 	clIface := fmt.Sprintf("wgcl%d", os.Getpid()%1000000)
+	mode := wireguardMode(t, gw)
 	gwArgs := []string{bin,
-		"--userspace", "--interface", gwIface,
+		mode, "--interface", gwIface,
 		"--listen", net.JoinHostPort(gwLinkV6, apiPort),
 		"--endpoint", net.JoinHostPort(gwLinkV6, wgPort), "--listen-port", wgPort,
 		"--pool-v4", poolV4, "--pool-v6", "fd00:99::/64",
@@ -174,7 +175,7 @@ func TestTunnelSNAT(t *testing.T) {
 	// The client gets the secret from the environment, the way a node's boot
 	// unit passes it.
 	client := start(t, cl, "client", []string{"WGGATEWAY_SECRET=" + secret}, bin, "client",
-		"--userspace", "--interface", clIface,
+		mode, "--interface", clIface,
 		"--server", "http://"+net.JoinHostPort(gwLinkV6, apiPort),
 		"--key-file", filepath.Join(dir, "client.key"),
 		"--write-config", filepath.Join(dir, "client.conf"),
@@ -217,6 +218,22 @@ func TestTunnelSNAT(t *testing.T) {
 			t.Fatalf("%s logged the shared secret", p.name)
 		}
 	}
+}
+
+// wireguardMode returns the flag that selects the WireGuard implementation:
+// the kernel's when this machine has it (unless K8S1M_WG_USERSPACE=1),
+// otherwise the userspace one on a TUN device.
+func wireguardMode(t *testing.T, ns *netnstest.NS) string {
+	t.Helper()
+	if os.Getenv("K8S1M_WG_USERSPACE") != "1" {
+		if err := ns.Command("ip", "link", "add", "wgprobe", "type", "wireguard").Run(); err == nil {
+			_ = ns.Command("ip", "link", "del", "wgprobe").Run()
+			t.Log("kernel WireGuard available: testing the kernel implementation")
+			return "--userspace=false"
+		}
+	}
+	t.Log("testing userspace WireGuard (golang.zx2c4.com/wireguard on TUN)")
+	return "--userspace"
 }
 
 // tcpServer accepts in the internet namespace and reports each peer address.
