@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -30,8 +31,22 @@ const (
 	routePrefix = "p"
 )
 
-// routeName is the file-name stem of a key prefix's segments.
-func routeName(prefix []byte) string { return routePrefix + hex.EncodeToString(prefix) }
+// maxPrefixHex bounds the hex part of a file name: with the index and
+// extension the name stays well under the usual 255-byte limit.
+const maxPrefixHex = 200
+
+// routeName is the file-name stem of a key prefix's segments: "p" and the
+// hex-encoded prefix, or, for a prefix too long for a file name, the hex of
+// its start, "-" and a hash of the whole (records carry full keys, so the
+// name only has to tell prefixes apart).
+func routeName(prefix []byte) string {
+	h := hex.EncodeToString(prefix)
+	if len(h) <= maxPrefixHex {
+		return routePrefix + h
+	}
+	sum := sha256.Sum256(prefix)
+	return routePrefix + h[:maxPrefixHex-18] + "-" + hex.EncodeToString(sum[:8]) // even: whole bytes
+}
 
 func segmentName(route string, index uint64) string {
 	return fmt.Sprintf("%s.%016x%s", route, index, segmentExt)
@@ -56,7 +71,11 @@ func parseSegmentName(name string) (route string, index uint64, ok bool) {
 		if !strings.HasPrefix(route, routePrefix) {
 			return "", 0, false
 		}
-		if _, err := hex.DecodeString(route[len(routePrefix):]); err != nil {
+		h, hash, long := strings.Cut(route[len(routePrefix):], "-")
+		if _, err := hex.DecodeString(h); err != nil {
+			return "", 0, false
+		}
+		if _, err := hex.DecodeString(hash); long && (err != nil || len(hash) != 16) {
 			return "", 0, false
 		}
 	}
