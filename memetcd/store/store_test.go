@@ -414,3 +414,40 @@ func TestJournalFailureMakesReadOnly(t *testing.T) {
 		t.Fatalf("read after journal failure: %v", err)
 	}
 }
+
+// TestTxnNestedAndRangeCompare: a compare over a range holds only if every
+// key in it holds; nested transactions pick their branch from the state
+// before the transaction (as etcd), not after earlier ops; all writes share
+// one revision.
+func TestTxnNestedAndRangeCompare(t *testing.T) {
+	s := newTestStore(t, Config{})
+	mustPut(t, s, "/r/a", "1", 0) // 2
+	mustPut(t, s, "/r/b", "1", 0) // 3
+	allOne := Compare{Key: []byte("/r/"), End: []byte("/r0"), Target: CompareValue, Result: CompareEqual, Value: []byte("1")}
+	res, w, err := s.Txn(&TxnRequest{
+		Compare: []Compare{allOne},
+		Success: []TxnOp{
+			{Put: &PutRequest{Key: []byte("/r/a"), Value: []byte("2")}},
+			{Txn: &TxnRequest{
+				Compare: []Compare{{Key: []byte("/r/a"), Target: CompareValue, Result: CompareEqual, Value: []byte("1")}},
+				Success: []TxnOp{{Put: &PutRequest{Key: []byte("/r/c"), Value: []byte("nested")}}},
+				Failure: []TxnOp{{Put: &PutRequest{Key: []byte("/r/c"), Value: []byte("wrong branch")}}},
+			}},
+		},
+	})
+	if err != nil || w.Wait(context.Background()) != nil {
+		t.Fatal(err)
+	}
+	if !res.Succeeded || !res.Results[1].Txn.Succeeded || res.Rev != 4 || res.Results[1].Txn.Rev != 4 {
+		t.Fatalf("txn: %+v, nested %+v", res, res.Results[1].Txn)
+	}
+	got, _ := s.Range(&RangeRequest{Key: []byte("/r/c")})
+	if len(got.KVs) != 1 || got.KVs[0].ModRevision != 4 || string(got.KVs[0].Value) != "nested" {
+		t.Fatalf("nested put: %+v", got)
+	}
+	// Now /r/a is 2: the range compare fails.
+	res, _, _ = s.Txn(&TxnRequest{Compare: []Compare{allOne}})
+	if res.Succeeded {
+		t.Fatal("range compare held with one key differing")
+	}
+}

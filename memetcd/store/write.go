@@ -191,7 +191,10 @@ func (s *Store) Txn(req *TxnRequest) (*TxnResult, Waiter, error) {
 		return nil, nil, err
 	}
 	t := s.beginLocked()
-	ok := t.compares(req.Compare)
+	// Every compare, nested ones too, is decided against the state before
+	// the transaction, as etcd does; only then is anything applied.
+	plan := t.decide(req)
+	ok := plan.ok
 	branch := req.Failure
 	if ok {
 		branch = req.Success
@@ -201,10 +204,10 @@ func (s *Store) Txn(req *TxnRequest) (*TxnResult, Waiter, error) {
 			return nil, nil, err
 		}
 	}
-	if err := t.checkOps(branch, false); err != nil {
+	if err := t.checkOps(branch); err != nil {
 		return nil, nil, err
 	}
-	res, err := t.run(branch)
+	res, err := t.run(branch, plan)
 	if err != nil {
 		// Only a nested read at a bad revision gets here, and checkOps ran the
 		// writes' checks: nothing was applied before a read fails, except
@@ -249,7 +252,7 @@ func hasWrites(ops []TxnOp) bool {
 
 // checkOps validates the puts of a branch; nested transactions are checked in
 // both branches since which one runs is decided later.
-func (t *writeTxn) checkOps(ops []TxnOp, _ bool) error {
+func (t *writeTxn) checkOps(ops []TxnOp) error {
 	for _, op := range ops {
 		switch {
 		case op.Put != nil:
@@ -264,10 +267,10 @@ func (t *writeTxn) checkOps(ops []TxnOp, _ bool) error {
 				return ErrCompacted
 			}
 		case op.Txn != nil:
-			if err := t.checkOps(op.Txn.Success, true); err != nil {
+			if err := t.checkOps(op.Txn.Success); err != nil {
 				return err
 			}
-			if err := t.checkOps(op.Txn.Failure, true); err != nil {
+			if err := t.checkOps(op.Txn.Failure); err != nil {
 				return err
 			}
 		}
@@ -275,7 +278,31 @@ func (t *writeTxn) checkOps(ops []TxnOp, _ bool) error {
 	return nil
 }
 
-func (t *writeTxn) run(ops []TxnOp) ([]TxnOpResult, error) {
+// decision is which branch a Txn takes, and recursively its nested Txns
+// (keyed by their index in the chosen branch).
+type decision struct {
+	ok     bool
+	nested map[int]*decision
+}
+
+func (t *writeTxn) decide(req *TxnRequest) *decision {
+	d := &decision{ok: t.compares(req.Compare)}
+	branch := req.Failure
+	if d.ok {
+		branch = req.Success
+	}
+	for i, op := range branch {
+		if op.Txn != nil {
+			if d.nested == nil {
+				d.nested = map[int]*decision{}
+			}
+			d.nested[i] = t.decide(op.Txn)
+		}
+	}
+	return d
+}
+
+func (t *writeTxn) run(ops []TxnOp, plan *decision) ([]TxnOpResult, error) {
 	out := make([]TxnOpResult, len(ops))
 	for i, op := range ops {
 		switch {
@@ -295,16 +322,16 @@ func (t *writeTxn) run(ops []TxnOp) ([]TxnOpResult, error) {
 		case op.Delete != nil:
 			out[i].Delete = t.deleteRange(op.Delete)
 		case op.Txn != nil:
-			ok := t.compares(op.Txn.Compare)
+			d := plan.nested[i]
 			branch := op.Txn.Failure
-			if ok {
+			if d.ok {
 				branch = op.Txn.Success
 			}
-			res, err := t.run(branch)
+			res, err := t.run(branch, d)
 			if err != nil {
 				return nil, err
 			}
-			out[i].Txn = &TxnResult{Succeeded: ok, Results: res}
+			out[i].Txn = &TxnResult{Succeeded: d.ok, Results: res}
 		}
 	}
 	return out, nil
