@@ -112,7 +112,7 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	go func() {
 		defer close(sweepDone)
-		sweepLoop(sweepCtx, log, cfg, pool, dev, snatCfg)
+		sweepLoop(sweepCtx, log, cfg, pool, dev, api, snatCfg)
 	}()
 
 	var runErr error
@@ -155,7 +155,7 @@ func reconcile(dev *device.Interface, pool *alloc.Pool) error {
 
 // sweepLoop carries handshake times into the pool, expires idle peers and
 // re-installs the SNAT rule if something removed it.
-func sweepLoop(ctx context.Context, log zerolog.Logger, cfg Config, pool *alloc.Pool, dev *device.Interface, snatCfg *snat.Config) {
+func sweepLoop(ctx context.Context, log zerolog.Logger, cfg Config, pool *alloc.Pool, dev *device.Interface, api *server.Server, snatCfg *snat.Config) {
 	t := time.NewTicker(cfg.SweepInterval)
 	defer t.Stop()
 	for {
@@ -177,19 +177,11 @@ func sweepLoop(ctx context.Context, log zerolog.Logger, cfg Config, pool *alloc.
 		if idle == 0 {
 			idle = never // nothing expires; the call still persists the touches
 		}
-		gone, err := pool.Expire(idle)
+		gone, err := api.ExpireIdle(idle)
 		if err != nil {
 			log.Error().Err(err).Msg("expire idle peers")
 		}
 		for _, a := range gone {
-			k, err := wgtypes.ParseKey(a.PublicKey)
-			if err == nil {
-				err = dev.RemovePeer(k)
-			}
-			if err != nil {
-				log.Error().Err(err).Str("publicKey", a.PublicKey).Msg("remove expired peer")
-				continue
-			}
 			log.Info().Str("publicKey", a.PublicKey).Stringer("ipv4", a.IPv4).Time("lastSeen", a.LastSeen).Msg("idle peer expired")
 		}
 		if snatCfg != nil {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/k8s1m/k8s1m/wggateway/alloc"
@@ -57,6 +58,11 @@ type Server struct {
 	log     zerolog.Logger
 	metrics *metrics
 	reg     *prometheus.Registry
+
+	// changeMu makes a pool change and the matching interface change one
+	// step: without it a release (or expiry) racing a registration of the
+	// same key could remove the peer the registration just added.
+	changeMu sync.Mutex
 }
 
 // New builds the server. reg is the registry /metrics serves; the server adds
@@ -151,6 +157,8 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		pub = k
 	}
 
+	s.changeMu.Lock()
+	defer s.changeMu.Unlock()
 	a, created, err := s.pool.Allocate(pub.String())
 	if errors.Is(err, alloc.ErrExhausted) {
 		s.log.Error().Err(err).Str("publicKey", pub.String()).Stringer("source", auth.SourceOf(r)).Msg("tunnel pool exhausted")
@@ -220,6 +228,8 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	s.changeMu.Lock()
+	defer s.changeMu.Unlock()
 	a, err := s.pool.Release(pub.String())
 	if errors.Is(err, alloc.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no peer with this public key")
@@ -237,6 +247,29 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info().Str("publicKey", pub.String()).Stringer("ipv4", a.IPv4).Stringer("source", auth.SourceOf(r)).Msg("peer released")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// ExpireIdle releases peers idle for longer than idle and removes them from the
+// interface, in step with the API's own changes. It returns the expired ones.
+func (s *Server) ExpireIdle(idle time.Duration) ([]alloc.Allocation, error) {
+	s.changeMu.Lock()
+	defer s.changeMu.Unlock()
+	gone, err := s.pool.Expire(idle)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, a := range gone {
+		k, err := wgtypes.ParseKey(a.PublicKey)
+		if err == nil {
+			err = s.peers.RemovePeer(k)
+		}
+		if err != nil {
+			// Free in the pool already; the next start's reconcile removes it.
+			errs = append(errs, fmt.Errorf("remove expired peer %s: %w", a.PublicKey, err))
+		}
+	}
+	return gone, errors.Join(errs...)
 }
 
 // HostPrefixes returns the single-address prefixes of a: the AllowedIPs the

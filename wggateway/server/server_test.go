@@ -56,6 +56,7 @@ func (f *fakePeers) has(k wgtypes.Key) bool {
 }
 
 type fixture struct {
+	srv   *Server
 	url   string
 	pool  *alloc.Pool
 	peers *fakePeers
@@ -84,7 +85,7 @@ func newFixture(t *testing.T, pool string, allowServerKeys bool) *fixture {
 	}, p, peers, auth.NewChecker(sec, auth.NewFailureLimiter(3, time.Hour, nil), auth.NewMetrics(reg)), zerolog.New(zerolog.NewTestWriter(t)), reg)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return &fixture{url: hs.URL, pool: p, peers: peers, gw: gw}
+	return &fixture{srv: srv, url: hs.URL, pool: p, peers: peers, gw: gw}
 }
 
 type call struct {
@@ -318,5 +319,71 @@ func TestServerGeneratedKeys(t *testing.T) {
 	var buf bytes.Buffer
 	if err := render.WriteWGQuick(&buf, c); err != nil || !strings.Contains(buf.String(), "PrivateKey = "+c.Interface.PrivateKey) {
 		t.Fatalf("wg-quick with server key: %v\n%s", err, buf.String())
+	}
+}
+
+// TestConcurrentRegistrations sends many registrations at once over real
+// loopback HTTP: every key gets its own address and its peer on the interface.
+func TestConcurrentRegistrations(t *testing.T) {
+	f := newFixture(t, "10.99.0.0/24", false)
+	const n = 64
+	keys := make([]wgtypes.Key, n)
+	for i := range keys {
+		keys[i] = pubKey(t)
+	}
+	addrs := make([]netip.Prefix, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Each key registers twice concurrently with itself as well.
+			for range 2 {
+				req, _ := http.NewRequest("POST", f.url+"/v1/peers", strings.NewReader(registerBody(keys[i])))
+				req.SetBasicAuth("n", secret)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var c render.ClientConfig
+				err = json.NewDecoder(resp.Body).Decode(&c)
+				resp.Body.Close()
+				if err != nil || len(c.Interface.Addresses) == 0 {
+					t.Errorf("key %d: %v", i, err)
+					return
+				}
+				addrs[i] = c.Interface.Addresses[0]
+			}
+		}()
+	}
+	wg.Wait()
+	seen := map[netip.Prefix]int{}
+	for i, a := range addrs {
+		if j, dup := seen[a]; dup {
+			t.Fatalf("keys %d and %d both got %s", i, j, a)
+		}
+		seen[a] = i
+		if got := f.peers.peers[keys[i]]; len(got) != 1 || got[0] != a {
+			t.Fatalf("interface has %v for key %d, API answered %s", got, i, a)
+		}
+	}
+}
+
+func TestExpireIdleRemovesPeers(t *testing.T) {
+	f := newFixture(t, "10.99.0.0/24", false)
+	k := pubKey(t)
+	f.do(t, call{method: "POST", path: "/v1/peers", body: registerBody(k), password: secret})
+	srv := f.srv
+	gone, err := srv.ExpireIdle(time.Hour)
+	if err != nil || len(gone) != 0 {
+		t.Fatalf("fresh peer expired: %v %v", gone, err)
+	}
+	gone, err = srv.ExpireIdle(-time.Hour) // everything is older than the future
+	if err != nil || len(gone) != 1 || gone[0].PublicKey != k.String() {
+		t.Fatalf("ExpireIdle = %v, %v", gone, err)
+	}
+	if f.peers.has(k) {
+		t.Fatal("expired peer still on the interface")
 	}
 }
