@@ -43,7 +43,7 @@ func runWorkload(ctx context.Context, log zerolog.Logger, cfg Config, cl *cluste
 	tctx, stopTracker := context.WithCancel(ctx)
 	defer stopTracker()
 	tr := tracker.New()
-	if err := tr.Start(tctx, client, Namespace, workload.PodLabel+"="+workload.PodLabelValue, workload.NodeLabel+"=true"); err != nil {
+	if err := tr.Start(tctx, client, Namespace, workload.PodLabel+"="+workload.PodLabelValue, cluster.NodeSelector); err != nil {
 		return nil, err
 	}
 	r.StartupSeconds = time.Since(started).Seconds()

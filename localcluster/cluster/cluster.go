@@ -18,6 +18,7 @@ import (
 	"github.com/k8s1m/k8s1m/harness/pki"
 	"github.com/k8s1m/k8s1m/harness/proc"
 	"github.com/k8s1m/k8s1m/harness/store"
+	"github.com/k8s1m/k8s1m/localcluster/workload"
 	"github.com/rs/zerolog"
 )
 
@@ -26,6 +27,10 @@ const (
 	DistScheduler = "distscheduler"
 	KubeScheduler = "kube-scheduler"
 )
+
+// NodeSelector selects the nodes localcluster creates (workload.NodeLabel);
+// the scheduler shards only these.
+const NodeSelector = workload.NodeLabel + "=true"
 
 // Config describes one cluster.
 type Config struct {
