@@ -1,6 +1,6 @@
 // Package pins checks that every module's go.mod agrees with versions.txt: one
 // Kubernetes version (and every k8s.io staging module replaced to its matching
-// v0.x), one etcd version, one kwok version, siblings required at their released
+// v0.x), one etcd version (indirect requirements: the same minor release), one kwok version, siblings required at their released
 // versions, and no replace directive pointing at a relative path.
 package pins
 
@@ -13,6 +13,7 @@ import (
 
 	"github.com/k8s1m/k8s1m/tools/release/versions"
 	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/semver"
 )
 
 // Problem is one disagreement, with the go.mod it was found in.
@@ -81,6 +82,12 @@ func checkOne(mf *modfile.File, f *versions.File, staging []string) []string {
 				bad("uses %s %s, pin is %s (go get %s@%s)", p, v, staged, p, staged)
 			}
 		case strings.HasPrefix(p, "go.etcd.io/etcd/"):
+			// Direct requirements take the pin exactly; indirect ones (what an
+			// upstream binary such as kube-apiserver was released with) must be
+			// of the pinned minor release.
+			if req.Indirect && semver.MajorMinor(v) == semver.MajorMinor(etcd) {
+				continue
+			}
 			if v != etcd {
 				bad("requires %s %s, pin is %s (go get %s@%s)", p, v, etcd, p, etcd)
 			}

@@ -27,7 +27,10 @@ require (
 	github.com/k8s1m/k8s1m/cli v0.1.0
 	k8s.io/client-go v0.37.2
 	go.etcd.io/etcd/api/v3 v3.7.3
+	go.etcd.io/etcd/server/v3 v3.7.0 // indirect
 )`},
+		{name: "indirect etcd of another minor", gomod: `module github.com/k8s1m/k8s1m/x
+require go.etcd.io/etcd/server/v3 v3.6.5 // indirect`, want: []string{"server/v3 v3.6.5"}},
 		{name: "kube with full replace block", gomod: `module github.com/k8s1m/k8s1m/x
 require k8s.io/kubernetes v1.37.2
 require k8s.io/api v0.0.0
