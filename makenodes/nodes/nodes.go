@@ -127,6 +127,9 @@ func Create(ctx context.Context, log zerolog.Logger, clients *kube.Clients, cfg 
 	if err := cfg.Validate(); err != nil {
 		return bulk.Result{}, err
 	}
+	if err := clients.Warm(ctx); err != nil {
+		return bulk.Result{}, err
+	}
 	existing := map[string]struct{}{}
 	if !opts.NoList {
 		var err error
@@ -162,6 +165,9 @@ func Create(ctx context.Context, log zerolog.Logger, clients *kube.Clients, cfg 
 func Delete(ctx context.Context, log zerolog.Logger, clients *kube.Clients, prefix string, opts Options) (bulk.Result, error) {
 	if prefix == "" {
 		return bulk.Result{}, fmt.Errorf("--prefix is empty: refusing to delete every node")
+	}
+	if err := clients.Warm(ctx); err != nil {
+		return bulk.Result{}, err
 	}
 	existing, err := kube.NamesWithPrefix(ctx, clients.Metadata, kube.Nodes, "", prefix)
 	if err != nil {

@@ -165,6 +165,12 @@ func Create(ctx context.Context, log zerolog.Logger, clients *kube.Clients, cfg 
 	if err := cfg.Validate(); err != nil {
 		return bulk.Result{}, err
 	}
+	if err := clients.Warm(ctx); err != nil {
+		return bulk.Result{}, err
+	}
+	if err := ensureNamespace(ctx, clients, cfg.Namespace); err != nil {
+		return bulk.Result{}, err
+	}
 	gvr, first, last := kube.Pods, cfg.Skip, cfg.Count
 	if cfg.Deployments > 0 {
 		gvr, first, last = kube.Deployments, 0, cfg.Deployments
@@ -204,12 +210,32 @@ func Create(ctx context.Context, log zerolog.Logger, clients *kube.Clients, cfg 
 	return res, res.Err()
 }
 
+// ensureNamespace creates the namespace and its default ServiceAccount when
+// missing. The ServiceAccount admission plugin rejects every pod of a namespace
+// without one, and clusters that run no controller manager (a bare apiserver
+// with kwok and a scheduler, as localcluster runs) never get one otherwise.
+func ensureNamespace(ctx context.Context, clients *kube.Clients, namespace string) error {
+	cs := clients.For(0)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create namespace %s: %w", namespace, err)
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: namespace}}
+	if _, err := cs.CoreV1().ServiceAccounts(namespace).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create service account %s/default: %w", namespace, err)
+	}
+	return nil
+}
+
 // Delete deletes the Deployments and then the pods in namespace whose names
 // start with prefix. Pods go with a zero grace period: there is no kubelet to
 // wait for, and kwok would delete them at once anyway.
 func Delete(ctx context.Context, log zerolog.Logger, clients *kube.Clients, namespace, prefix string, opts Options) (bulk.Result, error) {
 	if prefix == "" {
 		return bulk.Result{}, fmt.Errorf("--prefix is empty: refusing to delete every pod")
+	}
+	if err := clients.Warm(ctx); err != nil {
+		return bulk.Result{}, err
 	}
 	var total bulk.Result
 	for _, gvr := range []schema.GroupVersionResource{kube.Deployments, kube.Pods} {

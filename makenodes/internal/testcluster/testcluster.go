@@ -149,3 +149,12 @@ func Have(name string) bool {
 	_, err := bins.Path(name)
 	return err == nil
 }
+
+// Metrics returns kube-apiserver's /metrics text.
+func (c *Cluster) Metrics(ctx context.Context) (string, error) {
+	b, err := c.Client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return "", fmt.Errorf("apiserver metrics: %w", err)
+	}
+	return string(b), nil
+}
