@@ -76,7 +76,7 @@ var etcdctlScript = []ctlStep{
 	{name: "leased key gone", args: []string{"get", "/registry/events/ns/e", "-w", "json"}, want: []string{`"revision":8`}, compare: true},
 	{name: "compaction", args: []string{"compaction", "5"}, want: []string{"compacted revision 5"}, compare: true},
 	{name: "read below compaction", args: []string{"get", "/registry/pods/ns/a", "--rev", "3"}, want: []string{"required revision has been compacted"}, compare: true},
-	{name: "endpoint status", args: []string{"endpoint", "status", "-w", "json"}, want: []string{`"version":"3.7.3"`, `"raft_index":8`}},
+	{name: "endpoint status", args: []string{"endpoint", "status", "-w", "json"}, want: []string{`"version":"3.7.3"`, `"raftIndex":8`}},
 	{name: "endpoint health", args: []string{"endpoint", "health"}, want: []string{"is healthy"}},
 	{name: "member list", args: []string{"member", "list"}, want: []string{"started, memetcd"}},
 }
