@@ -67,6 +67,12 @@ type Target interface {
 // acknowledged on top of them.
 var ErrFailed = errors.New("wal failed")
 
+var (
+	_ store.Journal = (*WAL)(nil)
+	_ Target        = (*store.Store)(nil)
+	_ Snapshotter   = (*store.Store)(nil)
+)
+
 // WAL is a store.Journal that writes to disk.
 //
 // Lock order: the store's write lock (held by Append's caller), then mu.
