@@ -42,6 +42,9 @@ func (s Spec) Ref() string { return s.Repo + ":" + s.Version }
 
 // Build assembles the image.
 func Build(s Spec) (v1.Image, error) {
+	if s.Created.IsZero() {
+		s.Created = time.Unix(0, 0).UTC() // reproducible: same inputs, same digest
+	}
 	layer, err := binaryLayer(s)
 	if err != nil {
 		return nil, err
