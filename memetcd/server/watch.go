@@ -278,7 +278,10 @@ func (ws *watchStream) deliver(batch store.EventBatch) error {
 			if !w.matches(ev.KV.Key) || (ev.Type == store.EventPut && w.noPut) || (ev.Type == store.EventDelete && w.noDel) {
 				continue
 			}
-			pe := eventPB(ev, w.prevKV)
+			// etcd looks the previous value up at rev-1; at the compaction
+			// revision that read is compacted and the event goes out without
+			// it (kube-apiserver turns that into an error, as from etcd).
+			pe := eventPB(ev, w.prevKV && rev > batch.CompactRev)
 			size += len(ev.KV.Key) + len(ev.KV.Value)
 			if w.prevKV && ev.PrevKV != nil {
 				size += len(ev.PrevKV.Value)

@@ -30,7 +30,7 @@ func (s *Store) Changed() <-chan struct{} {
 type EventBatch struct {
 	Events     []Event // ascending ModRevision; never splits one revision
 	Rev        int64   // store revision when read: every event <= Rev was considered
-	CompactRev int64   // set with ErrCompacted: the revision the reader fell below
+	CompactRev int64   // the compaction revision when read (with ErrCompacted: the one the reader fell below)
 }
 
 // ReadEvents returns events with revision >= from, at most about max of them
@@ -55,7 +55,7 @@ func (s *Store) ReadEvents(from int64, max int) (EventBatch, error) {
 		for j < len(s.events) && s.events[j].KV.ModRevision == last {
 			j++
 		}
-		return EventBatch{Events: s.events[i:j:j], Rev: last}, nil
+		return EventBatch{Events: s.events[i:j:j], Rev: last, CompactRev: s.compactRev}, nil
 	}
-	return EventBatch{Events: s.events[i:j:j], Rev: s.rev}, nil
+	return EventBatch{Events: s.events[i:j:j], Rev: s.rev, CompactRev: s.compactRev}, nil
 }
