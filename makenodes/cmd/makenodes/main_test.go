@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/k8s1m/k8s1m/harness/bins"
 	"github.com/k8s1m/k8s1m/harness/store"
 	"github.com/k8s1m/k8s1m/makenodes/internal/testcluster"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -128,5 +130,61 @@ func TestInterruptSaysHowFar(t *testing.T) {
 	l, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil || len(l.Items) != 2000 {
 		t.Fatalf("after re-run: %d nodes, err %v", len(l.Items), err)
+	}
+}
+
+// TestKwokRun: `makenodes kwok run` starts one controller per group for the
+// nodes that `makenodes` creates; they become Ready; SIGINT stops it cleanly.
+func TestKwokRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a store, kube-apiserver and kwok")
+	}
+	kwokBin := bins.RequireBinary(t, "kwok")
+	kind := store.Memetcd
+	if !testcluster.Have(string(kind)) {
+		kind = store.Etcd
+	}
+	c := testcluster.Start(t, kind)
+	ctx := context.Background()
+	var errb bytes.Buffer
+	kw := makenodes(ctx, "kwok", "run", "-count", "40", "-perKwokGroup", "20", "-kubeconfig", c.Kubeconfig,
+		"--kwok-binary", kwokBin, "--dir", t.TempDir())
+	kw.Stderr = &errb
+	if err := kw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kw.Process.Kill() })
+	if out, errOut, code := run(t, "-count", "40", "-perKwokGroup", "20", "-kubeconfig", c.Kubeconfig); code != 0 {
+		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		l, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		ready := 0
+		if err == nil {
+			for _, n := range l.Items {
+				for _, cond := range n.Status.Conditions {
+					if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+						ready++
+					}
+				}
+			}
+		}
+		if ready == 40 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 40 nodes Ready (err %v)\n%s", ready, err, errb.String())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if err := kw.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if err := kw.Wait(); err != nil {
+		t.Fatalf("kwok run after SIGINT: %v\n%s", err, errb.String())
+	}
+	if !strings.Contains(errb.String(), "kwok controllers stopped") {
+		t.Fatalf("no clean stop logged:\n%s", errb.String())
 	}
 }
