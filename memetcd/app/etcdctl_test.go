@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,7 +95,7 @@ func runScript(t *testing.T, ctl, endpoint string) []string {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		cmd := exec.CommandContext(ctx, ctl, args...)
 		cmd.Stdin = strings.NewReader(st.stdin)
-		var buf bytes.Buffer
+		var buf lockedBuffer // read while the watch is still writing
 		cmd.Stdout, cmd.Stderr = &buf, &buf
 		if st.args[0] == "watch" {
 			// A watch never ends by itself: stop once the history is in.
@@ -154,4 +155,21 @@ func TestEtcdctl(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d etcdctl steps compared with etcd %s", compared, len(etcdctlScript), "v3.7.3")
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
