@@ -154,6 +154,10 @@ var apiServerArgs = []string{
 	"--max-mutating-requests-inflight=2000",
 	"--enable-priority-and-fairness=false",
 	"--event-ttl=30m",
+	// This admission plugin taints every new node not-ready; the node lifecycle
+	// controller would lift the taint once kwok reports Ready, but no
+	// controller-manager runs here, so the taint would keep every pod pending.
+	"--disable-admission-plugins=TaintNodesByCondition",
 }
 
 func (c *Cluster) startAPIServer(ctx context.Context) error {

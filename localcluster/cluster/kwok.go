@@ -16,6 +16,10 @@ func (c *Cluster) startKwoks(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	stages, err := writeKwokStages(c.cfg.RunDir)
+	if err != nil {
+		return err
+	}
 	for i := range max(c.cfg.Kwoks, 1) {
 		port, err := proc.FreePort()
 		if err != nil {
@@ -24,6 +28,7 @@ func (c *Cluster) startKwoks(ctx context.Context) error {
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		args := []string{
 			"--kubeconfig=" + c.API.Kubeconfig,
+			"--config=" + stages,
 			"--manage-all-nodes=false",
 			fmt.Sprintf("--manage-nodes-with-label-selector=kwok-group=%d", i),
 			"--server-address=" + addr,

@@ -23,7 +23,7 @@ import (
 // stack is the store and scheduler the end-to-end runs use.
 type stack struct{ store, scheduler string }
 
-var e2eStack = stack{store: "etcd", scheduler: "kube-scheduler"}
+var e2eStack = stack{store: "memetcd", scheduler: "kube-scheduler"}
 
 func (s stack) binaries() []string {
 	names := []string{s.store, "kube-apiserver", "kwok"}
