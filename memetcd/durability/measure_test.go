@@ -31,6 +31,9 @@ var (
 	measureClients  = flag.String("measure.clients", "1,16,64", "client counts")
 	measureValue    = flag.Int("measure.value", 256, "value size in bytes")
 	measureEtcd     = flag.String("measure.etcd", "", "etcd binary (default: $K8S1M_BIN/etcd or <repo>/bin/etcd)")
+	measureModes    = flag.String("measure.modes", "none,buffered,fsync", "memetcd WAL modes to measure")
+	measureArgs     = flag.String("measure.args", "", "extra memetcd flags, space separated")
+	measureNoEtcd   = flag.Bool("measure.noetcd", false, "leave etcd out")
 )
 
 type cellResult struct {
@@ -153,12 +156,14 @@ func TestMeasurePuts(t *testing.T) {
 		start func(t *testing.T) string
 	}
 	var systems []system
-	for _, mode := range []string{"none", "buffered", "fsync"} {
+	for _, mode := range strings.Split(*measureModes, ",") {
 		systems = append(systems, system{"memetcd " + mode, func(t *testing.T) string {
-			return startT(t, filepath.Join(t.TempDir(), "wal"), "--wal-default="+mode, "--wal-snapshot-interval=0").Endpoint
+			args := append([]string{"--wal-default=" + mode, "--wal-snapshot-interval=0"}, strings.Fields(*measureArgs)...)
+			return startT(t, filepath.Join(t.TempDir(), "wal"), args...).Endpoint
 		}})
 	}
-	if bin := etcdBinary(); fileExists(bin) {
+	if bin := etcdBinary(); *measureNoEtcd {
+	} else if fileExists(bin) {
 		systems = append(systems, system{"etcd v3.7 (fsync)", func(t *testing.T) string { return startEtcd(t, bin) }})
 	} else if os.Getenv("K8S1M_REQUIRE_BINARIES") == "1" {
 		t.Fatalf("%s missing: run make bin/etcd", bin)
