@@ -14,6 +14,7 @@ import (
 	examplev1 "k8s.io/apiserver/pkg/apis/example/v1"
 	"k8s.io/apiserver/pkg/features"
 	storagetesting "k8s.io/apiserver/pkg/storage/testing"
+	"k8s.io/apiserver/pkg/storage/value"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	featuregatetesting "k8s.io/component-base/featuregate/testing"
 )
@@ -117,6 +118,27 @@ func TestDeleteWithConflictAndExpectedDecodeError(t *testing.T) {
 	codec := &failingCodec{Codec: apitesting.TestCodec(codecs, examplev1.SchemeGroupVersion)}
 	ctx, s, _ := newStore(t, withCodec(codec))
 	storagetesting.RunTestDeleteExpectedTransformOrDecodeError(ctx, t, s, codec.fail.Store)
+}
+
+// failingTransformer fails reads from storage on demand.
+type failingTransformer struct {
+	value.Transformer
+	fail atomic.Bool
+}
+
+func (f *failingTransformer) TransformFromStorage(ctx context.Context, data []byte, dc value.Context) ([]byte, bool, error) {
+	if f.fail.Load() {
+		return nil, false, errors.New("synthetic transform error")
+	}
+	return f.Transformer.TransformFromStorage(ctx, data, dc)
+}
+
+func TestDeleteWithConflictAndExpectedTransformError(t *testing.T) {
+	featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, features.AllowUnsafeMalformedObjectDeletion, true)
+	ctx, s, _ := newStore(t)
+	ft := &failingTransformer{Transformer: s.prefix}
+	s.swap.set(ft)
+	storagetesting.RunTestDeleteExpectedTransformOrDecodeError(ctx, t, s, ft.fail.Store)
 }
 
 func TestDeleteWithSuggestionAndMissingExpectedTransformOrDecodeFailure(t *testing.T) {
@@ -373,5 +395,3 @@ func TestWatchErrorIsBlockingFurtherEvents(t *testing.T) {
 	ctx, s, _ := newStore(t)
 	storagetesting.RunWatchErrorIsBlockingFurtherEvents(ctx, t, s)
 }
-
-var _ = context.Background
