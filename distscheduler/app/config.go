@@ -1,0 +1,91 @@
+// Package app runs one distscheduler member: upstream kube-scheduler built
+// as a library with distscheduler's node selection and the DistPermit plugin,
+// a tree membership, leader election by Lease, the leader's shard controller,
+// and the member's HTTP endpoints (/metrics, /healthz, /readyz, pprof).
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/k8s1m/k8s1m/distscheduler/tree"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
+)
+
+// Config is everything one member needs. Flag names are in cmd/distscheduler.
+type Config struct {
+	// Scheduler holds upstream kube-scheduler's options (--config and its
+	// flags), parsed by the caller.
+	Scheduler *options.Options
+
+	// Member is this member's name in the tree and the value of its nodes'
+	// shard label; it must be a valid label value.
+	Member string
+	// GRPCAddr is where the tree listens (--grpc-addr).
+	GRPCAddr string
+	// HTTPAddr serves /metrics, /healthz, /readyz and /debug/pprof; empty disables.
+	HTTPAddr string
+	// LeaderEligible members campaign for the Lease (--leader-eligible).
+	LeaderEligible bool
+	// NodeSelector limits the nodes the leader hands out (--node-selector).
+	NodeSelector string
+	// NumConcurrentSchedulers is accepted for compatibility
+	// (--num-concurrent-schedulers); see README for what it does here.
+	NumConcurrentSchedulers int
+	// PermitAlwaysDeny makes DistPermit reject every pod (--permit-always-deny).
+	PermitAlwaysDeny bool
+	// RelayOnly members relay and may lead, but do not schedule (--relay-only).
+	RelayOnly bool
+	// WaitForSubschedulers is the gather deadline in seconds
+	// (--wait-for-subschedulers).
+	WaitForSubschedulers float64
+	// WatchPods selects pod intake by watch (--watch-pods); see README.
+	WatchPods bool
+	// Seeds and GossipKey are the tree membership flags.
+	Seeds     []string
+	GossipKey string
+
+	// Lease names the leader election Lease and its timing.
+	LeaseNamespace, LeaseName                 string
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+
+	// NewTree builds this member's tree once its caches are synced. Tests
+	// pass tree/inproc; nil uses DefaultTree.
+	NewTree func(ctx context.Context, cfg Config, scheduling bool) (tree.Tree, func(), error)
+	// Registry receives distscheduler's own metrics; nil makes a fresh one.
+	// Upstream's scheduler metrics live in its global registry and are
+	// served beside these.
+	Registry *prometheus.Registry
+	// Ready, when set, is called once the member is scheduling (tests).
+	Ready func()
+}
+
+// GatherDeadline is WaitForSubschedulers as a duration.
+func (c Config) GatherDeadline() time.Duration {
+	return time.Duration(c.WaitForSubschedulers * float64(time.Second))
+}
+
+// Validate checks the member's own settings (upstream validates its own).
+func (c Config) Validate() error {
+	var errs []error
+	if c.Scheduler == nil {
+		errs = append(errs, errors.New("scheduler options are required"))
+	}
+	if msgs := validation.IsValidLabelValue(c.Member); len(msgs) > 0 || c.Member == "" {
+		errs = append(errs, fmt.Errorf("member name %q must be a non-empty label value: %v", c.Member, msgs))
+	}
+	if c.WaitForSubschedulers <= 0 {
+		errs = append(errs, fmt.Errorf("--wait-for-subschedulers must be > 0, got %v", c.WaitForSubschedulers))
+	}
+	if c.NumConcurrentSchedulers < 1 {
+		errs = append(errs, fmt.Errorf("--num-concurrent-schedulers must be >= 1, got %d", c.NumConcurrentSchedulers))
+	}
+	if c.LeaseNamespace == "" || c.LeaseName == "" {
+		errs = append(errs, errors.New("lease namespace and name are required"))
+	}
+	return errors.Join(errs...)
+}

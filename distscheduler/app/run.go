@@ -1,0 +1,206 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/k8s1m/k8s1m/distscheduler/leader"
+	"github.com/k8s1m/k8s1m/distscheduler/plugins/distpermit"
+	"github.com/k8s1m/k8s1m/distscheduler/selector"
+	"github.com/k8s1m/k8s1m/distscheduler/shard"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	v1 "k8s.io/api/core/v1"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	"k8s.io/client-go/metadata"
+	schedulerappconfig "k8s.io/kubernetes/cmd/kube-scheduler/app/config"
+	"k8s.io/kubernetes/pkg/scheduler"
+	plfeature "k8s.io/kubernetes/pkg/scheduler/framework/plugins/feature"
+	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
+)
+
+// Run runs one member until ctx ends.
+func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	log = log.With().Str("member", cfg.Member).Logger()
+	reg := cfg.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	scheduling := !cfg.RelayOnly
+	if !cfg.WatchPods {
+		log.Warn().Msg("admission-webhook intake is not implemented: every member takes pending pods from its own watch, as with --watch-pods")
+	}
+
+	// Each scheduling member lists and watches only the nodes labelled with
+	// its name; the leader writes those labels.
+	nodeSelector := ""
+	if scheduling {
+		nodeSelector = shard.Label + "=" + cfg.Member
+	}
+	cc, err := completeConfig(ctx, cfg.Scheduler, nodeSelector)
+	if err != nil {
+		return err
+	}
+	var sched *scheduler.Scheduler
+	if scheduling {
+		outOfTree := frameworkruntime.Registry{}
+		fts := plfeature.NewSchedulerFeaturesFromGates(utilfeature.DefaultFeatureGate)
+		if err := outOfTree.Register(distpermit.Name, distpermit.Factory(fts, cfg.PermitAlwaysDeny)); err != nil {
+			return fmt.Errorf("register %s: %w", distpermit.Name, err)
+		}
+		if sched, err = newScheduler(ctx, cc, outOfTree); err != nil {
+			return err
+		}
+		warnWithoutPermit(log, cc)
+	}
+
+	var ready readiness
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if cfg.HTTPAddr != "" {
+		srv, err := serveHTTP(cfg.HTTPAddr, reg, &ready, log)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-ctx.Done()
+			_ = srv.Close()
+		}()
+	}
+
+	if scheduling {
+		cc.EventBroadcaster.StartRecordingToSink(ctx.Done())
+		defer cc.EventBroadcaster.Shutdown()
+		cc.InformerFactory.Start(ctx.Done())
+		if cc.DynInformerFactory != nil {
+			cc.DynInformerFactory.Start(ctx.Done())
+		}
+		cc.InformerFactory.WaitForCacheSync(ctx.Done())
+		if cc.DynInformerFactory != nil {
+			cc.DynInformerFactory.WaitForCacheSync(ctx.Done())
+		}
+		if err := sched.WaitForHandlersSync(ctx); err != nil {
+			return fmt.Errorf("scheduler handlers sync: %w", err)
+		}
+	}
+
+	// Join the tree only once the caches are warm, so gathers never wait
+	// for a member that cannot bid yet.
+	newTree := cfg.NewTree
+	if newTree == nil {
+		newTree = DefaultTree
+	}
+	t, leave, err := newTree(ctx, cfg, scheduling)
+	if err != nil {
+		return fmt.Errorf("join tree: %w", err)
+	}
+	defer leave()
+
+	if scheduling {
+		sel, err := selector.New(selector.Config{
+			Tree:                     t,
+			PercentageOfNodesToScore: cc.ComponentConfig.PercentageOfNodesToScore,
+			Metrics:                  selector.NewMetrics(reg),
+			Log:                      log,
+		})
+		if err != nil {
+			return err
+		}
+		sched.SchedulePod = sel.SchedulePod
+		sched.FailureHandler = sel.FailureHandler(sched.FailureHandler, sched.SchedulingQueue.Done)
+		pods := cc.InformerFactory.Core().V1().Pods().Lister()
+		recheck := 10 * cfg.GatherDeadline()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sel.RecoverDropped(ctx,
+				func(ns, name string) (*v1.Pod, error) { return pods.Pods(ns).Get(name) },
+				func(p *v1.Pod) { sched.SchedulingQueue.Update(ctx, p, p) },
+				time.Second, recheck)
+		}()
+	}
+
+	var leaderErr error
+	if cfg.LeaderEligible {
+		meta, err := metadata.NewForConfig(cc.KubeConfig)
+		if err != nil {
+			return fmt.Errorf("metadata client: %w", err)
+		}
+		ctrl, err := shard.NewController(shard.ControllerConfig{
+			Client:       meta,
+			NodeSelector: cfg.NodeSelector,
+			Members:      t.Members,
+			Metrics:      shard.NewMetrics(reg),
+			Log:          log,
+		})
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			leaderErr = leader.Run(ctx, leader.Config{
+				Client:        cc.Client.CoordinationV1(),
+				Namespace:     cfg.LeaseNamespace,
+				Name:          cfg.LeaseName,
+				Identity:      cfg.Member,
+				LeaseDuration: cfg.LeaseDuration,
+				RenewDeadline: cfg.RenewDeadline,
+				RetryPeriod:   cfg.RetryPeriod,
+				Registerer:    reg,
+				Log:           log,
+				Lead: func(ctx context.Context) {
+					if err := ctrl.Run(ctx); err != nil {
+						log.Error().Err(err).Msg("shard controller stopped")
+					}
+				},
+			})
+		}()
+	}
+
+	ready.set()
+	log.Info().Bool("scheduling", scheduling).Bool("leader_eligible", cfg.LeaderEligible).
+		Dur("gather_deadline", cfg.GatherDeadline()).Msg("member running")
+	if cfg.Ready != nil {
+		cfg.Ready()
+	}
+	if scheduling {
+		sched.Run(ctx) // returns when ctx ends
+	} else {
+		<-ctx.Done()
+	}
+	cancel()
+	wg.Wait()
+	if leaderErr != nil && !errors.Is(leaderErr, context.Canceled) {
+		return leaderErr
+	}
+	return nil
+}
+
+// warnWithoutPermit flags profiles that lack DistPermit: their winners would
+// still bind, but nothing would stop a cycle that skipped the gather.
+func warnWithoutPermit(log zerolog.Logger, cc *schedulerappconfig.CompletedConfig) {
+	for _, p := range cc.ComponentConfig.Profiles {
+		found := false
+		if p.Plugins != nil {
+			for _, pl := range p.Plugins.Permit.Enabled {
+				if pl.Name == distpermit.Name {
+					found = true
+				}
+			}
+		}
+		if !found {
+			log.Warn().Str("profile", p.SchedulerName).Msg("profile does not enable the DistPermit permit plugin")
+		}
+	}
+}

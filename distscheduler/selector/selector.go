@@ -1,0 +1,408 @@
+// Package selector is distscheduler's node-selection step: it replaces the
+// upstream scheduler's SchedulePod hook. Each member runs upstream's own
+// PreFilter, Filter, PreScore and Score plugins (through the profile's
+// framework) over the nodes of its shard, bids its best node and score into
+// the tree, and waits for the gatherer's verdict. The winner returns the
+// ScheduleResult and proceeds through Reserve, Permit (DistPermit) and Bind as
+// upstream does; the others drop the pod without touching the API.
+package selector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/k8s1m/k8s1m/distscheduler/plugins/distpermit"
+	"github.com/k8s1m/k8s1m/distscheduler/tree"
+	"github.com/rs/zerolog"
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
+	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
+)
+
+// Upstream's floor on feasible nodes to find (pkg/scheduler/schedule_one.go):
+// percentageOfNodesToScore never cuts the search below these.
+const (
+	minFeasibleNodesToFind           = 100
+	minFeasibleNodesPercentageToFind = 5
+)
+
+// Config is what a Selector needs.
+type Config struct {
+	// Tree carries bids and verdicts between members. Required.
+	Tree tree.Tree
+	// PercentageOfNodesToScore is the configuration-wide value, used when the
+	// profile does not set its own (nil or 0 means upstream's adaptive rule).
+	PercentageOfNodesToScore *int32
+	// Metrics receives the selector's measurements. Required.
+	Metrics *Metrics
+	Log     zerolog.Logger
+}
+
+// Selector implements the scheduler's SchedulePod and wraps its
+// FailureHandler. SchedulePod is only called from the scheduler's single
+// scheduling goroutine, which is what makes nextStart safe without a lock.
+type Selector struct {
+	cfg Config
+
+	// nextStart rotates where the filter pass starts, as upstream does, so
+	// every node of the shard gets examined across pods.
+	nextStart int
+
+	lostMu sync.Mutex // guards lost and dropped
+	// lost holds pods this member just lost a gather for, between
+	// SchedulePod returning and the FailureHandler that drops them.
+	lost map[types.UID]struct{}
+	// dropped remembers pods given up to a winner, so they can be requeued
+	// if the winner never binds them (it died, or its binding failed).
+	dropped map[types.UID]droppedPod
+}
+
+// droppedPod is a pod this member left to another member's win.
+type droppedPod struct {
+	namespace, name string
+	at              time.Time
+}
+
+// New returns a Selector.
+func New(cfg Config) (*Selector, error) {
+	if cfg.Tree == nil || cfg.Metrics == nil {
+		return nil, errors.New("selector: Tree and Metrics are required")
+	}
+	return &Selector{cfg: cfg, lost: map[types.UID]struct{}{}, dropped: map[types.UID]droppedPod{}}, nil
+}
+
+// PodKey names a pod in the tree. The UID makes a re-created pod of the same
+// name a different gather.
+func PodKey(pod *v1.Pod) string {
+	return pod.Namespace + "/" + pod.Name + "/" + string(pod.UID)
+}
+
+// SchedulePod has the signature of scheduler.Scheduler.SchedulePod.
+func (s *Selector) SchedulePod(ctx context.Context, fw framework.Framework, state fwk.CycleState, podInfo *framework.QueuedPodInfo) (scheduler.ScheduleResult, error) {
+	pod := podInfo.Pod
+	localStart := time.Now()
+	local, err := s.bestLocal(ctx, fw, state, pod)
+	s.cfg.Metrics.localDuration.Observe(time.Since(localStart).Seconds())
+	if err != nil {
+		s.cfg.Metrics.pods.WithLabelValues(resultError).Inc()
+		return scheduler.ScheduleResult{}, fmt.Errorf("filter and score %s/%s on this shard: %w", pod.Namespace, pod.Name, err)
+	}
+	s.cfg.Metrics.nodesEvaluated.Add(float64(local.evaluated))
+
+	key := PodKey(pod)
+	gatherStart := time.Now()
+	v, err := s.cfg.Tree.Gather(ctx, key, tree.Bid{Node: local.node, Score: local.score})
+	s.cfg.Metrics.gatherDuration.Observe(time.Since(gatherStart).Seconds())
+	if err != nil {
+		// The pod stays this member's: upstream requeues it with backoff.
+		s.cfg.Metrics.pods.WithLabelValues(resultError).Inc()
+		return scheduler.ScheduleResult{}, fmt.Errorf("gather %s: %w", key, err)
+	}
+	s.cfg.Metrics.stragglers.Add(float64(v.Stragglers()))
+
+	switch {
+	case v.Winner == s.cfg.Tree.Self():
+		s.cfg.Metrics.pods.WithLabelValues(resultWon).Inc()
+		distpermit.RecordWin(state, v.Node)
+		return scheduler.ScheduleResult{
+			SuggestedHost:  v.Node,
+			EvaluatedNodes: local.evaluated,
+			FeasibleNodes:  local.feasible,
+		}, nil
+	case v.Winner != "":
+		s.cfg.Metrics.pods.WithLabelValues(resultLost).Inc()
+		s.markLost(pod.UID)
+		// ErrNoNodesAvailable takes upstream's quiet path straight to the
+		// FailureHandler (no error log, no PostFilter/preemption); the
+		// wrapped FailureHandler recognises the lost pod and drops it.
+		return scheduler.ScheduleResult{}, scheduler.ErrNoNodesAvailable
+	case local.fitErr != nil:
+		// No member could place the pod: upstream's unschedulable path
+		// (PostFilter, PodScheduled=False, event, requeue on cluster events)
+		// with this shard's diagnosis.
+		s.cfg.Metrics.pods.WithLabelValues(resultUnschedulable).Inc()
+		return scheduler.ScheduleResult{}, local.fitErr
+	default:
+		// This member had a node but the verdict saw no feasible bid: its bid
+		// missed the decision. Retry through the queue's backoff.
+		s.cfg.Metrics.pods.WithLabelValues(resultError).Inc()
+		return scheduler.ScheduleResult{}, fmt.Errorf("gather %s decided without this member's feasible bid", key)
+	}
+}
+
+// FailureHandler wraps upstream's failure handler: pods lost to another
+// member are dropped from this member's queue (done marks them finished, no
+// requeue, no status update, no event); everything else goes to next.
+func (s *Selector) FailureHandler(next scheduler.FailureHandlerFn, done func(types.UID)) scheduler.FailureHandlerFn {
+	return func(ctx context.Context, fw framework.Framework, podInfo *framework.QueuedPodInfo, status *fwk.Status, nominatingInfo *fwk.NominatingInfo, start time.Time) {
+		if podInfo != nil && podInfo.Pod != nil && s.takeLost(podInfo.Pod) {
+			done(podInfo.Pod.UID)
+			return
+		}
+		next(ctx, fw, podInfo, status, nominatingInfo, start)
+	}
+}
+
+func (s *Selector) markLost(uid types.UID) {
+	s.lostMu.Lock()
+	defer s.lostMu.Unlock()
+	s.lost[uid] = struct{}{}
+}
+
+func (s *Selector) takeLost(pod *v1.Pod) bool {
+	s.lostMu.Lock()
+	defer s.lostMu.Unlock()
+	_, ok := s.lost[pod.UID]
+	if ok {
+		delete(s.lost, pod.UID)
+		s.dropped[pod.UID] = droppedPod{namespace: pod.Namespace, name: pod.Name, at: time.Now()}
+	}
+	return ok
+}
+
+// PodGetter reads a pod from the member's informer cache.
+type PodGetter func(namespace, name string) (*v1.Pod, error)
+
+// RecoverDropped runs until ctx ends. Every interval it looks at the pods
+// this member dropped at least after ago: a pod that is still unassigned
+// (same UID) was never bound by its winner — the winner died or its binding
+// failed — so it is handed back to requeue (upstream's queue Update, which
+// adds a pod that is in no queue). Bound, deleted or re-created pods are
+// forgotten. This is what keeps a pod from being lost when a winner fails.
+func (s *Selector) RecoverDropped(ctx context.Context, get PodGetter, requeue func(*v1.Pod), interval, after time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, p := range s.dueDropped(get, after) {
+			s.cfg.Metrics.recovered.Inc()
+			s.cfg.Log.Info().Str("pod", p.Namespace+"/"+p.Name).Msg("winner never bound the pod; requeueing it")
+			requeue(p)
+		}
+	}
+}
+
+func (s *Selector) dueDropped(get PodGetter, after time.Duration) []*v1.Pod {
+	s.lostMu.Lock()
+	defer s.lostMu.Unlock()
+	var due []*v1.Pod
+	now := time.Now()
+	for uid, d := range s.dropped {
+		if now.Sub(d.at) < after {
+			continue
+		}
+		delete(s.dropped, uid)
+		p, err := get(d.namespace, d.name)
+		if err != nil || p.UID != uid || p.Spec.NodeName != "" || p.DeletionTimestamp != nil {
+			continue
+		}
+		due = append(due, p)
+	}
+	return due
+}
+
+// localResult is this shard's answer for one pod.
+type localResult struct {
+	node      string
+	score     int64
+	evaluated int
+	feasible  int
+	// fitErr explains why no node of this shard fits; nil when one does.
+	fitErr *framework.FitError
+}
+
+// bestLocal runs upstream's filter and score plugins over this shard's nodes
+// the way upstream's own schedulePod does (PreFilter result narrowing,
+// nominated pods, early stop at the feasible-node target, rotating start).
+// Extenders and the nominated-node fast path are not used.
+func (s *Selector) bestLocal(ctx context.Context, fw framework.Framework, state fwk.CycleState, pod *v1.Pod) (localResult, error) {
+	lister := fw.SnapshotSharedLister().NodeInfos()
+	all, err := lister.List()
+	if err != nil {
+		return localResult{}, fmt.Errorf("list shard nodes: %w", err)
+	}
+	s.cfg.Metrics.shardNodes.Set(float64(len(all)))
+	diagnosis := framework.Diagnosis{NodeToStatus: framework.NewDefaultNodeToStatus()}
+	noFit := func(evaluated int) localResult {
+		return localResult{evaluated: evaluated, fitErr: &framework.FitError{Pod: pod, NumAllNodes: len(all), Diagnosis: diagnosis}}
+	}
+	if len(all) == 0 {
+		diagnosis.NodeToStatus.SetAbsentNodesStatus(fwk.NewStatus(fwk.UnschedulableAndUnresolvable, "this member has no nodes"))
+		return noFit(0), nil
+	}
+
+	preRes, st, unschedulablePlugins := fw.RunPreFilterPlugins(ctx, state, pod)
+	diagnosis.UnschedulablePlugins = unschedulablePlugins
+	if !st.IsSuccess() {
+		if !st.IsRejected() {
+			return localResult{}, st.AsError()
+		}
+		diagnosis.NodeToStatus.SetAbsentNodesStatus(st)
+		diagnosis.PreFilterMsg = st.Message()
+		diagnosis.AddPluginStatus(st)
+		return noFit(0), nil
+	}
+
+	nodes := all
+	if !preRes.AllNodes() {
+		nodes = make([]fwk.NodeInfo, 0, len(preRes.NodeNames))
+		for name := range preRes.NodeNames {
+			if ni, err := lister.Get(name); err == nil {
+				nodes = append(nodes, ni)
+			}
+		}
+		diagnosis.NodeToStatus.SetAbsentNodesStatus(fwk.NewStatus(fwk.UnschedulableAndUnresolvable,
+			fmt.Sprintf("node(s) didn't satisfy plugin(s) %v", sets.List(unschedulablePlugins))))
+	}
+	if len(nodes) == 0 {
+		return noFit(0), nil
+	}
+
+	feasible, err := s.filter(ctx, fw, state, pod, nodes, len(all), &diagnosis)
+	evaluated := len(feasible) + diagnosis.NodeToStatus.Len()
+	if err != nil {
+		return localResult{}, err
+	}
+	if len(feasible) == 0 {
+		return noFit(evaluated), nil
+	}
+
+	scores, err := s.score(ctx, fw, state, pod, feasible)
+	if err != nil {
+		return localResult{}, err
+	}
+	best := framework.NewSortedScoredNodes(scores).Pop()
+	return localResult{node: best.Name, score: best.TotalScore, evaluated: evaluated, feasible: len(feasible)}, nil
+}
+
+// filter runs the Filter plugins in parallel until this shard's share of
+// upstream's feasible-node target is found.
+func (s *Selector) filter(ctx context.Context, fw framework.Framework, state fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo, shardSize int, diagnosis *framework.Diagnosis) ([]fwk.NodeInfo, error) {
+	n := len(nodes)
+	toFind := int32(s.feasibleTarget(fw, shardSize))
+	if toFind > int32(n) {
+		toFind = int32(n)
+	}
+	feasible := make([]fwk.NodeInfo, toFind)
+	statuses := make([]*fwk.Status, n)
+	var found int32
+	var errOnce sync.Once
+	var filterErr error
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	start := s.nextStart % n
+	check := func(i int) {
+		ni := nodes[(start+i)%n]
+		st := fw.RunFilterPluginsWithNominatedPods(ctx, state, pod, ni)
+		switch {
+		case st.Code() == fwk.Error:
+			errOnce.Do(func() { filterErr = st.AsError() })
+			cancel()
+		case st.IsSuccess():
+			k := atomic.AddInt32(&found, 1)
+			if k > toFind {
+				cancel()
+				atomic.AddInt32(&found, -1)
+				return
+			}
+			feasible[k-1] = ni
+		default:
+			statuses[i] = st
+		}
+	}
+	fw.Parallelizer().Until(ctx, n, check, "Filter")
+	feasible = feasible[:found]
+	processed := len(feasible)
+	for i, st := range statuses {
+		if st == nil {
+			continue
+		}
+		processed++
+		diagnosis.NodeToStatus.Set(nodes[(start+i)%n].Node().Name, st)
+		diagnosis.AddPluginStatus(st)
+	}
+	s.nextStart = (start + processed) % shardSize
+	if filterErr != nil {
+		return nil, filterErr
+	}
+	return feasible, nil
+}
+
+// feasibleTarget is this shard's share of what upstream would search for
+// across the whole cluster: upstream's numFeasibleNodesToFind over the
+// cluster's node count (estimated as shard size times scheduling members),
+// divided evenly among members. Searching each shard with upstream's rule
+// over the shard alone would multiply the total work by the member count.
+func (s *Selector) feasibleTarget(fw framework.Framework, shardSize int) int {
+	if !fw.HasScorePlugins() {
+		return 1
+	}
+	members := len(s.cfg.Tree.Members())
+	if members < 1 {
+		members = 1
+	}
+	total := int32(shardSize * members)
+	pct := fw.PercentageOfNodesToScore()
+	if pct == nil {
+		pct = s.cfg.PercentageOfNodesToScore
+	}
+	global := numFeasibleNodesToFind(pct, total)
+	share := (int(global) + members - 1) / members
+	if share < 1 {
+		share = 1
+	}
+	return share
+}
+
+// numFeasibleNodesToFind is upstream's rule (pkg/scheduler/schedule_one.go).
+func numFeasibleNodesToFind(percentageOfNodesToScore *int32, numAllNodes int32) int32 {
+	if numAllNodes < minFeasibleNodesToFind {
+		return numAllNodes
+	}
+	var percentage int32
+	if percentageOfNodesToScore != nil {
+		percentage = *percentageOfNodesToScore
+	}
+	if percentage == 0 {
+		percentage = int32(50) - numAllNodes/125
+		if percentage < minFeasibleNodesPercentageToFind {
+			percentage = minFeasibleNodesPercentageToFind
+		}
+	}
+	numNodes := numAllNodes * percentage / 100
+	if numNodes < minFeasibleNodesToFind {
+		return minFeasibleNodesToFind
+	}
+	return numNodes
+}
+
+// score runs PreScore and Score; without score plugins every node scores 1,
+// as upstream's prioritizeNodes does.
+func (s *Selector) score(ctx context.Context, fw framework.Framework, state fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) ([]fwk.NodePluginScores, error) {
+	if !fw.HasScorePlugins() {
+		out := make([]fwk.NodePluginScores, 0, len(nodes))
+		for _, n := range nodes {
+			out = append(out, fwk.NodePluginScores{Name: n.Node().Name, TotalScore: 1})
+		}
+		return out, nil
+	}
+	if st := fw.RunPreScorePlugins(ctx, state, pod, nodes); !st.IsSuccess() {
+		return nil, st.AsError()
+	}
+	scores, st := fw.RunScorePlugins(ctx, state, pod, nodes)
+	if !st.IsSuccess() {
+		return nil, st.AsError()
+	}
+	return scores, nil
+}

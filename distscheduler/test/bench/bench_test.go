@@ -1,0 +1,382 @@
+// Package bench measures distscheduler against upstream kube-scheduler side by
+// side in one run, on one real kube-apiserver + etcd: pods/s, p50/p99
+// create-to-bound latency, scheduler CPU per pod and per 1K nodes evaluated,
+// memory, and placement spread. It runs only with K8S1M_BENCH=1:
+//
+//	K8S1M_BENCH=1 K8S1M_BENCH_NODES=5000 K8S1M_BENCH_PODS=2000 \
+//	  go test -run TestBenchmark -timeout 60m -v ./test/bench/
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/k8s1m/k8s1m/distscheduler/internal/testcluster"
+	"github.com/k8s1m/k8s1m/distscheduler/internal/workload"
+	"github.com/k8s1m/k8s1m/distscheduler/shard"
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envChild) == "1" {
+		os.Exit(runChild())
+	}
+	os.Exit(m.Run())
+}
+
+func envInts(name, def string) []int {
+	v := os.Getenv(name)
+	if v == "" {
+		v = def
+	}
+	var out []int
+	for _, s := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err == nil && n > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// result is one variant's measurements.
+type result struct {
+	Variant                string
+	Nodes, Pods            int
+	PodsPerSec             float64
+	P50, P99               time.Duration
+	CPUSeconds             float64
+	CPUPerPodMs            float64
+	EvaluatedPerPod        float64
+	CPUPerPodPer1KNodesMs  float64
+	RSS, PeakRSS           int64
+	HeapReady, HeapEnd     uint64
+	Problems               int
+	Spread                 workload.Spread
+	Stragglers, GatherMean float64
+}
+
+func TestBenchmark(t *testing.T) {
+	if os.Getenv("K8S1M_BENCH") != "1" {
+		t.Skip("set K8S1M_BENCH=1 to run the side-by-side benchmark")
+	}
+	schedBin := testcluster.Binary(t, "kube-scheduler", "make bin/kube-scheduler")
+	c := testcluster.Start(t)
+	ctx := context.Background()
+	sizes := envInts("K8S1M_BENCH_NODES", "5000")
+	pods := envInts("K8S1M_BENCH_PODS", "2000")[0]
+	replicas := envInts("K8S1M_BENCH_REPLICAS", "1,2,4")
+	var results []result
+	created := 0
+	for _, size := range sizes {
+		start := time.Now()
+		if err := workload.CreateNodes(ctx, c.Client, created, size, 64); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("created nodes %d..%d in %v", created, size, time.Since(start))
+		created = size
+		results = append(results, runUpstream(t, c, schedBin, size, pods))
+		for _, r := range replicas {
+			results = append(results, runDist(t, c, r, size, pods))
+		}
+	}
+	report := table(results)
+	t.Log("\n" + report)
+	if out := os.Getenv("K8S1M_BENCH_OUT"); out != "" {
+		if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// runUpstream measures bin/kube-scheduler with its default profile. Only the
+// client QPS limits are raised (as in distscheduler's example), so both
+// schedulers are bound by scheduling, not by client-side throttling.
+func runUpstream(t *testing.T, c *testcluster.Cluster, bin string, nodes, pods int) result {
+	cfg := writeFile(t, "upstream.yaml", fmt.Sprintf(`apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+clientConnection:
+  kubeconfig: %s
+  qps: 99999999
+  burst: 99999999
+leaderElection:
+  leaderElect: false
+`, c.Kubeconfig))
+	logPath := filepath.Join(t.TempDir(), "kube-scheduler.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	// -v=2 makes upstream log evaluatedNodes for every bound pod.
+	cmd := exec.Command(bin, "--config", cfg, "--secure-port=0", "-v=2")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := measure(t, c, "kube-scheduler (upstream)", "default-scheduler", cmd.Process.Pid, nodes, pods)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
+	if b, err := os.ReadFile(logPath); err == nil {
+		re := regexp.MustCompile(`evaluatedNodes=(\d+)`)
+		var sum, n float64
+		for _, m := range re.FindAllSubmatch(b, -1) {
+			v, _ := strconv.ParseFloat(string(m[1]), 64)
+			sum += v
+			n++
+		}
+		if n > 0 {
+			r.EvaluatedPerPod = sum / n
+			r.CPUPerPodPer1KNodesMs = r.CPUPerPodMs / (r.EvaluatedPerPod / 1000)
+		}
+	}
+	return r
+}
+
+// runDist measures n distscheduler members in a child process.
+func runDist(t *testing.T, c *testcluster.Cluster, n, nodes, pods int) result {
+	exampleCfg, err := os.ReadFile(filepath.Join("..", "..", "examples", "scheduler-config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeFile(t, "dist.yaml", strings.Replace(string(exampleCfg), "clientConnection:\n", "clientConnection:\n  kubeconfig: "+c.Kubeconfig+"\n", 1))
+	dir := t.TempDir()
+	summaryPath, readyPath := filepath.Join(dir, "summary.json"), filepath.Join(dir, "ready")
+	logf, err := os.Create(filepath.Join(dir, "child.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envChild+"=1", envConfig+"="+cfg, envReplicas+"="+strconv.Itoa(n),
+		envSummary+"="+summaryPath, envReady+"="+readyPath)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Minute, "members ready", func() bool { _, err := os.Stat(readyPath); return err == nil })
+	members := make([]string, n)
+	for i := range members {
+		members[i] = fmt.Sprintf("r%d", i)
+	}
+	waitFor(t, 5*time.Minute, "shards balanced", func() bool { return balanced(c.Client, members, nodes) })
+	var s summary
+	r := measure(t, c, fmt.Sprintf("distscheduler x%d", n), "dist-scheduler", cmd.Process.Pid, nodes, pods)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
+	if b, err := os.ReadFile(summaryPath); err == nil && json.Unmarshal(b, &s) == nil {
+		r.HeapReady, r.HeapEnd = s.HeapReady, s.HeapEnd
+		// Every member evaluates every pod: the sum is the tree's work per pod.
+		r.EvaluatedPerPod = s.NodesEvaluated / float64(pods+1)
+		if r.EvaluatedPerPod > 0 {
+			r.CPUPerPodPer1KNodesMs = r.CPUPerPodMs / (r.EvaluatedPerPod / 1000)
+		}
+		r.Stragglers = s.Stragglers
+		if s.GatherCount > 0 {
+			r.GatherMean = s.GatherSeconds / s.GatherCount
+		}
+	} else {
+		t.Errorf("child summary: %v", err)
+	}
+	return r
+}
+
+func balanced(cs kubernetes.Interface, members []string, total int) bool {
+	l, err := cs.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{ResourceVersion: "0"})
+	if err != nil {
+		return false
+	}
+	counts := map[string]int{}
+	for _, n := range l.Items {
+		counts[n.Labels[shard.Label]]++
+	}
+	lo, hi := total/len(members), (total+len(members)-1)/len(members)
+	sum := 0
+	for _, m := range members {
+		if counts[m] < lo || counts[m] > hi {
+			return false
+		}
+		sum += counts[m]
+	}
+	return sum == total
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// measure warms the scheduler up with one pod, then creates pods in a fresh
+// namespace with 16 concurrent clients while a watch records when each is
+// first seen bound; it returns throughput, latency, CPU and spread, and
+// deletes the pods so the next variant starts on empty nodes.
+func measure(t *testing.T, c *testcluster.Cluster, variant, schedulerName string, pid, nodes, pods int) result {
+	t.Helper()
+	ctx := context.Background()
+	ns := fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), pid)
+	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Warm-up: the scheduler is running and binding before the clock starts.
+	warm := workload.Pod(ns, 999999, schedulerName, true)
+	warm.Name = "warmup"
+	if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, warm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Minute, variant+" warm-up pod bound", func() bool {
+		p, err := c.Client.CoreV1().Pods(ns).Get(ctx, "warmup", metav1.GetOptions{})
+		return err == nil && p.Spec.NodeName != ""
+	})
+
+	w, err := c.Client.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	var mu sync.Mutex
+	createdAt := make(map[string]time.Time, pods)
+	boundAt := make(map[string]time.Time, pods)
+	allBound := make(chan struct{})
+	go func() {
+		for ev := range w.ResultChan() {
+			if ev.Type != watch.Added && ev.Type != watch.Modified {
+				continue
+			}
+			p, ok := ev.Object.(*v1.Pod)
+			if !ok || p.Spec.NodeName == "" || p.Name == "warmup" {
+				continue
+			}
+			mu.Lock()
+			if _, seen := boundAt[p.Name]; !seen {
+				boundAt[p.Name] = time.Now()
+				if len(boundAt) == pods {
+					close(allBound)
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+
+	cpu0, _ := testcluster.CPUSeconds(pid)
+	start := time.Now()
+	err = workload.Parallel(ctx, pods, 16, func(ctx context.Context, i int) error {
+		p := workload.Pod(ns, i, schedulerName, false)
+		if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+		mu.Lock()
+		createdAt[p.Name] = time.Now()
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-allBound:
+	case <-time.After(15 * time.Minute):
+		mu.Lock()
+		n := len(boundAt)
+		mu.Unlock()
+		t.Fatalf("%s: only %d/%d pods bound after 15m", variant, n, pods)
+	}
+	cpu1, _ := testcluster.CPUSeconds(pid)
+	rss, peak, _ := testcluster.RSSBytes(pid)
+
+	mu.Lock()
+	var lat []time.Duration
+	last := start
+	for name, b := range boundAt {
+		if b.After(last) {
+			last = b
+		}
+		if cAt, ok := createdAt[name]; ok {
+			lat = append(lat, max(b.Sub(cAt), 0))
+		}
+	}
+	mu.Unlock()
+	slices.Sort(lat)
+	r := result{
+		Variant: variant, Nodes: nodes, Pods: pods,
+		PodsPerSec:  float64(pods) / last.Sub(start).Seconds(),
+		P50:         lat[len(lat)/2],
+		P99:         lat[len(lat)*99/100],
+		CPUSeconds:  cpu1 - cpu0,
+		CPUPerPodMs: (cpu1 - cpu0) * 1000 / float64(pods),
+		RSS:         rss, PeakRSS: peak,
+	}
+
+	pl, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nl, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Problems = len(workload.Check(pl.Items, nl.Items))
+	r.Spread = workload.Measure(pl.Items, nl.Items)
+	t.Logf("%s at %d nodes: %.1f pods/s, p50 %v, p99 %v, %.2f ms CPU/pod, spread %+v",
+		variant, nodes, r.PodsPerSec, r.P50, r.P99, r.CPUPerPodMs, r.Spread)
+
+	zero := int64(0)
+	if err := c.Client.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Minute, "pods deleted", func() bool {
+		l, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		return err == nil && len(l.Items) == 0
+	})
+	return r
+}
+
+func table(rs []result) string {
+	var b strings.Builder
+	b.WriteString("| scheduler | nodes | pods | pods/s | p50 | p99 | CPU s | CPU ms/pod | nodes evaluated/pod | CPU ms/pod/1K nodes | RSS MiB (peak) | heap MiB ready→end | heap KB/node | placement problems | CPU stddev/node (cores) | max pods/node | empty nodes |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Nodes < rs[j].Nodes })
+	for _, r := range rs {
+		heap, perNode := "-", "-"
+		if r.HeapEnd > 0 {
+			heap = fmt.Sprintf("%.0f→%.0f", float64(r.HeapReady)/(1<<20), float64(r.HeapEnd)/(1<<20))
+			perNode = fmt.Sprintf("%.1f", float64(r.HeapReady)/1024/float64(r.Nodes))
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %.1f | %v | %v | %.1f | %.2f | %.0f | %.3f | %.0f (%.0f) | %s | %s | %d | %.3f | %d | %d |\n",
+			r.Variant, r.Nodes, r.Pods, r.PodsPerSec, r.P50.Round(time.Millisecond), r.P99.Round(time.Millisecond),
+			r.CPUSeconds, r.CPUPerPodMs, r.EvaluatedPerPod, r.CPUPerPodPer1KNodesMs,
+			float64(r.RSS)/(1<<20), float64(r.PeakRSS)/(1<<20), heap, perNode, r.Problems,
+			r.Spread.StddevCPU, r.Spread.MaxPods, r.Spread.EmptyNodes)
+	}
+	return b.String()
+}

@@ -1,0 +1,143 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/k8s1m/k8s1m/distscheduler/app"
+	"github.com/k8s1m/k8s1m/distscheduler/tree"
+	"github.com/k8s1m/k8s1m/distscheduler/tree/inproc"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
+)
+
+// Child mode: the benchmark re-executes its own test binary to run N
+// distscheduler members in one process, so their CPU and memory are measured
+// apart from the load generator's.
+const (
+	envChild    = "K8S1M_BENCH_CHILD"
+	envConfig   = "K8S1M_BENCH_SCHED_CONFIG"
+	envReplicas = "K8S1M_BENCH_REPLICAS"
+	envSummary  = "K8S1M_BENCH_SUMMARY"
+	envReady    = "K8S1M_BENCH_READY"
+)
+
+// summary is what the child reports when it is stopped.
+type summary struct {
+	Replicas       int     `json:"replicas"`
+	NodesEvaluated float64 `json:"nodes_evaluated"`
+	PodsWon        float64 `json:"pods_won"`
+	PodsLost       float64 `json:"pods_lost"`
+	Stragglers     float64 `json:"stragglers"`
+	GatherSeconds  float64 `json:"gather_seconds_sum"`
+	GatherCount    float64 `json:"gather_count"`
+	HeapReady      uint64  `json:"heap_ready_bytes"` // after GC, caches synced, before pods
+	HeapEnd        uint64  `json:"heap_end_bytes"`   // after GC, at stop
+}
+
+func runChild() int {
+	n, err := strconv.Atoi(os.Getenv(envReplicas))
+	if err != nil || n < 1 {
+		fmt.Fprintln(os.Stderr, "bad", envReplicas)
+		return 2
+	}
+	log := zerolog.New(os.Stderr).Level(zerolog.WarnLevel).With().Timestamp().Logger()
+	app.RouteKlog(log.Level(zerolog.ErrorLevel))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+
+	hub := inproc.NewHub(time.Second)
+	regs := make([]*prometheus.Registry, n)
+	var ready sync.WaitGroup
+	var wg sync.WaitGroup
+	for i := range n {
+		regs[i] = prometheus.NewRegistry()
+		opts := options.NewOptions()
+		opts.ConfigFile = os.Getenv(envConfig)
+		opts.SecureServing.BindPort = 0
+		name := fmt.Sprintf("r%d", i)
+		ready.Add(1)
+		cfg := app.Config{
+			Scheduler: opts, Member: name, LeaderEligible: true, NumConcurrentSchedulers: 8,
+			WaitForSubschedulers: 1, WatchPods: true,
+			LeaseNamespace: "kube-system", LeaseName: "dist-scheduler",
+			LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
+			Registry: regs[i],
+			NewTree: func(context.Context, app.Config, bool) (tree.Tree, func(), error) {
+				m := hub.Join(name, true)
+				return m, m.Leave, nil
+			},
+			Ready: ready.Done,
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := app.Run(ctx, log, cfg); err != nil {
+				log.Error().Err(err).Str("member", name).Msg("member failed")
+			}
+		}()
+	}
+	ready.Wait()
+	var s summary
+	s.Replicas = n
+	s.HeapReady = heapAfterGC()
+	if err := os.WriteFile(os.Getenv(envReady), []byte("ready"), 0o600); err != nil {
+		return 1
+	}
+	<-ctx.Done()
+	s.HeapEnd = heapAfterGC()
+	for _, reg := range regs {
+		mfs, err := reg.Gather()
+		if err != nil {
+			continue
+		}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				switch mf.GetName() {
+				case "distscheduler_selector_nodes_evaluated_total":
+					s.NodesEvaluated += m.GetCounter().GetValue()
+				case "distscheduler_selector_gather_stragglers_total":
+					s.Stragglers += m.GetCounter().GetValue()
+				case "distscheduler_selector_gather_duration_seconds":
+					s.GatherSeconds += m.GetHistogram().GetSampleSum()
+					s.GatherCount += float64(m.GetHistogram().GetSampleCount())
+				case "distscheduler_selector_pods_total":
+					for _, l := range m.GetLabel() {
+						if l.GetName() != "result" {
+							continue
+						}
+						switch l.GetValue() {
+						case "won":
+							s.PodsWon += m.GetCounter().GetValue()
+						case "lost":
+							s.PodsLost += m.GetCounter().GetValue()
+						}
+					}
+				}
+			}
+		}
+	}
+	b, _ := json.Marshal(s)
+	if err := os.WriteFile(os.Getenv(envSummary), b, 0o600); err != nil {
+		return 1
+	}
+	stop()
+	wg.Wait()
+	return 0
+}
+
+func heapAfterGC() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
