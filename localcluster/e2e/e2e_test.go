@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/k8s1m/k8s1m/harness/bins"
@@ -35,15 +36,38 @@ func (s stack) binaries() []string {
 
 func (s stack) args() []string { return []string{"--store", s.store, "--scheduler", s.scheduler} }
 
-// localcluster builds the command from this module's source.
+// builtBinary is the localcluster command built once for all tests.
+var builtBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "localcluster-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	builtBinary.path = filepath.Join(dir, "localcluster")
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// localcluster builds the command from this module's source (once).
 func localcluster(t *testing.T) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "localcluster")
-	cmd := exec.Command("go", "build", "-o", out, "../cmd/localcluster")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build localcluster: %v\n%s", err, b)
+	builtBinary.once.Do(func() {
+		cmd := exec.Command("go", "build", "-o", builtBinary.path, "../cmd/localcluster")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			builtBinary.err = fmt.Errorf("build localcluster: %v\n%s", err, b)
+		}
+	})
+	if builtBinary.err != nil {
+		t.Fatal(builtBinary.err)
 	}
-	return out
+	return builtBinary.path
 }
 
 // requireStack returns the bin dir after checking every binary is there.

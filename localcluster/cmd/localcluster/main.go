@@ -25,7 +25,7 @@ func main() {
 	var log zerolog.Logger
 
 	workloadFlags := func(fs *pflag.FlagSet) {
-		fs.StringVar(&storeKind, "store", string(store.Etcd), `store: "memetcd" or "etcd"`)
+		fs.StringVar(&storeKind, "store", string(store.Memetcd), `store: "memetcd" or "etcd"`)
 		fs.StringVar(&cfg.Scheduler, "scheduler", cluster.KubeScheduler, `scheduler: "distscheduler" or "kube-scheduler"`)
 		fs.IntVar(&cfg.Schedulers, "schedulers", app.DefaultSchedulers, "distscheduler replicas")
 		fs.IntVar(&cfg.Relays, "relays", app.DefaultRelays, "relay-only tree members (distscheduler)")
