@@ -91,9 +91,8 @@ func (s *testStore) UpdateTransformer(modifier storagetesting.TransformerModifie
 }
 
 type setup struct {
-	server      server.Config
-	codec       runtime.Codec
-	transformer value.Transformer // wraps the prefix transformer when set
+	server server.Config
+	codec  runtime.Codec
 }
 
 type option func(*setup)
