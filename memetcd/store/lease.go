@@ -32,6 +32,7 @@ func (s *Store) detachLocked(id int64, key []byte) {
 }
 
 // Grant creates a lease; id 0 picks a free random positive ID as etcd does.
+// A TTL below Config.MinLeaseTTL is raised to it, and the result says so.
 func (s *Store) Grant(id, ttl int64) (Lease, Waiter, error) {
 	if ttl > MaxLeaseTTL {
 		return Lease{}, nil, ErrLeaseTTL
@@ -48,6 +49,7 @@ func (s *Store) Grant(id, ttl int64) (Lease, Waiter, error) {
 	} else if _, ok := s.leases[id]; ok {
 		return Lease{}, nil, ErrLeaseExists
 	}
+	ttl = max(ttl, s.cfg.MinLeaseTTL)
 	s.grantLocked(id, ttl)
 	if m := s.cfg.Metrics; m != nil {
 		m.leaseGranted.Inc()

@@ -20,6 +20,9 @@ type Config struct {
 	Metrics *Metrics
 	// Now is the clock leases expire by; nil means time.Now.
 	Now func() time.Time
+	// MinLeaseTTL raises shorter granted TTLs to this many seconds, as etcd
+	// does (2 with its default election timeout). Default 2.
+	MinLeaseTTL int64
 	// LeaseCheckInterval is how often expired leases are looked for (default 500ms).
 	// A lease is revoked at most this long after its expiry.
 	LeaseCheckInterval time.Duration
@@ -56,6 +59,9 @@ func New(cfg Config) *Store {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MinLeaseTTL <= 0 {
+		cfg.MinLeaseTTL = 2
 	}
 	if cfg.LeaseCheckInterval <= 0 {
 		cfg.LeaseCheckInterval = 500 * time.Millisecond

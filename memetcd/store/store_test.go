@@ -275,6 +275,11 @@ func TestLeaseExpiry(t *testing.T) {
 		t.Fatalf("grant: %+v %v", short, err)
 	}
 	long, _, _ := s.Grant(77, 60)
+	if short, _, _ := s.Grant(0, 1); short.TTL != 2 {
+		t.Fatalf("TTL 1 granted as %d, want etcd's minimum 2", short.TTL)
+	} else {
+		s.Revoke(short.ID)
+	}
 	if _, _, err := s.Grant(77, 60); !errors.Is(err, ErrLeaseExists) {
 		t.Fatalf("grant duplicate: %v", err)
 	}
