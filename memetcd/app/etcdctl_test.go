@@ -75,6 +75,7 @@ var etcdctlScript = []ctlStep{
 	{name: "lease list", args: []string{"lease", "list"}, want: []string{"found 1 leases"}, compare: true},
 	{name: "lease revoke", args: []string{"lease", "revoke", "{lease}"}, want: []string{"revoked"}, compare: true},
 	{name: "leased key gone", args: []string{"get", "/registry/events/ns/e", "-w", "json"}, want: []string{`"revision":8`}, compare: true},
+	{name: "lease grant short", args: []string{"lease", "grant", "1"}, want: []string{"granted with TTL(2s)"}, compare: true},
 	{name: "compaction", args: []string{"compaction", "5"}, want: []string{"compacted revision 5"}, compare: true},
 	{name: "read below compaction", args: []string{"get", "/registry/pods/ns/a", "--rev", "3"}, want: []string{"required revision has been compacted"}, compare: true},
 	{name: "endpoint status", args: []string{"endpoint", "status", "-w", "json"}, want: []string{`"version":"3.7.3"`, `"raftIndex":8`}},
@@ -155,6 +156,7 @@ func TestEtcdctl(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d etcdctl steps compared with etcd %s", compared, len(etcdctlScript), "v3.7.3")
+
 }
 
 type lockedBuffer struct {
