@@ -163,7 +163,11 @@ type walFile interface {
 type openFileFunc func(path string) (walFile, error)
 
 func openAppend(path string) (walFile, error) {
-	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return wrapSync(f), nil
 }
 
 // syncDir makes the directory's entries (a new or renamed file) durable.
