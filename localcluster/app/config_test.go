@@ -1,0 +1,80 @@
+package app
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/k8s1m/k8s1m/harness/store"
+	"github.com/k8s1m/k8s1m/localcluster/cluster"
+)
+
+func valid() Config {
+	return Config{Store: store.Memetcd, Scheduler: cluster.KubeScheduler, Schedulers: 1, Nodes: 10, Pods: 10, Build: "never"}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		mutate  func(*Config)
+		wantErr string
+	}{
+		{name: "valid", mutate: func(*Config) {}},
+		{name: "no pods is fine (up only)", mutate: func(c *Config) { c.Pods = 0 }},
+		{name: "pods without nodes", mutate: func(c *Config) { c.Nodes = 0 }, wantErr: "needs at least one node"},
+		{name: "more pods than nodes hold", mutate: func(c *Config) { c.Pods = 1101 }, wantErr: "110 pods each"},
+		{name: "unknown store", mutate: func(c *Config) { c.Store = "consul" }, wantErr: "--store"},
+		{name: "unknown scheduler", mutate: func(c *Config) { c.Scheduler = "volcano" }, wantErr: "--scheduler"},
+		{name: "distscheduler without members", mutate: func(c *Config) { c.Scheduler, c.Schedulers = cluster.DistScheduler, 0 }, wantErr: "--schedulers"},
+		{name: "bad build mode", mutate: func(c *Config) { c.Build = "sometimes" }, wantErr: "--build"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid()
+			tt.mutate(&c)
+			err := c.validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("validate = %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("validate = %v, want an error mentioning %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestKwokSplit(t *testing.T) {
+	tests := []struct {
+		nodes, kwoks, perKwok int
+		wantKwoks, wantPer    int
+	}{
+		{nodes: 1000, perKwok: 10000, wantKwoks: 1, wantPer: 1000},
+		{nodes: 50000, perKwok: 10000, wantKwoks: 5, wantPer: 10000},
+		{nodes: 25000, perKwok: 10000, wantKwoks: 3, wantPer: 8334},
+		{nodes: 100, kwoks: 4, wantKwoks: 4, wantPer: 25},
+		{nodes: 0, perKwok: 10000, wantKwoks: 1, wantPer: 1},
+	}
+	for _, tt := range tests {
+		c := Config{Nodes: tt.nodes, Kwoks: tt.kwoks, PerKwok: tt.perKwok}
+		if k, p := c.kwoks(), c.perKwok(); k != tt.wantKwoks || p != tt.wantPer {
+			t.Errorf("%d nodes (kwoks %d, per %d): got %d kwoks x %d, want %d x %d", tt.nodes, tt.kwoks, tt.perKwok, k, p, tt.wantKwoks, tt.wantPer)
+		}
+		// Every node's group must have a controller.
+		if tt.nodes > 0 && (tt.nodes-1)/c.perKwok() >= c.kwoks() {
+			t.Errorf("%d nodes: last node's kwok-group %d has no controller (%d)", tt.nodes, (tt.nodes-1)/c.perKwok(), c.kwoks())
+		}
+	}
+}
+
+func TestNeeded(t *testing.T) {
+	c := valid()
+	if got := strings.Join(c.needed(), ","); got != "memetcd,kube-apiserver,kwok,kube-scheduler" {
+		t.Errorf("kube-scheduler stack needs %s", got)
+	}
+	c.Scheduler, c.Relays = cluster.DistScheduler, 1
+	if got := strings.Join(c.needed(), ","); got != "memetcd,kube-apiserver,kwok,distscheduler,relay" {
+		t.Errorf("distscheduler stack needs %s", got)
+	}
+}
