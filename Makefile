@@ -40,23 +40,19 @@ run: tools bins
 
 test: tools bins check lint test-unit
 
-# -race everywhere except the modules whose tests compile k8s.io/kubernetes:
-# a race build of the scheduler and apiserver costs more CI time than it finds.
-NO_RACE := distscheduler localcluster
+# hack/test-modules.sh says which packages run without -race, and why.
 test-unit:
-	@set -e; for m in $(MODULES); do \
-	  race=-race; case " $(NO_RACE) " in *" $$m "*) race=;; esac; \
-	  echo "== go test $$race $$m"; (cd $$m && go test -count=1 $$race -timeout 30m ./...); done
+	hack/test-modules.sh $(MODULES)
 
 tools: $(addprefix $(BIN)/,$(UPSTREAM_BINS))
 
 $(BIN)/kube-apiserver $(BIN)/kube-scheduler: tools/kube/go.mod
-	cd tools/kube && $(HEAVY) go build -o $@ k8s.io/kubernetes/cmd/$(notdir $@)
+	cd tools/kube && GOWORK=off $(HEAVY) go build -o $@ k8s.io/kubernetes/cmd/$(notdir $@)
 
 $(BIN)/etcd: tools/etcd/go.mod
-	cd tools/etcd && $(HEAVY) go build -o $@ go.etcd.io/etcd/server/v3
+	cd tools/etcd && GOWORK=off $(HEAVY) go build -o $@ go.etcd.io/etcd/server/v3
 $(BIN)/etcdctl: tools/etcd/go.mod
-	cd tools/etcd && $(HEAVY) go build -o $@ go.etcd.io/etcd/etcdctl/v3
+	cd tools/etcd && GOWORK=off $(HEAVY) go build -o $@ go.etcd.io/etcd/etcdctl/v3
 
 $(BIN)/kwok:
 	GOBIN=$(BIN) GOWORK=off go install sigs.k8s.io/kwok/cmd/kwok@$(KWOK_VERSION)
