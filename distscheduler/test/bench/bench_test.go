@@ -29,8 +29,9 @@ import (
 	"github.com/k8s1m/k8s1m/distscheduler/shard"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 )
 
 func TestMain(m *testing.M) {
@@ -136,6 +137,7 @@ leaderElection:
 	// -v=2 makes upstream log evaluatedNodes for every bound pod.
 	cmd := exec.Command(bin, "--config", cfg, "--secure-port=0", "-v=2")
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -176,6 +178,7 @@ func runDist(t *testing.T, c *testcluster.Cluster, n, nodes, pods int) result {
 	cmd.Env = append(os.Environ(), envChild+"=1", envConfig+"="+cfg, envReplicas+"="+strconv.Itoa(n),
 		envSummary+"="+summaryPath, envReady+"="+readyPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -259,38 +262,42 @@ func measure(t *testing.T, c *testcluster.Cluster, variant, schedulerName string
 		return err == nil && p.Spec.NodeName != ""
 	})
 
-	w, err := c.Client.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	// An informer, not a bare watch: it re-lists and re-watches if the
+	// watch is closed, so no binding goes unseen.
 	var mu sync.Mutex
 	createdAt := make(map[string]time.Time, pods)
 	boundAt := make(map[string]time.Time, pods)
 	allBound := make(chan struct{})
-	go func() {
-		for ev := range w.ResultChan() {
-			if ev.Type != watch.Added && ev.Type != watch.Modified {
-				continue
-			}
-			p, ok := ev.Object.(*v1.Pod)
-			if !ok || p.Spec.NodeName == "" || p.Name == "warmup" {
-				continue
-			}
-			mu.Lock()
-			if _, seen := boundAt[p.Name]; !seen {
-				boundAt[p.Name] = time.Now()
-				if len(boundAt) == pods {
-					close(allBound)
-				}
-			}
-			mu.Unlock()
+	record := func(obj any) {
+		p, ok := obj.(*v1.Pod)
+		if !ok || p.Spec.NodeName == "" || p.Name == "warmup" {
+			return
 		}
-	}()
+		mu.Lock()
+		defer mu.Unlock()
+		if _, seen := boundAt[p.Name]; !seen {
+			boundAt[p.Name] = time.Now()
+			if len(boundAt) == pods {
+				close(allBound)
+			}
+		}
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(c.Client, 0, informers.WithNamespace(ns))
+	podInformer := factory.Core().V1().Pods().Informer()
+	if _, err := podInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    record,
+		UpdateFunc: func(_, n any) { record(n) },
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	factory.Start(stop)
+	factory.WaitForCacheSync(stop)
 
 	cpu0, _ := testcluster.CPUSeconds(pid)
 	start := time.Now()
-	err = workload.Parallel(ctx, pods, 16, func(ctx context.Context, i int) error {
+	err := workload.Parallel(ctx, pods, 16, func(ctx context.Context, i int) error {
 		p := workload.Pod(ns, i, schedulerName, false)
 		if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
 			return err
