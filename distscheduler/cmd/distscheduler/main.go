@@ -10,10 +10,20 @@ import (
 	"github.com/k8s1m/k8s1m/cli/command"
 	"github.com/k8s1m/k8s1m/distscheduler/app"
 	"github.com/spf13/cobra"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	basecompatibility "k8s.io/component-base/compatibility"
 	logsapi "k8s.io/component-base/logs/api/v1"
+	metricsfeatures "k8s.io/component-base/metrics/features"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
 )
+
+// The gates upstream's kube-scheduler command registers in its own init;
+// logging options consult them (ContextualLogging and friends).
+func init() {
+	utilruntime.Must(logsapi.AddFeatureGates(utilfeature.DefaultMutableFeatureGate))
+	utilruntime.Must(metricsfeatures.AddFeatureGates(utilfeature.DefaultMutableFeatureGate))
+}
 
 func main() {
 	root := command.NewRoot("distscheduler", "Kubernetes default scheduler sharded over many replicas")
