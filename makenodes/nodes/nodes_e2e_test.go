@@ -117,7 +117,7 @@ func TestNodesWithKwok(t *testing.T) {
 			}
 			t.Logf("%s: created %d nodes in %s (%.0f/s)", kind, res.Done, res.Elapsed.Round(time.Millisecond), res.PerSecond())
 
-			poll(t, 3*time.Minute, "all nodes Ready", func() (bool, string) {
+			poll(t, 6*time.Minute, "all nodes Ready", func() (bool, string) {
 				ready, total, err := readyNodes(ctx, c.Client)
 				return err == nil && ready == count, fmt.Sprintf("%d/%d ready, err %v", ready, total, err)
 			})
@@ -128,11 +128,11 @@ func TestNodesWithKwok(t *testing.T) {
 			}
 
 			var first map[string]time.Time
-			poll(t, time.Minute, "a lease per node", func() (bool, string) {
+			poll(t, 3*time.Minute, "a lease per node", func() (bool, string) {
 				first, err = leaseRenewals(ctx, c.Client)
 				return err == nil && len(first) == count, fmt.Sprintf("%d leases, err %v", len(first), err)
 			})
-			poll(t, 2*time.Minute, "every lease renewed", func() (bool, string) {
+			poll(t, 4*time.Minute, "every lease renewed", func() (bool, string) {
 				now, err := leaseRenewals(ctx, c.Client)
 				if err != nil {
 					return false, err.Error()
