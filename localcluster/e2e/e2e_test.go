@@ -21,7 +21,9 @@ import (
 	"github.com/k8s1m/k8s1m/localcluster/runstate"
 )
 
-// stack is the store and scheduler the end-to-end runs use.
+// stack is the store and scheduler the end-to-end runs use: the default
+// stack's store with kube-scheduler, until the distscheduler binary starts
+// (see README, "Defaults and state of the stacks").
 type stack struct{ store, scheduler string }
 
 var e2eStack = stack{store: "memetcd", scheduler: "kube-scheduler"}
