@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,11 +88,14 @@ func (c *testCluster) start(name string, role Role) *testMember {
 	c.byName[name] = m
 	c.mu.Unlock()
 	if seed != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if _, err := r.Join(ctx, seed); err != nil {
-			c.t.Fatalf("join %s: %v", name, err)
-		}
+		// A join can time out when the machine is busy; members retry, as
+		// relayd's join loop does.
+		eventually(c.t, 60*time.Second, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := r.Join(ctx, seed)
+			return err
+		})
 	}
 	return m
 }
@@ -150,7 +154,7 @@ func (c *testCluster) size() int {
 func (c *testCluster) converge() {
 	c.t.Helper()
 	want := c.size()
-	eventually(c.t, 60*time.Second, func() error {
+	eventually(c.t, 120*time.Second, func() error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, m := range c.byName {
@@ -201,4 +205,20 @@ func eventually(t *testing.T, within time.Duration, cond func() error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// gathersOf describes every live member's gather record of an item (for
+// failure messages); c.mu must be held.
+func (c *testCluster) gathersOf(origin string, id uint64) string {
+	var out []string
+	iid := itemID{origin: origin, id: id}
+	for name, m := range c.byName {
+		sh := m.r.gather.shard(iid)
+		sh.mu.Lock()
+		if rec := sh.recs[iid]; rec != nil {
+			out = append(out, fmt.Sprintf("%s: decided=%v winner=%s confirmed=%d reports=%d", name, rec.decided, rec.winner, rec.confirmed, rec.reports))
+		}
+		sh.mu.Unlock()
+	}
+	return strings.Join(out, "; ")
 }

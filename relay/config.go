@@ -129,6 +129,10 @@ func DefaultLocalConfig() Config {
 	// patience still notices real deaths within seconds.
 	cfg.Memberlist.ProbeTimeout = 500 * time.Millisecond
 	cfg.Memberlist.SuspicionMult = 5
+	cfg.Memberlist.TCPTimeout = 5 * time.Second
+	// Gossip is UDP; a busy machine drops some. A full state exchange every 2s
+	// (cheap for tens of members) repairs what was lost.
+	cfg.Memberlist.PushPullInterval = 2 * time.Second
 	return cfg
 }
 

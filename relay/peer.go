@@ -8,6 +8,7 @@ import (
 
 	relayv1 "github.com/k8s1m/k8s1m/proto/relay/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -62,7 +63,16 @@ func (r *Relay) peer(name string) *peer {
 	if r.cfg.ClientTLS != nil {
 		creds = credentials.NewTLS(r.cfg.ClientTLS)
 	}
-	conn, err := grpc.NewClient(m.GRPCAddr, grpc.WithTransportCredentials(creds))
+	// passthrough: the address is dialed as given (the dialer resolves names);
+	// grpc's default dns resolver made hundreds of new connections in one
+	// process wait seconds for their first pick.
+	conn, err := grpc.NewClient("passthrough:///"+m.GRPCAddr, grpc.WithTransportCredentials(creds),
+		// Peers come and go; a failed connect is retried soon rather than
+		// after grpc's default backoff of up to two minutes.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		}))
 	if err != nil {
 		// Only a malformed address gets here; the member is unusable.
 		r.log.Error().Err(err).Str("peer", name).Str("addr", m.GRPCAddr).Msg("dial peer")

