@@ -117,6 +117,10 @@ func (g *gatherer) open(it *relayv1.Item) {
 	id := itemID{origin: it.GetOrigin(), id: it.GetRequestId()}
 	s := g.shard(id)
 	s.mu.Lock()
+	if _, known := s.recs[id]; !known && time.Unix(0, it.GetDeadlineUnixNano()).Add(g.r.cfg.Retention).Before(time.Now()) {
+		s.mu.Unlock()
+		return // may have been decided and forgotten: never open it again
+	}
 	rec := g.recordLocked(s, id, it.GetKey(), it.GetDeadlineUnixNano(), it.GetSubmitUnixNano())
 	out := g.maybeDecideLocked(rec)
 	s.mu.Unlock()

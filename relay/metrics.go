@@ -12,6 +12,7 @@ type metrics struct {
 	itemsOut           prometheus.Counter
 	rescattered        prometheus.Counter
 	scatterBatches     prometheus.Counter
+	expired            prometheus.Counter
 	fanoutLatency      prometheus.Histogram
 	reports            prometheus.Counter
 	rerouted           prometheus.Counter
@@ -42,6 +43,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		rescattered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "relay_scatter_rescattered_items_total", Help: "Items re-sent to new children after a membership change.",
+		}),
+		expired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "relay_scatter_expired_items_total", Help: "Items dropped on arrival because their deadline had passed.",
 		}),
 		scatterBatches: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "relay_scatter_sent_batches_total", Help: "Scatter batches sent to children.",
@@ -83,7 +87,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"role"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.submitted, m.itemsIn, m.itemsOut, m.rescattered, m.scatterBatches, m.fanoutLatency,
+		reg.MustRegister(m.submitted, m.itemsIn, m.itemsOut, m.rescattered, m.expired, m.scatterBatches, m.fanoutLatency,
 			m.reports, m.rerouted, m.verdicts, m.decisions, m.stragglers, m.gatherLatency,
 			m.originDecisions, m.duplicateDecisions, m.rejectedDecisions, m.members)
 	}

@@ -56,6 +56,13 @@ func (r *Relay) accept(root string, items []*relayv1.Item) {
 	now := time.Now()
 	fresh := items[:0:0]
 	for _, it := range items {
+		if it.GetDeadlineUnixNano() <= now.UnixNano() {
+			// Too late to matter: its gatherer decides (or has decided) without
+			// it. Handling it now could even re-open a gather already
+			// forgotten, and decide the item a second time.
+			r.metrics.expired.Inc()
+			continue
+		}
 		if r.flights.add(it, root) {
 			fresh = append(fresh, it)
 			if sub := it.GetSubmitUnixNano(); sub > 0 && root != r.self.Name {
