@@ -20,11 +20,8 @@ func (c Config) needed() []string {
 	if c.Scheduler == cluster.KubeScheduler {
 		return append(names, "kube-scheduler")
 	}
-	names = append(names, "distscheduler")
-	if c.Relays > 0 {
-		names = append(names, "relay")
-	}
-	return names
+	// Relays are distscheduler members started with --relay-only.
+	return append(names, "distscheduler")
 }
 
 // ensureBinaries finds every binary, building the missing ones with the root

@@ -54,8 +54,8 @@ const (
 	DefaultPods       = 1000
 	DefaultWorkers    = 16
 	DefaultPerKwok    = 10000
-	DefaultSchedulers = 2
-	DefaultRelays     = 1
+	DefaultSchedulers = 1
+	DefaultRelays     = 0
 	DefaultTimeout    = 10 * time.Minute
 )
 

@@ -74,7 +74,7 @@ func TestNeeded(t *testing.T) {
 		t.Errorf("kube-scheduler stack needs %s", got)
 	}
 	c.Scheduler, c.Relays = cluster.DistScheduler, 1
-	if got := strings.Join(c.needed(), ","); got != "memetcd,kube-apiserver,kwok,distscheduler,relay" {
+	if got := strings.Join(c.needed(), ","); got != "memetcd,kube-apiserver,kwok,distscheduler" {
 		t.Errorf("distscheduler stack needs %s", got)
 	}
 }

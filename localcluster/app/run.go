@@ -67,10 +67,10 @@ func preflight(ctx context.Context, log zerolog.Logger, cfgs ...Config) error {
 }
 
 func (c Config) shape() memcheck.Shape {
-	s := memcheck.Shape{Nodes: c.Nodes, Pods: c.Pods, Kwoks: c.kwoks(), SchedulerCopies: 1, Schedulers: 1}
+	s := memcheck.Shape{Nodes: c.Nodes, Pods: c.Pods, Kwoks: c.kwoks(), Schedulers: 1}
 	if c.Scheduler == cluster.DistScheduler {
-		// Each replica holds its shard; the leader also watches every node.
-		s.SchedulerCopies, s.Schedulers, s.Relays = 2, c.Schedulers, c.Relays
+		// Each member's node informer holds its shard only.
+		s.Schedulers, s.Sharded, s.Relays = c.Schedulers, true, c.Relays
 	}
 	return s
 }

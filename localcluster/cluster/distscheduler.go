@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/k8s1m/k8s1m/harness/proc"
@@ -39,109 +38,112 @@ profiles:
       - name: DistPermit
 `
 
-// startDistScheduler starts cfg.Schedulers distscheduler members and
-// cfg.Relays relay-only members. The first member seeds the others' membership;
-// all campaign for the shard-writing Lease. Only nodes created by localcluster
-// are sharded.
+// distMember is one distscheduler process of the tree.
+type distMember struct {
+	name                   string // member name and shard label value
+	proc                   string // process and log file name
+	relayOnly              bool
+	grpcAddr, httpAddr     string
+	gossipAddr, gossipPort string
+}
+
+// distTree plans the tree's processes: schedulers scheduling members, then
+// relays relay-only members, each with its own loopback gRPC, HTTP and gossip
+// ports taken from ports (three per member).
+func distTree(schedulers, relays int, ports []int) []distMember {
+	var ms []distMember
+	add := func(name, procName string, relayOnly bool) {
+		i := 3 * len(ms)
+		ms = append(ms, distMember{
+			name:       name,
+			proc:       procName,
+			relayOnly:  relayOnly,
+			grpcAddr:   fmt.Sprintf("127.0.0.1:%d", ports[i]),
+			httpAddr:   fmt.Sprintf("127.0.0.1:%d", ports[i+1]),
+			gossipAddr: "127.0.0.1",
+			gossipPort: fmt.Sprint(ports[i+2]),
+		})
+	}
+	for i := range schedulers {
+		add(fmt.Sprintf("scheduler-%d", i), fmt.Sprintf("distscheduler-%d", i), false)
+	}
+	for i := range relays {
+		add(fmt.Sprintf("relay-%d", i), fmt.Sprintf("distscheduler-relay-%d", i), true)
+	}
+	return ms
+}
+
+// args are the member's distscheduler flags. A tree of one member needs no
+// membership (distscheduler then runs its single-member tree); in a larger
+// tree every member but the first is seeded with the first's gossip address.
+func (m distMember) args(cfgPath, kubeconfig string, tree []distMember) []string {
+	args := []string{
+		"--config=" + cfgPath,
+		"--kubeconfig=" + kubeconfig,
+		"--member-name=" + m.name,
+		"--grpc-addr=" + m.grpcAddr,
+		"--http-addr=" + m.httpAddr,
+		"--node-selector=" + NodeSelector,
+		"--log-format=console",
+	}
+	if m.relayOnly {
+		args = append(args, "--relay-only")
+	}
+	if len(tree) > 1 {
+		args = append(args, "--gossip-addr="+m.gossipAddr, "--gossip-port="+m.gossipPort)
+		if seed := tree[0]; seed.name != m.name {
+			args = append(args, "--seeds="+seed.gossipAddr+":"+seed.gossipPort)
+		}
+	}
+	return args
+}
+
+// startDistScheduler starts cfg.Schedulers scheduling members and cfg.Relays
+// relay-only members (`distscheduler --relay-only`), one process each, in that
+// order, each waited for until its /readyz answers (caches synced, tree
+// joined). The first member seeds the others' membership; all campaign for
+// the shard-writing Lease. Only nodes created by localcluster are sharded.
 func (c *Cluster) startDistScheduler(ctx context.Context) error {
 	bin, err := c.bin("distscheduler")
 	if err != nil {
 		return err
 	}
+	n := max(c.cfg.Schedulers, 1)
+	if c.cfg.Relays > 0 && n < 2 {
+		return fmt.Errorf("relays need a multi-member tree: use --schedulers 2 or more, or --relays 0")
+	}
 	cfgPath := filepath.Join(c.cfg.RunDir, "distscheduler.yaml")
 	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, distSchedulerConfig, c.API.Kubeconfig, DistSchedulerName), 0o644); err != nil {
 		return fmt.Errorf("distscheduler config: %w", err)
 	}
-	n := max(c.cfg.Schedulers, 1)
-	ports, err := proc.FreePorts(2 * n)
+	ports, err := proc.FreePorts(3 * (n + c.cfg.Relays))
 	if err != nil {
 		return err
 	}
-	var seeds []string
-	if n > 1 {
-		seeds = []string{fmt.Sprintf("127.0.0.1:%d", ports[0])}
-	}
-	for i := range n {
-		grpcAddr := fmt.Sprintf("127.0.0.1:%d", ports[2*i])
-		httpAddr := fmt.Sprintf("127.0.0.1:%d", ports[2*i+1])
-		args := []string{
-			"--config=" + cfgPath,
-			"--kubeconfig=" + c.API.Kubeconfig,
-			"--member-name=" + fmt.Sprintf("scheduler-%d", i),
-			"--grpc-addr=" + grpcAddr,
-			"--http-addr=" + httpAddr,
-			"--node-selector=" + NodeSelector,
-			"--log-format=console",
-		}
-		if len(seeds) > 0 && i > 0 {
-			args = append(args, "--seeds="+strings.Join(seeds, ","))
-		}
+	tree := distTree(n, c.cfg.Relays, ports)
+	for _, m := range tree {
 		p, err := proc.Start(proc.Spec{
-			Name:           fmt.Sprintf("distscheduler-%d", i),
+			Name:           m.proc,
 			Path:           bin,
-			Args:           append(args, c.cfg.SchedulerArgs...),
+			Args:           append(m.args(cfgPath, c.API.Kubeconfig, tree), c.cfg.SchedulerArgs...),
 			RunDir:         c.cfg.RunDir,
 			KillWithParent: c.cfg.KillWithParent,
 		})
 		if err != nil {
 			return err
 		}
-		if err := p.WaitReady(ctx, proc.HTTPProbe("http://"+httpAddr+"/healthz", nil), 2*time.Minute); err != nil {
+		if err := p.WaitReady(ctx, proc.HTTPProbe("http://"+m.httpAddr+"/readyz", nil), 2*time.Minute); err != nil {
 			_ = p.Stop(5 * time.Second)
-			return fmt.Errorf("distscheduler: %w", err)
+			return fmt.Errorf("distscheduler member %s: %w", m.name, err)
 		}
-		c.Schedulers = append(c.Schedulers, p)
-		c.started(p, "distscheduler")
-	}
-	if c.cfg.Relays > 0 {
-		if err := c.startRelays(ctx, seeds); err != nil {
-			return err
+		if m.relayOnly {
+			c.Relays = append(c.Relays, p)
+			c.started(p, "distscheduler relay")
+		} else {
+			c.Schedulers = append(c.Schedulers, p)
+			c.started(p, "distscheduler")
 		}
 	}
 	c.SchedulerName = DistSchedulerName
-	return nil
-}
-
-// startRelays starts relay-only tree members. A tree of one scheduler has no
-// one to relay to, so relays need at least two members' worth of seeds.
-func (c *Cluster) startRelays(ctx context.Context, seeds []string) error {
-	if len(seeds) == 0 {
-		return fmt.Errorf("relays need a multi-member tree: use --schedulers 2 or more, or --relays 0")
-	}
-	bin, err := c.bin("relay")
-	if err != nil {
-		return err
-	}
-	for i := range c.cfg.Relays {
-		ports, err := proc.FreePorts(3)
-		if err != nil {
-			return err
-		}
-		metrics := fmt.Sprintf("127.0.0.1:%d", ports[2])
-		p, err := proc.Start(proc.Spec{
-			Name: fmt.Sprintf("relay-%d", i),
-			Path: bin,
-			Args: []string{
-				fmt.Sprintf("--name=relay-%d", i),
-				fmt.Sprintf("--grpc-addr=127.0.0.1:%d", ports[0]),
-				"--gossip-addr=127.0.0.1",
-				fmt.Sprintf("--gossip-port=%d", ports[1]),
-				"--metrics-addr=" + metrics,
-				"--seeds=" + strings.Join(seeds, ","),
-				"--log-format=console",
-			},
-			RunDir:         c.cfg.RunDir,
-			KillWithParent: c.cfg.KillWithParent,
-		})
-		if err != nil {
-			return err
-		}
-		if err := p.WaitReady(ctx, proc.HTTPProbe("http://"+metrics+"/healthz", nil), time.Minute); err != nil {
-			_ = p.Stop(5 * time.Second)
-			return fmt.Errorf("relay: %w", err)
-		}
-		c.Relays = append(c.Relays, p)
-		c.started(p, "relay")
-	}
 	return nil
 }

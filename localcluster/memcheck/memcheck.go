@@ -16,36 +16,57 @@ import (
 // Shape is what drives memory: object counts and process counts.
 type Shape struct {
 	Nodes, Pods int
-	// SchedulerCopies is how many full copies of the node set the schedulers
-	// hold: 1 for kube-scheduler or a sharded distscheduler tree (each replica
-	// holds its shard), plus one for a leader that watches every node.
-	SchedulerCopies int
-	Schedulers      int // scheduler processes (each has a fixed base)
-	Relays          int
-	Kwoks           int
+	// Schedulers is the number of scheduling processes (kube-scheduler: 1;
+	// distscheduler: its scheduling members).
+	Schedulers int
+	// Sharded schedulers each hold only their shard of the nodes: a
+	// distscheduler member's node informer lists and watches only the nodes
+	// labelled with its name, about Nodes/Schedulers of them. The shard
+	// leader also watches every node's metadata (not whole nodes) to hand
+	// them out. Unsharded schedulers (kube-scheduler) hold every node each.
+	Sharded bool
+	// Relays is the number of relay-only tree members.
+	Relays int
+	Kwoks  int
 }
 
 // Per-object and per-process costs in bytes. They are deliberately on the high
 // side of what runs on this machine measured (see BENCHMARKS.md): the check
 // exists to stop runs that cannot fit, not to squeeze the last node in.
 const (
-	baseBytes          = 1200 << 20 // kube-apiserver, store, localcluster at rest
-	perSchedulerBase   = 120 << 20
-	perRelayBase       = 60 << 20
-	perKwokBase        = 80 << 20
-	perNodeControl     = 60 << 10 // apiserver watch cache + store + kwok + tracker
-	perNodePerSchedCpy = 100 << 10
-	perPod             = 30 << 10 // apiserver + store + scheduler + kwok + tracker
+	baseBytes        = 1200 << 20 // kube-apiserver, store, localcluster at rest
+	perSchedulerBase = 120 << 20
+	perRelayBase     = 120 << 20 // a relay-only distscheduler member: the process without its node shard
+	perKwokBase      = 80 << 20
+	perNodeControl   = 60 << 10  // apiserver watch cache + store + kwok + tracker
+	perNodeScheduler = 100 << 10 // one scheduler's node informer, cache and snapshot
+	perNodeMetadata  = 10 << 10  // the shard leader's node metadata informer
+	perPod           = 30 << 10  // apiserver + store + one scheduler + kwok + tracker
+	perPodScheduler  = 10 << 10  // each further scheduler: every member sees every pod
 )
+
+// SchedulerNodes returns the nodes one scheduler process holds: its shard
+// (rounded up) when sharded, every node otherwise.
+func (s Shape) SchedulerNodes() int {
+	if !s.Sharded || s.Schedulers <= 1 {
+		return s.Nodes
+	}
+	return (s.Nodes + s.Schedulers - 1) / s.Schedulers
+}
 
 // Estimate returns the expected peak memory of a run of shape s.
 func Estimate(s Shape) int64 {
+	scheds := int64(max(s.Schedulers, 1))
 	b := int64(baseBytes)
-	b += int64(s.Schedulers) * perSchedulerBase
+	b += scheds * perSchedulerBase
 	b += int64(s.Relays) * perRelayBase
 	b += int64(max(s.Kwoks, 1)) * perKwokBase
-	b += int64(s.Nodes) * (perNodeControl + int64(max(s.SchedulerCopies, 1))*perNodePerSchedCpy)
-	b += int64(s.Pods) * perPod
+	b += int64(s.Nodes) * perNodeControl
+	b += scheds * int64(s.SchedulerNodes()) * perNodeScheduler
+	if s.Sharded {
+		b += int64(s.Nodes) * perNodeMetadata
+	}
+	b += int64(s.Pods) * (perPod + (scheds-1)*perPodScheduler)
 	return b
 }
 

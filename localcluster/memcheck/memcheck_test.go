@@ -13,10 +13,10 @@ func TestCheck(t *testing.T) {
 		available int64
 		wantErr   bool
 	}{
-		{name: "default run fits this machine", shape: Shape{Nodes: 1000, Pods: 1000, SchedulerCopies: 2, Schedulers: 2, Relays: 1, Kwoks: 1}, available: 20 * gib},
-		{name: "50K nodes fit 20 GiB", shape: Shape{Nodes: 50_000, Pods: 50_000, SchedulerCopies: 2, Schedulers: 4, Relays: 1, Kwoks: 5}, available: 20 * gib},
-		{name: "1M nodes do not", shape: Shape{Nodes: 1_000_000, Pods: 1_000_000, SchedulerCopies: 2, Schedulers: 8, Relays: 2, Kwoks: 100}, available: 20 * gib, wantErr: true},
-		{name: "tiny machine", shape: Shape{Nodes: 10, Pods: 10, SchedulerCopies: 1, Schedulers: 1}, available: gib, wantErr: true},
+		{name: "default run fits this machine", shape: Shape{Nodes: 1000, Pods: 1000, Schedulers: 3, Sharded: true, Relays: 1, Kwoks: 1}, available: 20 * gib},
+		{name: "50K nodes fit 20 GiB", shape: Shape{Nodes: 50_000, Pods: 50_000, Schedulers: 4, Sharded: true, Relays: 1, Kwoks: 5}, available: 20 * gib},
+		{name: "1M nodes do not", shape: Shape{Nodes: 1_000_000, Pods: 1_000_000, Schedulers: 8, Sharded: true, Relays: 2, Kwoks: 100}, available: 20 * gib, wantErr: true},
+		{name: "tiny machine", shape: Shape{Nodes: 10, Pods: 10, Schedulers: 1}, available: gib, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -28,6 +28,39 @@ func TestCheck(t *testing.T) {
 				t.Errorf("error does not say how to proceed: %v", err)
 			}
 		})
+	}
+}
+
+// TestShardedNodes checks that a sharded member is charged for its shard only:
+// adding members adds their fixed cost and per-pod cost, not another copy of
+// every node, while unsharded schedulers each pay for every node.
+func TestShardedNodes(t *testing.T) {
+	tests := []struct {
+		shape Shape
+		want  int
+	}{
+		{Shape{Nodes: 50_000, Schedulers: 1, Sharded: true}, 50_000},
+		{Shape{Nodes: 50_000, Schedulers: 3, Sharded: true}, 16_667},
+		{Shape{Nodes: 50_000, Schedulers: 3}, 50_000},
+		{Shape{Nodes: 10, Schedulers: 4, Sharded: true}, 3},
+	}
+	for _, tt := range tests {
+		if got := tt.shape.SchedulerNodes(); got != tt.want {
+			t.Errorf("%+v: SchedulerNodes = %d, want %d", tt.shape, got, tt.want)
+		}
+	}
+	one := Shape{Nodes: 50_000, Pods: 50_000, Schedulers: 1, Sharded: true, Kwoks: 5}
+	three, unsharded := one, one
+	three.Schedulers, unsharded.Schedulers, unsharded.Sharded = 3, 3, false
+	extra := Estimate(three) - Estimate(one)
+	// Two more members: their base, their view of every pod, and at most a
+	// rounding node each, not two more copies of 50,000 nodes.
+	if limit := int64(2*perSchedulerBase + 2*50_000*perPodScheduler + 2*perNodeScheduler); extra > limit {
+		t.Errorf("two more sharded members add %s, want at most %s", GiB(extra), GiB(limit))
+	}
+	if Estimate(unsharded)-Estimate(three) < 2*40_000*perNodeScheduler {
+		t.Errorf("three unsharded schedulers (%s) should cost about two node copies more than three sharded members (%s)",
+			GiB(Estimate(unsharded)), GiB(Estimate(three)))
 	}
 }
 
