@@ -21,22 +21,41 @@ import (
 	"github.com/k8s1m/k8s1m/localcluster/runstate"
 )
 
-// stack is the store and scheduler the end-to-end runs use: the default
-// stack's store with kube-scheduler, until the distscheduler binary starts
-// (see README, "Defaults and state of the stacks").
-type stack struct{ store, scheduler string }
-
-var e2eStack = stack{store: "memetcd", scheduler: "kube-scheduler"}
-
-func (s stack) binaries() []string {
-	names := []string{s.store, "kube-apiserver", "kwok"}
-	if s.scheduler == "kube-scheduler" {
-		return append(names, "kube-scheduler")
-	}
-	return append(names, "distscheduler", "relay")
+// stack is the store and scheduler tree the end-to-end runs use: the default
+// stack (see README, "Defaults and state of the stacks").
+type stack struct {
+	store, scheduler   string
+	schedulers, relays int
 }
 
-func (s stack) args() []string { return []string{"--store", s.store, "--scheduler", s.scheduler} }
+var e2eStack = stack{store: "memetcd", scheduler: "distscheduler", schedulers: 1, relays: 0}
+
+func (s stack) binaries() []string {
+	return []string{s.store, "kube-apiserver", "kwok", s.scheduler}
+}
+
+func (s stack) args() []string {
+	args := []string{"--store", s.store, "--scheduler", s.scheduler}
+	if s.scheduler == "distscheduler" {
+		args = append(args, "--schedulers", fmt.Sprint(s.schedulers), "--relays", fmt.Sprint(s.relays))
+	}
+	return args
+}
+
+// processes are the scheduler processes a run of s reports.
+func (s stack) processes() []string {
+	if s.scheduler != "distscheduler" {
+		return []string{s.scheduler}
+	}
+	var names []string
+	for i := range s.schedulers {
+		names = append(names, fmt.Sprintf("distscheduler-%d", i))
+	}
+	for i := range s.relays {
+		names = append(names, fmt.Sprintf("distscheduler-relay-%d", i))
+	}
+	return names
+}
 
 // builtBinary is the localcluster command built once for all tests.
 var builtBinary struct {
@@ -142,6 +161,8 @@ func TestRunSchedulesEveryPodOnce(t *testing.T) {
 		name string
 		ok   bool
 	}{
+		{"stack", r.Store == e2eStack.store && r.Scheduler == e2eStack.scheduler},
+		{"scheduler tree", e2eStack.scheduler != "distscheduler" || (r.Schedulers == e2eStack.schedulers && r.Relays == e2eStack.relays)},
 		{"nodes", r.Nodes == nodes},
 		{"pods", r.Pods == pods},
 		{"every pod bound", r.PodsBound == pods && r.Unbound == 0},
@@ -167,7 +188,7 @@ func TestRunSchedulesEveryPodOnce(t *testing.T) {
 			t.Errorf("process %s usage not measured: %+v", p.Name, p)
 		}
 	}
-	for _, want := range []string{e2eStack.store, "kube-apiserver", "kwok-0"} {
+	for _, want := range append([]string{e2eStack.store, "kube-apiserver", "kwok-0"}, e2eStack.processes()...) {
 		if !names[want] {
 			t.Errorf("report lacks process %s: %+v", want, r.Processes)
 		}

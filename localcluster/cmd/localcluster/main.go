@@ -26,9 +26,9 @@ func main() {
 
 	workloadFlags := func(fs *pflag.FlagSet) {
 		fs.StringVar(&storeKind, "store", string(store.Memetcd), `store: "memetcd" or "etcd"`)
-		fs.StringVar(&cfg.Scheduler, "scheduler", cluster.KubeScheduler, `scheduler: "distscheduler" or "kube-scheduler"`)
-		fs.IntVar(&cfg.Schedulers, "schedulers", app.DefaultSchedulers, "distscheduler replicas")
-		fs.IntVar(&cfg.Relays, "relays", app.DefaultRelays, "relay-only tree members (distscheduler)")
+		fs.StringVar(&cfg.Scheduler, "scheduler", cluster.DistScheduler, `scheduler: "distscheduler" or "kube-scheduler"`)
+		fs.IntVar(&cfg.Schedulers, "schedulers", app.DefaultSchedulers, "distscheduler scheduling members, one process each")
+		fs.IntVar(&cfg.Relays, "relays", app.DefaultRelays, "relay-only distscheduler members (needs --schedulers 2 or more)")
 		fs.IntVar(&cfg.Nodes, "nodes", app.DefaultNodes, "kwok nodes to create")
 		fs.IntVar(&cfg.Pods, "pods", app.DefaultPods, "pods to create and schedule")
 		fs.IntVar(&cfg.Workers, "workers", app.DefaultWorkers, "concurrent create requests")
