@@ -74,6 +74,10 @@ func (c Config) validate() error {
 		return fmt.Errorf("--scheduler %q: want %q or %q", c.Scheduler, cluster.DistScheduler, cluster.KubeScheduler)
 	case c.Scheduler == cluster.DistScheduler && c.Schedulers < 1:
 		return fmt.Errorf("--schedulers must be at least 1")
+	case c.Relays < 0:
+		return fmt.Errorf("--relays must not be negative")
+	case c.Scheduler == cluster.DistScheduler && c.Relays > 0 && c.Schedulers < 2:
+		return fmt.Errorf("--relays %d need a multi-member tree: use --schedulers 2 or more, or --relays 0", c.Relays)
 	case c.Build != "auto" && c.Build != "always" && c.Build != "never":
 		return fmt.Errorf("--build %q: want auto, always or never", c.Build)
 	}

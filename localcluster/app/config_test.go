@@ -25,6 +25,9 @@ func TestValidate(t *testing.T) {
 		{name: "unknown store", mutate: func(c *Config) { c.Store = "consul" }, wantErr: "--store"},
 		{name: "unknown scheduler", mutate: func(c *Config) { c.Scheduler = "volcano" }, wantErr: "--scheduler"},
 		{name: "distscheduler without members", mutate: func(c *Config) { c.Scheduler, c.Schedulers = cluster.DistScheduler, 0 }, wantErr: "--schedulers"},
+		{name: "one member and a relay", mutate: func(c *Config) { c.Scheduler, c.Schedulers, c.Relays = cluster.DistScheduler, 1, 1 }, wantErr: "multi-member"},
+		{name: "two members and a relay", mutate: func(c *Config) { c.Scheduler, c.Schedulers, c.Relays = cluster.DistScheduler, 2, 1 }},
+		{name: "negative relays", mutate: func(c *Config) { c.Relays = -1 }, wantErr: "--relays"},
 		{name: "bad build mode", mutate: func(c *Config) { c.Build = "sometimes" }, wantErr: "--build"},
 	}
 	for _, tt := range tests {
