@@ -20,14 +20,11 @@ var (
 	linClients = flag.Int("lin.clients", 16, "concurrent clients in the linearizability test")
 	linOps     = flag.Int("lin.ops", 150, "operations per client and phase")
 	linTimeout = flag.Duration("lin.timeout", 5*time.Minute, "how long the checker may search")
-	// linCrash runs the SIGKILL-mid-history case. It is off by default
-	// because it FAILS today: on 2026-11-25 it found an Illegal history
-	// (1818 operations, fsync mode). The suspected cause is outside the WAL:
-	// reads, failed Txn compares and deletes of nothing reply with state the
-	// store applied in memory but the WAL has not fsynced yet, so a client can
-	// see a write that the crash then loses. WAL.Barrier exists for the gRPC
-	// server to wait on before such replies; until it does, leave this off in CI.
-	linCrash = flag.Bool("lin.crash", false, "also check a history cut by SIGKILL and restart (known to fail, see comment)")
+	// linKills is how many times the restart case SIGKILLs memetcd mid-run
+	// and restarts it; the history spans every life. Raise it for a longer
+	// hunt (each kill leaves up to -lin.clients operations of unknown outcome,
+	// which the checker must place, so keep -lin.ops modest).
+	linKills = flag.Int("lin.kills", 2, "SIGKILL/restart cycles in the restart case (0 skips it)")
 )
 
 // The model is a tiny etcd: a few keys and the revision. Keeping the revision
@@ -71,41 +68,58 @@ type linOutput struct {
 	succeeded bool
 }
 
-var kvModel = porcupine.Model{
-	Init: func() interface{} { return kvState{rev: 1} },
-	Step: func(st, in, out interface{}) (bool, interface{}) {
-		s, i := st.(kvState), in.(linInput)
-		o, _ := out.(*linOutput)
-		next := s
-		switch i.kind {
-		case opGet:
-			c := s.vals[i.key]
-			return o == nil || (o.rev == s.rev && o.exists == c.exists && o.value == c.value), s
-		case opPut:
-			next.rev++
-			next.vals[i.key] = cell{true, i.value}
-			return o == nil || o.rev == next.rev, next
-		case opDelete:
-			if s.vals[i.key].exists {
-				next.rev++
-				next.vals[i.key] = cell{}
-				return o == nil || (o.deleted == 1 && o.rev == next.rev), next
-			}
-			return o == nil || (o.deleted == 0 && o.rev == s.rev), s
-		case opTxn:
-			if s.vals[i.key].exists && s.vals[i.key].value == i.cmp {
-				next.rev++
-				next.vals[i.key2] = cell{true, i.value}
-				return o == nil || (o.succeeded && o.rev == next.rev), next
-			}
-			c := s.vals[i.key2]
-			return o == nil || (!o.succeeded && o.rev == s.rev && o.exists == c.exists && o.value == c.value), s
+// kvModel allows an operation of unknown outcome (nil output: its reply was
+// lost to a kill) both to have happened and not to have happened, which is
+// what a crash allows: applied and made durable before the kill, or lost.
+// Together with a Return bounded by the kill, that keeps the search small.
+var kvModel = (&porcupine.NondeterministicModel{
+	Init: func() []interface{} { return []interface{}{kvState{rev: 1}} },
+	Step: func(st, in, out interface{}) []interface{} {
+		ok, next := kvStep(st, in, out)
+		switch {
+		case !ok:
+			return nil
+		case out.(*linOutput) == nil && next != st:
+			return []interface{}{st, next}
 		}
-		return false, s
+		return []interface{}{next}
 	},
 	DescribeOperation: func(in, out interface{}) string {
 		return fmt.Sprintf("%+v -> %+v", in, out)
 	},
+}).ToModel()
+
+// kvStep is the sequential specification: whether out is what in returns in
+// state st, and the state after.
+func kvStep(st, in, out interface{}) (bool, interface{}) {
+	s, i := st.(kvState), in.(linInput)
+	o, _ := out.(*linOutput)
+	next := s
+	switch i.kind {
+	case opGet:
+		c := s.vals[i.key]
+		return o == nil || (o.rev == s.rev && o.exists == c.exists && o.value == c.value), s
+	case opPut:
+		next.rev++
+		next.vals[i.key] = cell{true, i.value}
+		return o == nil || o.rev == next.rev, next
+	case opDelete:
+		if s.vals[i.key].exists {
+			next.rev++
+			next.vals[i.key] = cell{}
+			return o == nil || (o.deleted == 1 && o.rev == next.rev), next
+		}
+		return o == nil || (o.deleted == 0 && o.rev == s.rev), s
+	case opTxn:
+		if s.vals[i.key].exists && s.vals[i.key].value == i.cmp {
+			next.rev++
+			next.vals[i.key2] = cell{true, i.value}
+			return o == nil || (o.succeeded && o.rev == next.rev), next
+		}
+		c := s.vals[i.key2]
+		return o == nil || (!o.succeeded && o.rev == s.rev && o.exists == c.exists && o.value == c.value), s
+	}
+	return false, s
 }
 
 // history collects operations from many clients on one clock.
@@ -193,8 +207,8 @@ func TestLinearizable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/restart=%v", tt.mode, tt.restart), func(t *testing.T) {
-			if tt.restart && !*linCrash {
-				t.Skip("known failure, see -lin.crash: reads can observe writes that are not fsynced yet")
+			if tt.restart && *linKills <= 0 {
+				t.Skip("-lin.kills=0")
 			}
 			walDir := filepath.Join(t.TempDir(), "wal")
 			args := []string{"--wal-default=" + tt.mode}
@@ -202,7 +216,7 @@ func TestLinearizable(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 			phases := 1
 			if tt.restart {
-				phases = 2
+				phases = *linKills + 1
 			}
 			for phase := range phases {
 				p := startT(t, walDir, args...)
@@ -221,15 +235,36 @@ func TestLinearizable(t *testing.T) {
 					id := phase*(*linClients) + i
 					wg.Go(func() { runClient(ctx, c, h, id, ops, crng, &done) })
 				}
-				if tt.restart && phase == 0 {
-					// Kill once about half the operations are in.
-					half := int64(*linClients * ops / 2)
-					for done.Load() < half {
-						time.Sleep(time.Millisecond)
+				h.mu.Lock()
+				first := len(h.ops) // this life's operations start here
+				h.mu.Unlock()
+				finished := make(chan struct{})
+				go func() { wg.Wait(); close(finished) }()
+				if tt.restart && phase < phases-1 {
+					// Kill at a random point between a quarter and three
+					// quarters of this life's operations.
+					at := int64(*linClients*ops/4 + rng.IntN(*linClients*ops/2+1))
+				wait:
+					for done.Load() < at {
+						select {
+						case <-finished:
+							break wait
+						case <-time.After(time.Millisecond):
+						}
 					}
 					p.Kill()
 				}
-				wg.Wait()
+				<-finished
+				if tt.restart && phase < phases-1 {
+					// Nothing of this life can take effect after it died: an
+					// unknown outcome happened before the kill or never.
+					killed := h.now()
+					for i := first; i < len(h.ops); i++ {
+						if h.ops[i].Return == math.MaxInt64 {
+							h.ops[i].Return = killed
+						}
+					}
+				}
 				cancel()
 				p.Kill()
 			}

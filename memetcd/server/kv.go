@@ -25,6 +25,9 @@ func (s *Server) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeRespon
 	if err != nil {
 		return nil, toGRPC(err)
 	}
+	if err := s.durable(ctx, res.Rev); err != nil {
+		return nil, err
+	}
 	return s.rangeResponse(res), nil
 }
 
@@ -40,7 +43,7 @@ func (s *Server) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, er
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	if err := s.wait(ctx, w); err != nil {
+	if err := s.reply(ctx, w, res.Rev); err != nil {
 		return nil, err
 	}
 	return &pb.PutResponse{Header: s.header(res.Rev), PrevKv: kvPtr(res.PrevKV)}, nil
@@ -58,7 +61,7 @@ func (s *Server) DeleteRange(ctx context.Context, r *pb.DeleteRangeRequest) (*pb
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	if err := s.wait(ctx, w); err != nil {
+	if err := s.reply(ctx, w, res.Rev); err != nil {
 		return nil, err
 	}
 	return s.deleteResponse(res), nil
@@ -76,7 +79,7 @@ func (s *Server) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, er
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	if err := s.wait(ctx, w); err != nil {
+	if err := s.reply(ctx, w, res.Rev); err != nil {
 		return nil, err
 	}
 	return s.txnResponse(res), nil
@@ -89,10 +92,11 @@ func (s *Server) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.Comp
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	if err := s.wait(ctx, w); err != nil {
+	rev := s.store.Rev()
+	if err := s.reply(ctx, w, rev); err != nil {
 		return nil, err
 	}
-	return &pb.CompactionResponse{Header: s.header(s.store.Rev())}, nil
+	return &pb.CompactionResponse{Header: s.header(rev)}, nil
 }
 
 func (s *Server) checkSize(m proto.Message) error {

@@ -19,10 +19,11 @@ func (s *Server) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.L
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	if err := s.wait(ctx, w); err != nil {
+	rev := s.store.Rev()
+	if err := s.reply(ctx, w, rev); err != nil {
 		return nil, err
 	}
-	return &pb.LeaseGrantResponse{Header: s.header(s.store.Rev()), ID: l.ID, TTL: l.TTL}, nil
+	return &pb.LeaseGrantResponse{Header: s.header(rev), ID: l.ID, TTL: l.TTL}, nil
 }
 
 // LeaseRevoke implements Lease.LeaseRevoke: the lease's keys are deleted as
@@ -32,7 +33,7 @@ func (s *Server) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest) (*pb
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	if err := s.wait(ctx, w); err != nil {
+	if err := s.reply(ctx, w, rev); err != nil {
 		return nil, err
 	}
 	return &pb.LeaseRevokeResponse{Header: s.header(rev)}, nil
@@ -81,7 +82,11 @@ func (s *Server) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) error {
 		if err != nil {
 			return toGRPC(err)
 		}
-		if err := stream.Send(&pb.LeaseKeepAliveResponse{Header: s.header(s.store.Rev()), ID: rv.req.ID, TTL: ttl}); err != nil {
+		rev := s.store.Rev() // at or after the grant's record
+		if err := s.durable(stream.Context(), rev); err != nil {
+			return err
+		}
+		if err := stream.Send(&pb.LeaseKeepAliveResponse{Header: s.header(rev), ID: rv.req.ID, TTL: ttl}); err != nil {
 			return err
 		}
 	}
@@ -90,19 +95,27 @@ func (s *Server) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) error {
 // LeaseTimeToLive implements Lease.LeaseTimeToLive; an unknown lease has TTL -1.
 func (s *Server) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
 	info, err := s.store.TimeToLive(r.ID, r.Keys)
+	rev := s.store.Rev() // at or after every lease record the answer reflects
+	if werr := s.durable(ctx, rev); werr != nil {
+		return nil, werr
+	}
 	if errors.Is(err, store.ErrLeaseNotFound) {
-		return &pb.LeaseTimeToLiveResponse{Header: s.header(s.store.Rev()), ID: r.ID, TTL: -1}, nil
+		return &pb.LeaseTimeToLiveResponse{Header: s.header(rev), ID: r.ID, TTL: -1}, nil
 	}
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	return &pb.LeaseTimeToLiveResponse{Header: s.header(s.store.Rev()), ID: info.ID, TTL: info.RemainingTTL, GrantedTTL: info.GrantedTTL, Keys: info.Keys}, nil
+	return &pb.LeaseTimeToLiveResponse{Header: s.header(rev), ID: info.ID, TTL: info.RemainingTTL, GrantedTTL: info.GrantedTTL, Keys: info.Keys}, nil
 }
 
 // LeaseLeases implements Lease.LeaseLeases.
 func (s *Server) LeaseLeases(ctx context.Context, r *pb.LeaseLeasesRequest) (*pb.LeaseLeasesResponse, error) {
 	ls := s.store.Leases()
-	out := &pb.LeaseLeasesResponse{Header: s.header(s.store.Rev()), Leases: make([]*pb.LeaseStatus, len(ls))}
+	rev := s.store.Rev()
+	if err := s.durable(ctx, rev); err != nil {
+		return nil, err
+	}
+	out := &pb.LeaseLeasesResponse{Header: s.header(rev), Leases: make([]*pb.LeaseStatus, len(ls))}
 	for i, l := range ls {
 		out.Leases[i] = &pb.LeaseStatus{ID: l.ID}
 	}

@@ -11,6 +11,9 @@ import (
 // that orders every change here.
 func (s *Server) Status(ctx context.Context, r *pb.StatusRequest) (*pb.StatusResponse, error) {
 	st := s.store.Stats()
+	if err := s.durable(ctx, st.Rev); err != nil {
+		return nil, err
+	}
 	resp := &pb.StatusResponse{
 		Header:           s.header(st.Rev),
 		Version:          Version,

@@ -34,6 +34,9 @@ func (s *Server) RangeStream(r *pb.RangeRequest, stream pb.KV_RangeStreamServer)
 		if err != nil {
 			return toGRPC(err)
 		}
+		if err := s.durable(stream.Context(), res.Rev); err != nil {
+			return err
+		}
 		return stream.Send(&pb.RangeStreamResponse{RangeResponse: s.rangeResponse(res)})
 	}
 	total := r.Limit
@@ -53,6 +56,10 @@ func (s *Server) RangeStream(r *pb.RangeRequest, stream pb.KV_RangeStreamServer)
 			headerRev = res.Rev
 			if req.Rev == 0 {
 				req.Rev = headerRev
+			}
+			// Every chunk reads at headerRev or below: one wait covers all.
+			if err := s.durable(stream.Context(), headerRev); err != nil {
+				return err
 			}
 		}
 		sent += int64(len(res.KVs))

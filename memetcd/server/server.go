@@ -212,3 +212,28 @@ func (s *Server) wait(ctx context.Context, w store.Waiter) error {
 	}
 	return nil
 }
+
+// durable blocks until the state at rev that a reply is about to reveal is
+// as durable as its WAL mode promises. The store applies a change in memory
+// before its fsync, so without this a read, a failed compare, a delete of
+// nothing or a watch event could show a client a write that a crash then
+// loses. Free when nothing is pending.
+func (s *Server) durable(ctx context.Context, rev int64) error {
+	if err := s.store.Durable(rev).Wait(ctx); err != nil {
+		if ctx.Err() != nil {
+			return status.FromContextError(ctx.Err()).Err()
+		}
+		return status.Error(codes.Unavailable, fmt.Sprintf("memetcd: state not made durable: %v", err))
+	}
+	return nil
+}
+
+// reply waits for a write's own durability, then for the state its reply
+// reveals (rev): a Txn's compares or a buffered write may have seen an
+// fsync-mode change that is still on its way to disk.
+func (s *Server) reply(ctx context.Context, w store.Waiter, rev int64) error {
+	if err := s.wait(ctx, w); err != nil {
+		return err
+	}
+	return s.durable(ctx, rev)
+}

@@ -135,6 +135,9 @@ func (ws *watchStream) handle(req *pb.WatchRequest) error {
 
 func (ws *watchStream) create(c *pb.WatchCreateRequest) error {
 	rev := ws.s.store.Rev()
+	if err := ws.s.durable(ws.stream.Context(), rev); err != nil {
+		return err
+	}
 	fail := func(reason string) error {
 		return ws.send(&pb.WatchResponse{Header: ws.s.header(rev), WatchId: invalidWatchID, Created: true, Canceled: true, CancelReason: reason})
 	}
@@ -214,6 +217,11 @@ func (ws *watchStream) catchUp() error {
 		}
 		if err != nil {
 			return rpctypes.ErrGRPCStopped
+		}
+		// Nothing goes out about a revision before it is durable: not its
+		// events, not a progress report past it.
+		if err := ws.s.durable(ws.stream.Context(), batch.Rev); err != nil {
+			return err
 		}
 		if first && len(batch.Events) > 0 {
 			ws.s.metrics.watchLag.Observe(float64(batch.Rev - from + 1))

@@ -63,3 +63,23 @@ func (NopJournal) Append(*Change) Waiter { return done{} }
 type done struct{}
 
 func (done) Wait(context.Context) error { return nil }
+
+// DurableReader is implemented by a Journal whose writers wait for the disk
+// after the store has applied their change (the WAL's fsync mode). Between
+// the two, readers can already see the change; Durable returns a Waiter that
+// is done once every change up to revision rev (lease grants and compactions
+// carry the revision current when they were made) is as durable as its mode
+// promises, so a reply that reveals state at rev can wait on it first.
+type DurableReader interface {
+	Durable(rev int64) Waiter
+}
+
+// Durable returns a Waiter for state at rev to be durable (see
+// DurableReader); done at once when the journal acknowledges on apply. Its
+// error means the state must not be shown to a client.
+func (s *Store) Durable(rev int64) Waiter {
+	if d, ok := s.cfg.Journal.(DurableReader); ok {
+		return d.Durable(rev)
+	}
+	return done{}
+}

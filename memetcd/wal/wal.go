@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/k8s1m/k8s1m/memetcd/store"
@@ -68,9 +70,10 @@ type Target interface {
 var ErrFailed = errors.New("wal failed")
 
 var (
-	_ store.Journal = (*WAL)(nil)
-	_ Target        = (*store.Store)(nil)
-	_ Snapshotter   = (*store.Store)(nil)
+	_ store.Journal       = (*WAL)(nil)
+	_ store.DurableReader = (*WAL)(nil)
+	_ Target              = (*store.Store)(nil)
+	_ Snapshotter         = (*store.Store)(nil)
 )
 
 // WAL is a store.Journal that writes to disk.
@@ -94,6 +97,11 @@ type WAL struct {
 	syncWaiter *batch   // waiters of the next fsync; nil if none
 	inflight   *batch   // the batch the flusher is writing now; nil if none
 	failed     error
+
+	// minPending is the lowest store revision of an fsync-mode record not
+	// yet known durable (math.MaxInt64: none). Written under mu, read
+	// without it by Durable's fast path.
+	minPending atomic.Int64
 
 	// filesMu guards each route's segments and open file.
 	filesMu sync.Mutex
@@ -152,6 +160,7 @@ func Open(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*WAL, erro
 		stopSync:   make(chan struct{}),
 		syncerDone: make(chan struct{}),
 	}
+	w.minPending.Store(math.MaxInt64)
 	// Leases and compactions must be as durable as the most durable key they
 	// can affect, so the meta file takes the strongest configured mode.
 	w.metaMode = cfg.Routing.Default
@@ -253,7 +262,10 @@ func (w *WAL) Append(c *store.Change) store.Waiter {
 	kick := w.pending >= w.cfg.MaxPendingBytes
 	if mode == ModeFsync {
 		if w.syncWaiter == nil {
-			w.syncWaiter = newBatch()
+			w.syncWaiter = newBatch(c.Revision)
+			if w.inflight == nil {
+				w.minPending.Store(c.Revision)
+			}
 		}
 		wt = w.syncWaiter
 		kick = true
@@ -269,25 +281,34 @@ func (w *WAL) Append(c *store.Change) store.Waiter {
 	return wt
 }
 
-// Barrier returns a Waiter that is done once every fsync-mode record
-// appended so far is on disk. A read (or a write that changed nothing) sees
-// changes as soon as they are applied in memory, before their fsync; if its
-// reply reports such a change and the process then dies, the client has seen
-// something that is gone after restart. Waiting on a Barrier taken after the
-// read, before replying, closes that window, and shares the writers' fsync.
-func (w *WAL) Barrier() store.Waiter {
+// Durable returns a Waiter that is done once every fsync-mode record of a
+// store revision up to rev is on disk (store.DurableReader). The store shows
+// a change to readers and watchers as soon as it is applied in memory, before
+// its fsync; a reply that reveals state at rev (a read, a failed compare, a
+// delete of nothing, a watch event) must wait on this first, or a client can
+// see a write the next crash loses. Cheap when nothing is pending: one atomic
+// load. Lease grants and compactions carry the current revision, so waiting
+// on the store's revision covers them too.
+func (w *WAL) Durable(rev int64) store.Waiter {
+	if rev < w.minPending.Load() {
+		return doneWaiter{}
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch {
 	case w.failed != nil:
 		return doneWaiter{err: w.failed}
-	case w.syncWaiter != nil: // finished only after the in-flight batch
+	case w.syncWaiter != nil && w.syncWaiter.minRev <= rev: // finished only after the in-flight batch
 		return w.syncWaiter
-	case w.inflight != nil:
+	case w.inflight != nil && w.inflight.minRev <= rev:
 		return w.inflight
 	}
 	return doneWaiter{}
 }
+
+// Barrier returns a Waiter that is done once every fsync-mode record
+// appended so far is on disk.
+func (w *WAL) Barrier() store.Waiter { return w.Durable(math.MaxInt64 - 1) }
 
 // routeOf maps one op to its route and mode. Caller holds mu.
 func (w *WAL) routeOf(op *store.Op) (*route, Mode) {
@@ -435,6 +456,15 @@ func (w *WAL) flush(final bool) {
 
 	w.mu.Lock()
 	w.inflight = nil
+	switch {
+	case err != nil && b != nil:
+		// Leave minPending at the failed batch: reads at or after it
+		// take the slow path and get the failure.
+	case w.syncWaiter != nil:
+		w.minPending.Store(w.syncWaiter.minRev)
+	case err == nil:
+		w.minPending.Store(math.MaxInt64)
+	}
 	for _, pw := range work {
 		if pw.rt.spare == nil && cap(pw.buf) <= 4*w.cfg.MaxPendingBytes {
 			pw.rt.spare = pw.buf[:0]
@@ -560,11 +590,12 @@ func (w *WAL) close() error {
 
 // batch is the Waiter shared by every fsync-mode record of one flush.
 type batch struct {
-	done chan struct{}
-	err  error
+	done   chan struct{}
+	err    error
+	minRev int64 // store revision of the batch's first record
 }
 
-func newBatch() *batch { return &batch{done: make(chan struct{})} }
+func newBatch(minRev int64) *batch { return &batch{done: make(chan struct{}), minRev: minRev} }
 
 func (b *batch) finish(err error) {
 	if b == nil {
