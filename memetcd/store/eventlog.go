@@ -13,6 +13,15 @@ import (
 
 // publishLocked appends events and wakes every waiting reader.
 func (s *Store) publishLocked(evs []Event) {
+	if n := len(s.events) + len(evs); n > cap(s.events) {
+		// Double rather than let append grow a long log by a quarter at a
+		// time: the copies of a million-event log (replay, write storms)
+		// were most of the cost of publishing. Readers hold sub-slices
+		// capped at their length, so the old array stays valid for them.
+		grown := make([]Event, len(s.events), max(2*cap(s.events), n, 1024))
+		copy(grown, s.events)
+		s.events = grown
+	}
 	s.events = append(s.events, evs...)
 	close(s.changed)
 	s.changed = make(chan struct{})

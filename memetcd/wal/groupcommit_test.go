@@ -263,13 +263,20 @@ func TestBarrierWaitsForInflightFsync(t *testing.T) {
 	if err := w.Barrier().Wait(context.Background()); err != nil {
 		t.Fatalf("idle barrier: %v", err)
 	}
-	wt := w.Append(put(1, "/k", "v"))
-	<-inSync
+	w1 := w.Append(put(1, "/k", "v"))
+	<-inSync // the first Sync is the one that blocks: revision 1 is not durable yet
+	wt := w.Append(put(2, "/k", "v2"))
 	b := w.Barrier()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := b.Wait(ctx); err == nil {
 		t.Fatal("barrier done while the fsync it covers is still running")
+	}
+	if err := w.Durable(2).Wait(ctx); err == nil {
+		t.Fatal("state at revision 2 reported durable before its fsync")
+	}
+	if err := w.Durable(0).Wait(ctx); err != nil {
+		t.Fatalf("nothing at revision 0 is pending, yet Durable(0) waits: %v", err)
 	}
 	close(release)
 	if err := b.Wait(context.Background()); err != nil {
@@ -277,5 +284,79 @@ func TestBarrierWaitsForInflightFsync(t *testing.T) {
 	}
 	if err := wt.Wait(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	if err := w1.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Durable(2).Wait(ctx); err != nil {
+		t.Fatalf("after the fsync: %v", err)
+	}
+}
+
+// blockedWriteFile is a segment whose first Write blocks until release is
+// closed: a disk that has stopped keeping up.
+type blockedWriteFile struct {
+	walFile
+	writes  *atomic.Int64
+	inWrite chan struct{}
+	release chan struct{}
+}
+
+func (b *blockedWriteFile) Write(p []byte) (int, error) {
+	if b.writes.Add(1) == 1 {
+		close(b.inWrite)
+		<-b.release
+	}
+	return b.walFile.Write(p)
+}
+
+// TestBufferedBackpressure: buffered appends stop at twice MaxPendingBytes
+// while the flusher is stuck in a write, and go on once it takes the data.
+func TestBufferedBackpressure(t *testing.T) {
+	dir := t.TempDir()
+	var writes atomic.Int64
+	inWrite, release := make(chan struct{}), make(chan struct{})
+	cfg := fsyncCfg(dir)
+	cfg.Routing.Default = ModeBuffered
+	cfg.Routing.ResourceRoot = ""
+	cfg.MaxPendingBytes = 1024
+	cfg.openFile = func(path string) (walFile, error) {
+		f, err := openAppend(path)
+		if err != nil {
+			return nil, err
+		}
+		return &blockedWriteFile{walFile: f, writes: &writes, inWrite: inWrite, release: release}, nil
+	}
+	w, _ := openT(t, cfg, &recorder{})
+	value := strings.Repeat("v", 1100)
+	ctx := context.Background()
+	if err := w.Append(put(1, "/k/a", value)).Wait(ctx); err != nil { // kicks the flusher
+		t.Fatal(err)
+	}
+	<-inWrite          // the flusher holds the first record and cannot take more
+	for i := range 2 { // 2 * ~1.1 KiB pending: at the limit
+		if err := w.Append(put(int64(i+2), "/k/b", value)).Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = w.Append(put(4, "/k/c", value)).Wait(ctx)
+	}()
+	pollUntil(t, func() bool { return testutil.ToFloat64(w.metrics.backpressure) == 1 })
+	select {
+	case <-done:
+		t.Fatal("append returned while the flusher was stuck and the buffer full")
+	default:
+	}
+	close(release)
+	<-done
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files := segmentFiles(t, dir)
+	if len(files) != 1 || len(recordOffsets(t, files[0])) != 4 {
+		t.Fatalf("files %v", files)
 	}
 }

@@ -17,6 +17,7 @@ type metrics struct {
 	snapshotBytes    prometheus.Gauge
 	replayDuration   prometheus.Gauge
 	replayRecords    prometheus.Gauge
+	backpressure     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -68,13 +69,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "memetcd_wal_replay_records",
 			Help: "Records replayed at boot (after the snapshot).",
 		}),
+		backpressure: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "memetcd_wal_backpressure_waits_total",
+			Help: "Appends that waited because twice MaxPendingBytes of buffered data had not reached the flusher yet.",
+		}),
 	}
 	for _, mode := range []Mode{ModeBuffered, ModeFsync} {
 		m.recordsByMode[mode] = m.records.WithLabelValues(mode.String())
 	}
 	if reg != nil {
 		reg.MustRegister(m.fsyncDuration, m.writeBytes, m.records, m.batchRecords, m.writeErrors,
-			m.droppedRecords, m.segments, m.snapshotDuration, m.snapshotBytes, m.replayDuration, m.replayRecords)
+			m.droppedRecords, m.segments, m.snapshotDuration, m.snapshotBytes, m.replayDuration, m.replayRecords, m.backpressure)
 	}
 	return m
 }

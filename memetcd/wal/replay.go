@@ -311,18 +311,42 @@ type applyItem struct {
 
 const applyBatch = 256
 
+// batchTarget is a Target that takes a run of changes at once
+// (*store.Store): one lock and one watcher wake-up per batch.
+type batchTarget interface {
+	ApplyBatch(cs []*store.Change) (applied int, err error)
+}
+
 func startApplier(target Target) *applier {
 	a := &applier{ch: make(chan []applyItem, 8), done: make(chan struct{})}
+	bt, _ := target.(batchTarget)
 	go func() {
 		defer close(a.done)
+		var cs []*store.Change
 		for b := range a.ch {
-			for _, it := range b {
-				if err := target.Apply(it.c); err != nil {
-					a.err = fmt.Errorf("wal replay: apply seq %d rev %d from %s: %w", it.seq, it.c.Revision, it.file, err)
-					for range a.ch { // let the reader finish without blocking
-					}
-					return
+			failed, err := -1, error(nil)
+			if bt != nil {
+				cs = cs[:0]
+				for _, it := range b {
+					cs = append(cs, it.c)
 				}
+				if n, e := bt.ApplyBatch(cs); e != nil {
+					failed, err = n, e
+				}
+			} else {
+				for i, it := range b {
+					if e := target.Apply(it.c); e != nil {
+						failed, err = i, e
+						break
+					}
+				}
+			}
+			if err != nil {
+				it := b[failed]
+				a.err = fmt.Errorf("wal replay: apply seq %d rev %d from %s: %w", it.seq, it.c.Revision, it.file, err)
+				for range a.ch { // let the reader finish without blocking
+				}
+				return
 			}
 		}
 	}()

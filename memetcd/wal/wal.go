@@ -30,7 +30,10 @@ type Config struct {
 	// Default 64 MiB.
 	SegmentBytes int64
 	// MaxPendingBytes wakes the flusher early when this much buffered data is
-	// waiting, so memory stays bounded under a write storm. Default 4 MiB.
+	// waiting. At twice this much, Append blocks (and with it the store's
+	// writers) until the flusher has taken the pending data: back-pressure,
+	// so a disk slower than the write rate bounds memory rather than letting
+	// the buffer grow. Default 4 MiB.
 	MaxPendingBytes int
 	// Repair truncates at the first bad record instead of refusing to boot
 	// (--wal-repair). Everything after that point is lost, so it is an
@@ -88,6 +91,7 @@ type WAL struct {
 	// mu guards the pending side: sequence numbers, routes' pending buffers,
 	// the open sync batch and the failure. Append holds it for one encode.
 	mu         sync.Mutex
+	drained    sync.Cond // on mu: broadcast when the flusher takes the pending data
 	seq        uint64
 	routes     map[string]*route // by key prefix
 	meta       *route            // lease and compaction records
@@ -161,6 +165,7 @@ func Open(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*WAL, erro
 		syncerDone: make(chan struct{}),
 	}
 	w.minPending.Store(math.MaxInt64)
+	w.drained.L = &w.mu
 	// Leases and compactions must be as durable as the most durable key they
 	// can affect, so the meta file takes the strongest configured mode.
 	w.metaMode = cfg.Routing.Default
@@ -229,6 +234,11 @@ func (w *WAL) Append(c *store.Change) store.Waiter {
 		w.mu.Unlock()
 		return doneWaiter{}
 	}
+	for w.pending >= 2*w.cfg.MaxPendingBytes && w.failed == nil {
+		w.kickFlusher()
+		w.metrics.backpressure.Inc()
+		w.drained.Wait()
+	}
 	if w.failed != nil {
 		err := w.failed
 		w.mu.Unlock()
@@ -273,12 +283,17 @@ func (w *WAL) Append(c *store.Change) store.Waiter {
 	w.mu.Unlock()
 	w.metrics.recordsByMode[mode].Inc()
 	if kick {
-		select {
-		case w.kick <- struct{}{}:
-		default:
-		}
+		w.kickFlusher()
 	}
 	return wt
+}
+
+// kickFlusher wakes the flusher if it is not already due to run.
+func (w *WAL) kickFlusher() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
 }
 
 // Durable returns a Waiter that is done once every fsync-mode record of a
@@ -403,6 +418,7 @@ func (w *WAL) fail(err error) {
 	first := w.failed == nil
 	if first {
 		w.failed = err
+		w.drained.Broadcast()
 	}
 	w.mu.Unlock()
 	if first {
@@ -435,6 +451,7 @@ func (w *WAL) flush(final bool) {
 	}
 	w.dirty = w.dirty[:0]
 	w.pending = 0
+	w.drained.Broadcast()
 	failed := w.failed
 	w.mu.Unlock()
 
