@@ -34,6 +34,7 @@ var (
 	measureModes    = flag.String("measure.modes", "none,buffered,fsync", "memetcd WAL modes to measure")
 	measureArgs     = flag.String("measure.args", "", "extra memetcd flags, space separated")
 	measureNoEtcd   = flag.Bool("measure.noetcd", false, "leave etcd out")
+	measureRounds   = flag.Int("measure.rounds", 1, "repeat the table this many times, systems interleaved per client count, and report medians")
 )
 
 type cellResult struct {
@@ -171,17 +172,46 @@ func TestMeasurePuts(t *testing.T) {
 		t.Logf("%s missing (make bin/etcd): measuring memetcd only", bin)
 	}
 	var out strings.Builder
-	fmt.Fprintf(&out, "\n%s, %d cores, %s per cell, %d-byte values, client and server on one machine\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), *measureDuration, len(value))
-	fmt.Fprintf(&out, "| system | clients | puts/s | p50 | p99 |\n|---|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&out, "\n%s, %d cores, %s per cell, %d-byte values, client and server on one machine, median of %d rounds\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), *measureDuration, len(value), *measureRounds)
+	// Rounds, then client counts, then systems: the cells compared with each
+	// other run back to back, so a neighbour's build hurts them alike.
+	results := map[string][]cellResult{}
+	key := func(name string, n int) string { return fmt.Sprintf("%s/%d", name, n) }
+	for round := range *measureRounds {
+		for _, n := range counts {
+			for _, s := range systems {
+				t.Run(fmt.Sprintf("%s/round%d", key(s.name, n), round), func(t *testing.T) {
+					ep := s.start(t) // a fresh server per cell: no cell inherits another's data
+					results[key(s.name, n)] = append(results[key(s.name, n)], drive(t, ep, n, *measureDuration, value))
+				})
+			}
+		}
+	}
+	fmt.Fprintf(&out, "| system | clients | puts/s | p50 | p99 | puts/s per round |\n|---|---:|---:|---:|---:|---|\n")
 	for _, s := range systems {
 		for _, n := range counts {
-			t.Run(fmt.Sprintf("%s/%d", s.name, n), func(t *testing.T) {
-				ep := s.start(t) // a fresh server per cell: no cell inherits another's data
-				r := drive(t, ep, n, *measureDuration, value)
-				fmt.Fprintf(&out, "| %s | %d | %.0f | %s | %s |\n", s.name, n, r.rate,
-					r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond))
-			})
+			rs := results[key(s.name, n)]
+			if len(rs) == 0 {
+				continue
+			}
+			var rates []string
+			for _, r := range rs {
+				rates = append(rates, fmt.Sprintf("%.0f", r.rate))
+			}
+			med := func(f func(cellResult) float64) float64 {
+				v := make([]float64, len(rs))
+				for i, r := range rs {
+					v[i] = f(r)
+				}
+				slices.Sort(v)
+				return v[len(v)/2]
+			}
+			fmt.Fprintf(&out, "| %s | %d | %.0f | %s | %s | %s |\n", s.name, n,
+				med(func(r cellResult) float64 { return r.rate }),
+				time.Duration(med(func(r cellResult) float64 { return float64(r.p50) })).Round(time.Microsecond),
+				time.Duration(med(func(r cellResult) float64 { return float64(r.p99) })).Round(time.Microsecond),
+				strings.Join(rates, ", "))
 		}
 	}
 	t.Log(out.String())

@@ -154,6 +154,17 @@ func (ks *keyspace) insert(e *entry) {
 	ks.shardFor(e.key, true).tree.ReplaceOrInsert(e)
 }
 
+// insertNew adds e unless its key is present (then it puts the old entry
+// back and returns false): one descent of the tree instead of get + insert.
+func (ks *keyspace) insertNew(e *entry) bool {
+	t := ks.shardFor(e.key, true).tree
+	if old, replaced := t.ReplaceOrInsert(e); replaced {
+		t.ReplaceOrInsert(old)
+		return false
+	}
+	return true
+}
+
 func (ks *keyspace) remove(e *entry) {
 	if sh := ks.shardFor(e.key, false); sh != nil {
 		sh.tree.Delete(e)

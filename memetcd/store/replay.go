@@ -135,11 +135,10 @@ func (s *Store) Restore(rev, compactRev int64, leases []Lease, kvs iter.Seq[KeyV
 		if kv.ModRevision > rev || kv.Version <= 0 {
 			return fmt.Errorf("restore snapshot at revision %d: key %q has mod revision %d, version %d", rev, kv.Key, kv.ModRevision, kv.Version)
 		}
-		if s.keys.get(kv.Key) != nil {
+		e := &entry{key: kv.Key, history: []record{{value: kv.Value, create: kv.CreateRevision, mod: kv.ModRevision, version: kv.Version, lease: kv.Lease}}}
+		if !s.keys.insertNew(e) {
 			return fmt.Errorf("restore snapshot at revision %d: key %q twice", rev, kv.Key)
 		}
-		e := &entry{key: kv.Key, history: []record{{value: kv.Value, create: kv.CreateRevision, mod: kv.ModRevision, version: kv.Version, lease: kv.Lease}}}
-		s.keys.insert(e)
 		s.live++
 		s.liveBytes += int64(len(kv.Key) + len(kv.Value))
 		if kv.Lease != 0 {
