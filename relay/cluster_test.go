@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +27,8 @@ type testCluster struct {
 	decisions map[uint64][]Decision
 	wins      map[uint64][]string
 	verdicts  map[uint64]int
-	arrived   map[uint64]time.Time // when each item's (first) decision arrived
+	heard     map[uint64]map[string]Verdict // by member, for failure messages
+	arrived   map[uint64]time.Time          // when each item's (first) decision arrived
 	tune      func(*Config)
 }
 
@@ -40,6 +42,7 @@ func newTestCluster(t *testing.T, score scorer) *testCluster {
 	c := &testCluster{
 		t: t, byName: map[string]*testMember{}, score: score,
 		decisions: map[uint64][]Decision{}, wins: map[uint64][]string{}, verdicts: map[uint64]int{},
+		heard:   map[uint64]map[string]Verdict{},
 		arrived: map[uint64]time.Time{},
 	}
 	t.Cleanup(c.stopAll)
@@ -104,6 +107,10 @@ func (c *testCluster) verdict(member string, v Verdict) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.verdicts[v.RequestID]++
+	if c.heard[v.RequestID] == nil {
+		c.heard[v.RequestID] = map[string]Verdict{}
+	}
+	c.heard[v.RequestID][member] = v
 	if v.Win {
 		c.wins[v.RequestID] = append(c.wins[v.RequestID], member)
 	}
@@ -221,4 +228,44 @@ func (c *testCluster) gathersOf(origin string, id uint64) string {
 		sh.mu.Unlock()
 	}
 	return strings.Join(out, "; ")
+}
+
+// itemState describes an item across the live members (for failure messages):
+// its decisions, who heard which verdict, and each member's gather record,
+// pending report and whether it saw the item; c.mu must be held.
+func (c *testCluster) itemState(origin string, id uint64) string {
+	iid := itemID{origin: origin, id: id}
+	var b strings.Builder
+	fmt.Fprintf(&b, "decisions %+v\n", c.decisions[id])
+	names := make([]string, 0, len(c.byName))
+	for n := range c.byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		m := c.byName[name]
+		fmt.Fprintf(&b, "  %s:", name)
+		if v, ok := c.heard[id][name]; ok {
+			fmt.Fprintf(&b, " heard win=%v reason=%q", v.Win, v.Reason)
+		}
+		fs := m.r.flights.shard(iid)
+		fs.mu.Lock()
+		_, seen := fs.m[iid]
+		fs.mu.Unlock()
+		fmt.Fprintf(&b, " seen=%v", seen)
+		rs := m.r.reports.shard(iid)
+		rs.mu.Lock()
+		if pr := rs.m[iid]; pr != nil {
+			fmt.Fprintf(&b, " pending-to=%s", pr.gatherer)
+		}
+		rs.mu.Unlock()
+		gs := m.r.gather.shard(iid)
+		gs.mu.Lock()
+		if rec := gs.recs[iid]; rec != nil {
+			fmt.Fprintf(&b, " gather{decided=%v winner=%s confirmed=%d reports=%d remaining=%d}", rec.decided, rec.winner, rec.confirmed, rec.reports, rec.remaining)
+		}
+		gs.mu.Unlock()
+		b.WriteString("\n")
+	}
+	return b.String()
 }

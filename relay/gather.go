@@ -54,6 +54,7 @@ type record struct {
 	ties       int
 	reason     string
 	decided    bool
+	decidedAt  time.Time
 	winner     string
 	// winnerSink waits for the origin to accept the decision (confirmed) before
 	// the winner hears "win"; until then a repeated report from the winner
@@ -117,7 +118,7 @@ func (g *gatherer) open(it *relayv1.Item) {
 	id := itemID{origin: it.GetOrigin(), id: it.GetRequestId()}
 	s := g.shard(id)
 	s.mu.Lock()
-	if _, known := s.recs[id]; !known && time.Unix(0, it.GetDeadlineUnixNano()).Add(g.r.cfg.Retention).Before(time.Now()) {
+	if _, known := s.recs[id]; !known && time.Unix(0, it.GetDeadlineUnixNano()).Add(g.keep()).Before(time.Now()) {
 		s.mu.Unlock()
 		return // may have been decided and forgotten: never open it again
 	}
@@ -134,7 +135,7 @@ func (g *gatherer) report(sc *relayv1.Score, sink verdictSink) {
 	s := g.shard(id)
 	s.mu.Lock()
 	rec, known := s.recs[id]
-	if !known && time.Unix(0, sc.GetDeadlineUnixNano()).Add(g.r.cfg.Retention).Before(time.Now()) {
+	if !known && time.Unix(0, sc.GetDeadlineUnixNano()).Add(g.keep()).Before(time.Now()) {
 		// Older than anything still remembered: it may have been decided and
 		// forgotten, so it must not be decided again.
 		s.mu.Unlock()
@@ -255,6 +256,7 @@ func (g *gatherer) maybeDecideLocked(rec *record) *outcome {
 // decideLocked decides rec; the shard lock must be held and rec undecided.
 func (g *gatherer) decideLocked(rec *record) *outcome {
 	rec.decided = true
+	rec.decidedAt = time.Now()
 	if rec.timer != nil {
 		rec.timer.Stop()
 	}
@@ -345,16 +347,32 @@ func (g *gatherer) confirm(id itemID, accepted bool) {
 	}
 }
 
-// sweep forgets decided records retention past their deadline.
-func (g *gatherer) sweep(now time.Time, retention time.Duration) {
-	cut := now.Add(-retention)
+// keep is how long past its deadline (and its decision) a decided record is
+// remembered: Retention, and at least as long as a reporter may still be
+// waiting for its verdict (VerdictGrace), so a repeated report is answered
+// with the verdict given rather than "lose".
+func (g *gatherer) keep() time.Duration { return max(g.r.cfg.Retention, g.r.cfg.VerdictGrace) }
+
+// sweep forgets decided records keep past their deadline and past their
+// decision. A record whose winner still waits for the origin's answer is kept
+// DecisionGrace longer (until the origin's backstop has surely decided): a
+// record forgotten earlier made a late confirmation find nothing, so the
+// winner was never told, and answered the winner's repeated report "lose"
+// although the origin had taken its win.
+func (g *gatherer) sweep(now time.Time) {
+	cut := now.Add(-g.keep())
+	pendingCut := cut.Add(-g.r.cfg.DecisionGrace)
 	for i := range g.shards {
 		s := &g.shards[i]
 		s.mu.Lock()
 		for id, rec := range s.recs {
-			if rec.decided && rec.deadline.Before(cut) {
-				delete(s.recs, id)
+			if !rec.decided || !rec.deadline.Before(cut) || !rec.decidedAt.Before(cut) {
+				continue
 			}
+			if rec.winner != "" && rec.confirmed == confirmPending && !rec.deadline.Before(pendingCut) {
+				continue
+			}
+			delete(s.recs, id)
 		}
 		s.mu.Unlock()
 	}

@@ -36,8 +36,8 @@ type tracked struct {
 }
 
 type accepted struct {
-	gatherer, winner string
-	deadline         time.Time
+	gatherer, winner, node string
+	deadline               time.Time
 }
 
 func newOriginTable(r *Relay) *originTable {
@@ -80,14 +80,18 @@ func (o *originTable) deliver(d *relayv1.Decision, backstop bool) bool {
 	if !ok {
 		prev, known := s.decided[id]
 		s.mu.Unlock()
-		if known && prev.gatherer == d.GetGatherer() && prev.winner == d.GetWinner() {
-			return true // the same decision, re-sent
+		if known && prev.winner == d.GetWinner() && prev.node == d.GetNode() && (prev.gatherer == d.GetGatherer() || d.GetWinner() != "") {
+			// The same decision, re-sent after a reconnect; or a second
+			// gatherer (reports re-routed while membership changed) that
+			// chose the same winner. Refusing the latter made it tell the
+			// real winner "lose", racing the first gatherer's "win".
+			return true
 		}
 		o.r.metrics.duplicateDecisions.Inc()
 		return false
 	}
 	delete(s.m, id)
-	s.decided[id] = accepted{gatherer: d.GetGatherer(), winner: d.GetWinner(), deadline: t.deadline}
+	s.decided[id] = accepted{gatherer: d.GetGatherer(), winner: d.GetWinner(), node: d.GetNode(), deadline: t.deadline}
 	s.mu.Unlock()
 	t.timer.Stop()
 	source := "gatherer"

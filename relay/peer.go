@@ -169,13 +169,125 @@ func (p *peer) backoff(failures int) bool {
 	}
 }
 
+// session is one open stream of a link: send writes a batch, recv reads and
+// handles one response, unacked is what must go out again on the next stream
+// once this one broke.
+type session[T any] interface {
+	send(batch []T) error
+	recv() error
+	unacked() []T
+}
+
+// linkHooks are what differs between the links: how a stream is opened, and
+// what happens when opening fails or succeeds.
+type linkHooks[T any] struct {
+	open func(ctx context.Context) (session[T], error)
+	// openFailed is told each failed attempt with the failures in a row.
+	openFailed func(failures int)
+	// opened is told each stream that opened; first is true for the first.
+	opened func(first bool)
+}
+
+// runLink keeps one stream to peer p open and feeds it from ob: batches go out
+// as they pile up, responses are handled as they come back, and when the
+// stream breaks it is opened again after a backoff, with whatever the peer did
+// not acknowledge queued in front. It returns when the peer closes.
+func runLink[T any](p *peer, ob *outbox[T], h linkHooks[T]) {
+	failures := 0
+	first := true
+	for p.ctx.Err() == nil {
+		ctx, cancel := context.WithCancel(p.ctx)
+		s, err := h.open(ctx)
+		if err != nil {
+			cancel()
+			failures++
+			if h.openFailed != nil {
+				h.openFailed(failures)
+			}
+			if !p.backoff(failures) {
+				return
+			}
+			continue
+		}
+		if h.opened != nil {
+			h.opened(first)
+		}
+		first = false
+		recvDone := make(chan struct{})
+		go func() {
+			defer close(recvDone)
+			for s.recv() == nil {
+			}
+			cancel()
+		}()
+		for {
+			batch, err := ob.take(ctx, p.r.cfg.MaxBatch)
+			if err != nil {
+				break
+			}
+			if err := s.send(batch); err != nil {
+				break
+			}
+			failures = 0
+		}
+		cancel()
+		<-recvDone
+		ob.requeue(s.unacked())
+		failures++
+		if !p.backoff(failures) {
+			return
+		}
+	}
+}
+
+// ackedBatches remembers the batches a stream sent until the peer
+// acknowledges them; a stream's sender and receiver share it.
+type ackedBatches[T any] struct {
+	mu   sync.Mutex
+	next uint64
+	m    map[uint64][]T
+}
+
+// add records a batch about to be sent and returns its id.
+func (a *ackedBatches[T]) add(batch []T) uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.m == nil {
+		a.m = map[uint64][]T{}
+	}
+	a.next++
+	a.m[a.next] = batch
+	return a.next
+}
+
+func (a *ackedBatches[T]) ack(ids []uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, id := range ids {
+		delete(a.m, id)
+	}
+}
+
+// rest is every batch not acknowledged, flattened.
+func (a *ackedBatches[T]) rest() []T {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []T
+	for _, b := range a.m {
+		out = append(out, b...)
+	}
+	return out
+}
+
 // scatterEntry is one item on its way to a child, with the root of its tree.
 type scatterEntry struct {
 	root string
 	item *relayv1.Item
 }
 
-// scatterLink is the parent side of the Scatter stream to one child.
+// scatterLink is the parent side of the Scatter stream to one child. Batches
+// the child has not acknowledged when the stream breaks are sent again on the
+// next stream (the child drops duplicates), unless past their deadline.
 type scatterLink struct {
 	p      *peer
 	ob     *outbox[scatterEntry]
@@ -184,96 +296,70 @@ type scatterLink struct {
 
 func (l *scatterLink) push(es ...scatterEntry) { l.ob.push(es...) }
 
-// run keeps a Scatter stream open and sends batches; batches the child has not
-// acknowledged when the stream breaks are sent again on the next stream (the
-// child drops duplicates).
 func (l *scatterLink) run() {
-	r := l.p.r
-	var batchID uint64
-	failures := 0
-	for l.p.ctx.Err() == nil {
-		ctx, cancel := context.WithCancel(l.p.ctx)
+	runLink(l.p, l.ob, linkHooks[scatterEntry]{open: func(ctx context.Context) (session[scatterEntry], error) {
 		stream, err := l.client.Scatter(ctx)
 		if err != nil {
-			cancel()
-			failures++
-			if !l.p.backoff(failures) {
-				return
-			}
-			continue
+			return nil, err
 		}
-		var mu sync.Mutex
-		unacked := map[uint64][]scatterEntry{}
-		recvDone := make(chan struct{})
-		go func() {
-			defer close(recvDone)
-			for {
-				resp, err := stream.Recv()
-				if err != nil {
-					cancel()
-					return
-				}
-				mu.Lock()
-				for _, id := range resp.GetBatchIds() {
-					delete(unacked, id)
-				}
-				mu.Unlock()
-			}
-		}()
-		for {
-			es, err := l.ob.take(ctx, r.cfg.MaxBatch)
-			if err != nil {
-				break
-			}
-			// Usually one root; split batches where the root changes.
-			sent := true
-			for start := 0; start < len(es); {
-				end := start + 1
-				for end < len(es) && es[end].root == es[start].root {
-					end++
-				}
-				batchID++
-				req := &relayv1.ScatterRequest{From: r.self.Name, Root: es[start].root, BatchId: batchID, Items: make([]*relayv1.Item, 0, end-start)}
-				for _, e := range es[start:end] {
-					req.Items = append(req.Items, e.item)
-				}
-				mu.Lock()
-				unacked[batchID] = es[start:end]
-				mu.Unlock()
-				if err := stream.Send(req); err != nil {
-					sent = false
-					break
-				}
-				r.metrics.scatterBatches.Inc()
-				start = end
-			}
-			if !sent {
-				break
-			}
-			failures = 0
-		}
-		cancel()
-		<-recvDone
-		// Whatever the child did not acknowledge goes out again, unless it is
-		// past its deadline (the gatherer has decided without it by now).
-		now := time.Now().UnixNano()
-		var again []scatterEntry
-		for _, es := range unacked {
-			for _, e := range es {
-				if e.item.GetDeadlineUnixNano() > now {
-					again = append(again, e)
-				}
-			}
-		}
-		l.ob.requeue(again)
-		failures++
-		if !l.p.backoff(failures) {
-			return
-		}
-	}
+		return &scatterSession{l: l, stream: stream}, nil
+	}})
 }
 
-// reportLink is the reporter side of the Report stream to one gatherer.
+type scatterSession struct {
+	l      *scatterLink
+	stream relayv1.ScatterService_ScatterClient
+	sent   ackedBatches[scatterEntry]
+}
+
+// send splits the batch where the root changes (usually there is one root).
+func (s *scatterSession) send(es []scatterEntry) error {
+	r := s.l.p.r
+	for start := 0; start < len(es); {
+		end := start + 1
+		for end < len(es) && es[end].root == es[start].root {
+			end++
+		}
+		req := &relayv1.ScatterRequest{From: r.self.Name, Root: es[start].root, Items: make([]*relayv1.Item, 0, end-start)}
+		for _, e := range es[start:end] {
+			req.Items = append(req.Items, e.item)
+		}
+		req.BatchId = s.sent.add(es[start:end])
+		if err := s.stream.Send(req); err != nil {
+			return err
+		}
+		r.metrics.scatterBatches.Inc()
+		start = end
+	}
+	return nil
+}
+
+func (s *scatterSession) recv() error {
+	resp, err := s.stream.Recv()
+	if err != nil {
+		return err
+	}
+	s.sent.ack(resp.GetBatchIds())
+	return nil
+}
+
+// unacked leaves out items past their deadline: the gatherer has decided
+// without the child by now.
+func (s *scatterSession) unacked() []scatterEntry {
+	now := time.Now().UnixNano()
+	var again []scatterEntry
+	for _, e := range s.sent.rest() {
+		if e.item.GetDeadlineUnixNano() > now {
+			again = append(again, e)
+		}
+	}
+	return again
+}
+
+// reportLink is the reporter side of the Report stream to one gatherer: scores
+// go out in batches, verdicts come back. After a broken stream every score
+// still without a verdict is sent again (the gatherer answers repeats with the
+// verdict it already gave).
 type reportLink struct {
 	p      *peer
 	ob     *outbox[*relayv1.Score]
@@ -282,69 +368,66 @@ type reportLink struct {
 
 func (l *reportLink) push(s ...*relayv1.Score) { l.ob.push(s...) }
 
-// run keeps a Report stream open: scores go out in batches, verdicts come back.
-// After a broken stream every score still without a verdict is sent again (the
-// gatherer answers repeats with the verdict it already gave).
 func (l *reportLink) run() {
 	r := l.p.r
-	failures := 0
-	first := true
-	for l.p.ctx.Err() == nil {
-		ctx, cancel := context.WithCancel(l.p.ctx)
-		stream, err := l.client.Report(ctx)
-		if err != nil {
-			cancel()
-			failures++
+	// dropped: the outbox was emptied while the gatherer was unreachable;
+	// whatever of it is still pending for this gatherer (nowhere else to go)
+	// goes out when a stream opens, even the first one.
+	dropped := false
+	runLink(l.p, l.ob, linkHooks[*relayv1.Score]{
+		open: func(ctx context.Context) (session[*relayv1.Score], error) {
+			stream, err := l.client.Report(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return &reportSession{r: r, stream: stream}, nil
+		},
+		openFailed: func(failures int) {
 			if failures >= 2 && !l.p.down.Swap(true) {
 				// Opening failed twice running: treat the gatherer as gone
 				// for now and move its scores on.
 				l.ob.drop()
+				dropped = true
 				r.reports.unreachable(l.p.name)
 			}
-			if !l.p.backoff(failures) {
-				return
+		},
+		opened: func(first bool) {
+			l.p.down.Store(false)
+			if !first || dropped {
+				l.ob.requeue(r.reports.pendingFor(l.p.name))
 			}
-			continue
-		}
-		l.p.down.Store(false)
-		if !first {
-			l.ob.requeue(r.reports.pendingFor(l.p.name))
-		}
-		first = false
-		recvDone := make(chan struct{})
-		go func() {
-			defer close(recvDone)
-			for {
-				resp, err := stream.Recv()
-				if err != nil {
-					cancel()
-					return
-				}
-				for _, v := range resp.GetVerdicts() {
-					r.reports.onVerdict(v)
-				}
-			}
-		}()
-		for {
-			ss, err := l.ob.take(ctx, r.cfg.MaxBatch)
-			if err != nil {
-				break
-			}
-			if err := stream.Send(&relayv1.ReportRequest{From: r.self.Name, Scores: ss}); err != nil {
-				break
-			}
-			failures = 0
-		}
-		cancel()
-		<-recvDone
-		failures++
-		if !l.p.backoff(failures) {
-			return
-		}
-	}
+			dropped = false
+		},
+	})
 }
 
-// decideLink is the gatherer side of the Decide stream to one origin.
+type reportSession struct {
+	r      *Relay
+	stream relayv1.GatherService_ReportClient
+}
+
+func (s *reportSession) send(ss []*relayv1.Score) error {
+	return s.stream.Send(&relayv1.ReportRequest{From: s.r.self.Name, Scores: ss})
+}
+
+func (s *reportSession) recv() error {
+	resp, err := s.stream.Recv()
+	if err != nil {
+		return err
+	}
+	for _, v := range resp.GetVerdicts() {
+		s.r.reports.onVerdict(v)
+	}
+	return nil
+}
+
+// unacked is nothing: the reporter's pending scores are re-sent when the next
+// stream opens.
+func (s *reportSession) unacked() []*relayv1.Score { return nil }
+
+// decideLink is the gatherer side of the Decide stream to one origin;
+// unacknowledged batches are sent again after a broken stream (the origin keeps
+// only the first decision per item).
 type decideLink struct {
 	p      *peer
 	ob     *outbox[*relayv1.Decision]
@@ -353,71 +436,43 @@ type decideLink struct {
 
 func (l *decideLink) push(d ...*relayv1.Decision) { l.ob.push(d...) }
 
-// run keeps a Decide stream open; unacknowledged batches are sent again after
-// a broken stream (the origin keeps only the first decision per item).
 func (l *decideLink) run() {
-	r := l.p.r
-	var batchID uint64
-	failures := 0
-	for l.p.ctx.Err() == nil {
-		ctx, cancel := context.WithCancel(l.p.ctx)
+	runLink(l.p, l.ob, linkHooks[*relayv1.Decision]{open: func(ctx context.Context) (session[*relayv1.Decision], error) {
 		stream, err := l.client.Decide(ctx)
 		if err != nil {
-			cancel()
-			failures++
-			if !l.p.backoff(failures) {
-				return
-			}
-			continue
+			return nil, err
 		}
-		var mu sync.Mutex
-		unacked := map[uint64][]*relayv1.Decision{}
-		recvDone := make(chan struct{})
-		go func() {
-			defer close(recvDone)
-			for {
-				resp, err := stream.Recv()
-				if err != nil {
-					cancel()
-					return
-				}
-				mu.Lock()
-				for _, id := range resp.GetBatchIds() {
-					delete(unacked, id)
-				}
-				mu.Unlock()
-				for _, id := range resp.GetAcceptedRequestIds() {
-					r.gather.confirm(itemID{origin: l.p.name, id: id}, true)
-				}
-				for _, id := range resp.GetRejectedRequestIds() {
-					r.gather.confirm(itemID{origin: l.p.name, id: id}, false)
-				}
-			}
-		}()
-		for {
-			ds, err := l.ob.take(ctx, r.cfg.MaxBatch)
-			if err != nil {
-				break
-			}
-			batchID++
-			mu.Lock()
-			unacked[batchID] = ds
-			mu.Unlock()
-			if err := stream.Send(&relayv1.DecideRequest{From: r.self.Name, BatchId: batchID, Decisions: ds}); err != nil {
-				break
-			}
-			failures = 0
-		}
-		cancel()
-		<-recvDone
-		var again []*relayv1.Decision
-		for _, ds := range unacked {
-			again = append(again, ds...)
-		}
-		l.ob.requeue(again)
-		failures++
-		if !l.p.backoff(failures) {
-			return
-		}
-	}
+		return &decideSession{l: l, stream: stream}, nil
+	}})
 }
+
+type decideSession struct {
+	l      *decideLink
+	stream relayv1.GatherService_DecideClient
+	sent   ackedBatches[*relayv1.Decision]
+}
+
+func (s *decideSession) send(ds []*relayv1.Decision) error {
+	id := s.sent.add(ds)
+	return s.stream.Send(&relayv1.DecideRequest{From: s.l.p.r.self.Name, BatchId: id, Decisions: ds})
+}
+
+// recv takes the origin's answers: acknowledged batches, and which decisions
+// it accepted, which the gatherer passes on to the winners.
+func (s *decideSession) recv() error {
+	resp, err := s.stream.Recv()
+	if err != nil {
+		return err
+	}
+	s.sent.ack(resp.GetBatchIds())
+	g, origin := s.l.p.r.gather, s.l.p.name
+	for _, id := range resp.GetAcceptedRequestIds() {
+		g.confirm(itemID{origin: origin, id: id}, true)
+	}
+	for _, id := range resp.GetRejectedRequestIds() {
+		g.confirm(itemID{origin: origin, id: id}, false)
+	}
+	return nil
+}
+
+func (s *decideSession) unacked() []*relayv1.Decision { return s.sent.rest() }

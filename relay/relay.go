@@ -410,7 +410,7 @@ func (r *Relay) sweepLoop() {
 			return
 		case now := <-tick.C:
 			r.flights.sweep(now, r.cfg.Retention)
-			r.gather.sweep(now, r.cfg.Retention)
+			r.gather.sweep(now)
 			r.origin.sweep(now, r.cfg.Retention)
 		}
 	}

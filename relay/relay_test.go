@@ -60,7 +60,7 @@ func TestEveryItemDecidedOnce(t *testing.T) {
 		defer c.mu.Unlock()
 		for _, id := range ids {
 			if c.verdicts[id] < len(schedulers) {
-				return fmt.Errorf("item %d: %d verdicts, want %d", id, c.verdicts[id], len(schedulers))
+				return fmt.Errorf("item %d: %d verdicts, want %d\n%s", id, c.verdicts[id], len(schedulers), c.itemState("leader", id))
 			}
 		}
 		return nil
@@ -88,7 +88,7 @@ func TestEveryItemDecidedOnce(t *testing.T) {
 			t.Fatalf("item %d: %+v", id, d)
 		}
 		if w := c.wins[id]; len(w) != 1 || w[0] != best {
-			t.Fatalf("item %d: told to win: %v, want [%s]", id, w, best)
+			t.Fatalf("item %d: told to win: %v, want [%s]\n%s", id, w, best, c.itemState("leader", id))
 		}
 		if c.verdicts[id] != len(schedulers) {
 			t.Fatalf("item %d: %d verdicts, want %d", id, c.verdicts[id], len(schedulers))
