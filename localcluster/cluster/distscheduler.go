@@ -74,8 +74,10 @@ func distTree(schedulers, relays int, ports []int) []distMember {
 }
 
 // args are the member's distscheduler flags. A tree of one member needs no
-// membership (distscheduler then runs its single-member tree); in a larger
-// tree every member but the first is seeded with the first's gossip address.
+// membership: without --seeds distscheduler runs its in-process
+// single-member tree and opens no tree ports. In a larger tree every member,
+// the first included (a seed may be the member itself), joins the relay tree
+// through the first member's gossip address.
 func (m distMember) args(cfgPath, kubeconfig string, tree []distMember) []string {
 	args := []string{
 		"--config=" + cfgPath,
@@ -90,10 +92,11 @@ func (m distMember) args(cfgPath, kubeconfig string, tree []distMember) []string
 		args = append(args, "--relay-only")
 	}
 	if len(tree) > 1 {
-		args = append(args, "--gossip-addr="+m.gossipAddr, "--gossip-port="+m.gossipPort)
-		if seed := tree[0]; seed.name != m.name {
-			args = append(args, "--seeds="+seed.gossipAddr+":"+seed.gossipPort)
-		}
+		seed := tree[0]
+		args = append(args,
+			"--gossip-addr="+m.gossipAddr,
+			"--gossip-port="+m.gossipPort,
+			"--seeds="+seed.gossipAddr+":"+seed.gossipPort)
 	}
 	return args
 }
@@ -101,8 +104,9 @@ func (m distMember) args(cfgPath, kubeconfig string, tree []distMember) []string
 // startDistScheduler starts cfg.Schedulers scheduling members and cfg.Relays
 // relay-only members (`distscheduler --relay-only`), one process each, in that
 // order, each waited for until its /readyz answers (caches synced, tree
-// joined). The first member seeds the others' membership; all campaign for
-// the shard-writing Lease. Only nodes created by localcluster are sharded.
+// joined). The first member seeds the tree's membership; all campaign for
+// the Lease, whose holder is the tree's root (it submits the pods) and
+// writes the shard labels. Only nodes created by localcluster are sharded.
 func (c *Cluster) startDistScheduler(ctx context.Context) error {
 	bin, err := c.bin("distscheduler")
 	if err != nil {
