@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/k8s1m/k8s1m/distscheduler/tree"
+	"github.com/k8s1m/k8s1m/relay"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
 )
@@ -45,9 +47,33 @@ type Config struct {
 	WaitForSubschedulers float64
 	// WatchPods selects pod intake by watch (--watch-pods); see README.
 	WatchPods bool
-	// Seeds and GossipKey are the tree membership flags.
-	Seeds     []string
-	GossipKey string
+	// Seeds are the gossip addresses ("host:port") of tree members to join;
+	// with none the member runs an in-process single-member tree.
+	Seeds []string
+	// GossipKey is a base64 gossip encryption key (16, 24 or 32 bytes);
+	// GossipKeyFile holds more, one per line (the relay binary's format).
+	GossipKey, GossipKeyFile string
+	// AdvertiseGRPCAddr is the gRPC address peers dial (default: derived
+	// from GRPCAddr and the gossip address, as the relay binary does).
+	AdvertiseGRPCAddr string
+	// GossipAddr, GossipPort and AdvertiseGossipAddr place the membership
+	// gossip (memberlist); GossipPort 0 picks a free port.
+	GossipAddr          string
+	GossipPort          int
+	AdvertiseGossipAddr string
+	// Fanout is the most children a tree member forwards to; it must be
+	// the same on every member (and on relay binaries).
+	Fanout int
+	// JoinRetry is the pause between tree join attempts.
+	JoinRetry time.Duration
+	// InFlight is the most pod items the leader keeps in the tree at once;
+	// 0 means 4 × NumConcurrentSchedulers.
+	InFlight int
+	// Relay is the base relay configuration (timings); nil means
+	// relay.DefaultConfig(). Tests pass relay.DefaultLocalConfig().
+	Relay *relay.Config
+	// Log is set by Run for the tree constructors.
+	Log zerolog.Logger
 
 	// Lease names the leader election Lease and its timing.
 	LeaseNamespace, LeaseName                 string
@@ -67,6 +93,15 @@ type Config struct {
 // GatherDeadline is WaitForSubschedulers as a duration.
 func (c Config) GatherDeadline() time.Duration {
 	return time.Duration(c.WaitForSubschedulers * float64(time.Second))
+}
+
+// InFlightItems is the leader's in-flight item budget: InFlight, or four
+// items per concurrent scheduler.
+func (c Config) InFlightItems() int {
+	if c.InFlight > 0 {
+		return c.InFlight
+	}
+	return 4 * c.NumConcurrentSchedulers
 }
 
 // Validate checks the member's own settings (upstream validates its own).

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/k8s1m/k8s1m/distscheduler/intake"
 	"github.com/k8s1m/k8s1m/distscheduler/leader"
 	"github.com/k8s1m/k8s1m/distscheduler/plugins/distpermit"
 	"github.com/k8s1m/k8s1m/distscheduler/selector"
@@ -15,9 +17,12 @@ import (
 	"github.com/rs/zerolog"
 	v1 "k8s.io/api/core/v1"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/metadata"
+	"k8s.io/klog/v2"
 	schedulerappconfig "k8s.io/kubernetes/cmd/kube-scheduler/app/config"
 	"k8s.io/kubernetes/pkg/scheduler"
+	internalqueue "k8s.io/kubernetes/pkg/scheduler/backend/queue"
 	plfeature "k8s.io/kubernetes/pkg/scheduler/framework/plugins/feature"
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 )
@@ -100,11 +105,15 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 	if newTree == nil {
 		newTree = DefaultTree
 	}
+	cfg.Log, cfg.Registry = log, reg
 	t, leave, err := newTree(ctx, cfg, scheduling)
 	if err != nil {
 		return fmt.Errorf("join tree: %w", err)
 	}
 	defer leave()
+	// A root-driven tree (relay) needs the leader to submit pods, and
+	// members to bring a pod back into their queue when its item arrives.
+	root, _ := t.(intake.Root)
 
 	if scheduling {
 		sel, err := selector.New(selector.Config{
@@ -119,6 +128,10 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 		sched.SchedulePod = sel.SchedulePod
 		sched.FailureHandler = sel.FailureHandler(sched.FailureHandler, sched.SchedulingQueue.Done)
 		pods := cc.InformerFactory.Core().V1().Pods().Lister()
+		if items, ok := t.(itemNotifier); ok {
+			items.OnItem(func(key string) { requeueOnItem(ctx, key, pods, sel, sched.SchedulingQueue) })
+			defer items.OnItem(nil)
+		}
 		recheck := 10 * cfg.GatherDeadline()
 		wg.Add(1)
 		go func() {
@@ -136,6 +149,7 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 		if err != nil {
 			return fmt.Errorf("metadata client: %w", err)
 		}
+		intakeMetrics := intake.NewMetrics(reg)
 		ctrl, err := shard.NewController(shard.ControllerConfig{
 			Client:       meta,
 			NodeSelector: cfg.NodeSelector,
@@ -160,6 +174,27 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 				Registerer:    reg,
 				Log:           log,
 				Lead: func(ctx context.Context) {
+					var lwg sync.WaitGroup
+					defer lwg.Wait()
+					if root != nil {
+						lwg.Add(1)
+						go func() {
+							defer lwg.Done()
+							err := intake.Run(ctx, intake.Config{
+								Client:         cc.Client,
+								SchedulerNames: schedulerNames(cc),
+								Root:           root,
+								Deadline:       cfg.GatherDeadline(),
+								InFlight:       cfg.InFlightItems(),
+								KeyOf:          selector.PodKey,
+								Metrics:        intakeMetrics,
+								Log:            log,
+							})
+							if err != nil {
+								log.Error().Err(err).Msg("pod intake stopped")
+							}
+						}()
+					}
 					if err := ctrl.Run(ctx); err != nil {
 						log.Error().Err(err).Msg("shard controller stopped")
 					}
@@ -203,4 +238,43 @@ func warnWithoutPermit(log zerolog.Logger, cc *schedulerappconfig.CompletedConfi
 			log.Warn().Str("profile", p.SchedulerName).Msg("profile does not enable the DistPermit permit plugin")
 		}
 	}
+}
+
+// itemNotifier is a tree that says when a pod's item reaches this member.
+type itemNotifier interface {
+	OnItem(func(key string))
+}
+
+// requeueOnItem brings a pod back into this member's scheduling queue when
+// its tree item arrives: a pod this member dropped (lost an earlier gather,
+// or gave up waiting for its item) is added again; one waiting in backoff or
+// among the unschedulable is activated. Pods no longer pending are ignored:
+// the gather decides without this member.
+func requeueOnItem(ctx context.Context, key string, pods corelisters.PodLister, sel *selector.Selector, q internalqueue.SchedulingQueue) {
+	ns, rest, ok := strings.Cut(key, "/")
+	if !ok {
+		return
+	}
+	name, uid, ok := strings.Cut(rest, "/")
+	if !ok {
+		return
+	}
+	p, err := pods.Pods(ns).Get(name)
+	if err != nil || string(p.UID) != uid || p.Spec.NodeName != "" || p.DeletionTimestamp != nil {
+		return
+	}
+	if sel.Undrop(p.UID) {
+		q.Update(ctx, p, p)
+		return
+	}
+	q.Activate(klog.FromContext(ctx), map[string]*v1.Pod{key: p})
+}
+
+// schedulerNames are the profiles' scheduler names.
+func schedulerNames(cc *schedulerappconfig.CompletedConfig) []string {
+	var out []string
+	for _, p := range cc.ComponentConfig.Profiles {
+		out = append(out, p.SchedulerName)
+	}
+	return out
 }

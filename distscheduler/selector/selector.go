@@ -98,7 +98,11 @@ func (s *Selector) SchedulePod(ctx context.Context, fw framework.Framework, stat
 
 	key := PodKey(pod)
 	gatherStart := time.Now()
-	v, err := s.cfg.Tree.Gather(ctx, key, tree.Bid{Node: local.node, Score: local.score})
+	bid := tree.Bid{Node: local.node, Score: local.score}
+	if local.fitErr != nil {
+		bid.Reason = local.fitErr.Error()
+	}
+	v, err := s.cfg.Tree.Gather(ctx, key, bid)
 	s.cfg.Metrics.gatherDuration.Observe(time.Since(gatherStart).Seconds())
 	if err != nil {
 		// The pod stays this member's: upstream requeues it with backoff.
@@ -164,6 +168,17 @@ func (s *Selector) takeLost(pod *v1.Pod) bool {
 		delete(s.lost, pod.UID)
 		s.dropped[pod.UID] = droppedPod{namespace: pod.Namespace, name: pod.Name, at: time.Now()}
 	}
+	return ok
+}
+
+// Undrop forgets that this member dropped the pod and reports whether it had:
+// the pod came back (its tree item arrived again) and the caller puts it
+// back in the scheduling queue.
+func (s *Selector) Undrop(uid types.UID) bool {
+	s.lostMu.Lock()
+	defer s.lostMu.Unlock()
+	_, ok := s.dropped[uid]
+	delete(s.dropped, uid)
 	return ok
 }
 

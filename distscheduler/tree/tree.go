@@ -19,6 +19,9 @@ type Bid struct {
 	Node string
 	// Score is upstream's total (weighted, normalized) score of Node.
 	Score int64
+	// Reason says why no node fits when Node is "" (upstream's FitError
+	// message for the member's shard).
+	Reason string
 }
 
 // Feasible reports whether the bid names a node.
@@ -44,6 +47,13 @@ func (v Verdict) Stragglers() int {
 	}
 	return 0
 }
+
+// Elsewhere is the Winner of a verdict that only tells this member it lost.
+// The relay-backed tree tells a loser "lose" without naming the winner: the
+// pod went to another member, or to nobody, in which case the tree's root
+// (the leader) reports it unschedulable and submits it again. Either way the
+// member drops the pod; it comes back when the pod is submitted again.
+const Elsewhere = "(elsewhere)"
 
 // ErrClosed is returned once a tree member has left the tree.
 var ErrClosed = errors.New("tree member closed")

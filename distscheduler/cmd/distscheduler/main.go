@@ -6,6 +6,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/k8s1m/k8s1m/cli/command"
 	"github.com/k8s1m/k8s1m/distscheduler/app"
@@ -38,13 +39,20 @@ func main() {
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", ":50051", "gRPC server address of this member's tree endpoint")
 	fs.BoolVar(&cfg.LeaderEligible, "leader-eligible", true, "Whether this scheduler should run for leader election")
 	fs.StringVar(&cfg.NodeSelector, "node-selector", "", "Scheduler only tracks nodes with this label selector (only applies for leader)")
-	fs.IntVar(&cfg.NumConcurrentSchedulers, "num-concurrent-schedulers", 8, "number of concurrent schedulers (accepted for compatibility; see README)")
+	fs.IntVar(&cfg.NumConcurrentSchedulers, "num-concurrent-schedulers", 8, "with --seeds, the leader keeps 4 × this many pods in the tree at once")
 	fs.BoolVar(&cfg.PermitAlwaysDeny, "permit-always-deny", false, "Have Permit deny all pods. For testing only")
 	fs.BoolVar(&cfg.RelayOnly, "relay-only", false, "Only relay pods, do not schedule ourselves")
 	fs.Float64Var(&cfg.WaitForSubschedulers, "wait-for-subschedulers", 1.0, "seconds a gather waits for sub-schedulers before deciding without the stragglers")
 	fs.BoolVar(&cfg.WatchPods, "watch-pods", false, "Leader watches for unscheduled pods (otherwise just use admission hook; see README)")
-	fs.StringSliceVar(&cfg.Seeds, "seeds", nil, "tree membership seeds (host:port of other members); empty runs a single-member tree")
-	fs.StringVar(&cfg.GossipKey, "gossip-key", "", "shared secret encrypting tree membership gossip")
+	fs.StringSliceVar(&cfg.Seeds, "seeds", nil, "gossip addresses (host:port, comma-separated; a DNS name joins every address behind it) of tree members to join through the relay; empty runs an in-process single-member tree")
+	fs.StringVar(&cfg.GossipKey, "gossip-key", "", "base64 gossip encryption key (16, 24 or 32 bytes), as one line of the relay binary's --gossip-key-file")
+	fs.StringVar(&cfg.GossipKeyFile, "gossip-key-file", "", "file of base64 gossip keys, one per line (the relay binary's format); after --gossip-key")
+	fs.StringVar(&cfg.GossipAddr, "gossip-addr", "0.0.0.0", "gossip (memberlist) bind address, UDP and TCP")
+	fs.IntVar(&cfg.GossipPort, "gossip-port", 7946, "gossip bind port (0 picks a free port)")
+	fs.StringVar(&cfg.AdvertiseGossipAddr, "advertise-gossip-addr", "", "gossip address told to peers (default: bind address or first private IP)")
+	fs.StringVar(&cfg.AdvertiseGRPCAddr, "advertise-grpc-addr", "", "gRPC address peers dial (default: --grpc-addr's IP, or the gossip IP with its port)")
+	fs.IntVar(&cfg.Fanout, "fanout", 16, "most children a tree member forwards to; the same on every member and relay")
+	fs.DurationVar(&cfg.JoinRetry, "join-retry", 2*time.Second, "pause between tree join attempts while no seed answers")
 	fs.StringVar(&cfg.Member, "member-name", host, "this member's name: its tree identity and its nodes' shard label value")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", ":10262", "address for /metrics, /healthz, /readyz and /debug/pprof (empty disables)")
 	fs.StringVar(&cfg.LeaseNamespace, "lease-namespace", "kube-system", "namespace of the distscheduler leader Lease")
@@ -63,6 +71,13 @@ func main() {
 		"watch-pods":                "DISTSCHEDULER_WATCH_PODS",
 		"seeds":                     "DISTSCHEDULER_SEEDS",
 		"gossip-key":                "DISTSCHEDULER_GOSSIP_KEY",
+		"gossip-key-file":           "DISTSCHEDULER_GOSSIP_KEY_FILE",
+		"gossip-addr":               "DISTSCHEDULER_GOSSIP_ADDR",
+		"gossip-port":               "DISTSCHEDULER_GOSSIP_PORT",
+		"advertise-gossip-addr":     "DISTSCHEDULER_ADVERTISE_GOSSIP_ADDR",
+		"advertise-grpc-addr":       "DISTSCHEDULER_ADVERTISE_GRPC_ADDR",
+		"fanout":                    "DISTSCHEDULER_FANOUT",
+		"join-retry":                "DISTSCHEDULER_JOIN_RETRY",
 		"member-name":               "DISTSCHEDULER_MEMBER_NAME",
 		"http-addr":                 "DISTSCHEDULER_HTTP_ADDR",
 	} {

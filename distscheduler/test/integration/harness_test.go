@@ -58,8 +58,19 @@ type member struct {
 	once   sync.Once
 }
 
-// startMember runs app.Run for name on the shared in-process tree.
-func startMember(t *testing.T, hub *inproc.Hub, name, configPath string, log zerolog.Logger) *member {
+// treeFunc is app.Config.NewTree.
+type treeFunc func(ctx context.Context, cfg app.Config, scheduling bool) (tree.Tree, func(), error)
+
+// inprocTree joins name to an in-process hub.
+func inprocTree(hub *inproc.Hub, name string) treeFunc {
+	return func(_ context.Context, _ app.Config, scheduling bool) (tree.Tree, func(), error) {
+		tm := hub.Join(name, scheduling)
+		return tm, tm.Leave, nil
+	}
+}
+
+// startMember runs app.Run for name on the tree newTree joins.
+func startMember(t *testing.T, newTree treeFunc, name, configPath string, log zerolog.Logger) *member {
 	t.Helper()
 	routeKlogOnce.Do(func() { app.RouteKlog(log.Level(zerolog.ErrorLevel)) })
 	opts := options.NewOptions()
@@ -80,11 +91,8 @@ func startMember(t *testing.T, hub *inproc.Hub, name, configPath string, log zer
 		LeaseDuration:           4 * time.Second,
 		RenewDeadline:           3 * time.Second,
 		RetryPeriod:             500 * time.Millisecond,
-		NewTree: func(_ context.Context, _ app.Config, scheduling bool) (tree.Tree, func(), error) {
-			tm := hub.Join(name, scheduling)
-			return tm, tm.Leave, nil
-		},
-		Ready: func() { close(m.ready) },
+		NewTree:                 newTree,
+		Ready:                   func() { close(m.ready) },
 	}
 	go func() { m.done <- app.Run(ctx, log.With().Str("test_member", name).Logger(), cfg) }()
 	t.Cleanup(m.stop)

@@ -22,6 +22,13 @@ import (
 // that a pod no node fits stays pending with PodScheduled=False, and that it
 // is bound once a fitting node appears.
 func TestShardedScheduling(t *testing.T) {
+	hub := inproc.NewHub(time.Second)
+	shardedScenario(t, func(name string) treeFunc { return inprocTree(hub, name) })
+}
+
+// shardedScenario is the test body, for any tree: join(name) is the tree
+// constructor of member name.
+func shardedScenario(t *testing.T, join func(name string) treeFunc) {
 	const (
 		numNodes = 2000
 		numPods  = 600
@@ -36,11 +43,10 @@ func TestShardedScheduling(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfgPath := schedulerConfig(t, c.Kubeconfig)
-	hub := inproc.NewHub(time.Second)
 	members := map[string]*member{}
 	names := []string{"m0", "m1", "m2"}
 	for _, n := range names {
-		members[n] = startMember(t, hub, n, cfgPath, log)
+		members[n] = startMember(t, join(n), n, cfgPath, log)
 	}
 
 	poll(t, 3*time.Minute, 500*time.Millisecond, "shards balanced over 3 members", func() (bool, error) {

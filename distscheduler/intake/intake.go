@@ -1,0 +1,455 @@
+// Package intake is the leader's pod intake for the relay-backed tree: it
+// watches unassigned pods of distscheduler's scheduler names and submits one
+// tree item per pod through the root, keeping a bounded number in flight so
+// that gather deadlines are not spent waiting in a backlog. A pod whose
+// decision had no winner is reported unschedulable (PodScheduled=False, a
+// FailedScheduling event) and submitted again with backoff while it stays
+// pending; a pod whose winner never bound it is submitted again too. Only the
+// Lease holder runs it, so gossip can never make two roots.
+package intake
+
+import (
+	"container/heap"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/k8s1m/k8s1m/relay"
+	"github.com/rs/zerolog"
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+)
+
+// Root is the tree root the intake submits through (relaytree.Member).
+type Root interface {
+	// Submit sends one item per key, decided at the latest deadline from
+	// now, and returns their request ids.
+	Submit(deadline time.Duration, keys ...string) ([]uint64, error)
+	// OnDecision sets the receiver of the submitted items' decisions.
+	OnDecision(func(relay.Decision))
+}
+
+// Config configures the intake.
+type Config struct {
+	Client kubernetes.Interface
+	// SchedulerNames are the profiles' scheduler names; other pods are
+	// not distscheduler's.
+	SchedulerNames []string
+	Root           Root
+	// Deadline is each item's gather deadline (--wait-for-subschedulers).
+	Deadline time.Duration
+	// InFlight is the most items submitted and not yet decided.
+	InFlight int
+	// InitialBackoff and MaxBackoff space the submissions of a pod nobody
+	// could place (defaults 1s and 10s, upstream's pod backoff).
+	InitialBackoff, MaxBackoff time.Duration
+	// Recheck is how long after a win a still-unbound pod is submitted again
+	// (its winner died or failed to bind); default 10 × Deadline.
+	Recheck time.Duration
+	// KeyOf names a pod in the tree (selector.PodKey).
+	KeyOf   func(*v1.Pod) string
+	Metrics *Metrics
+	Log     zerolog.Logger
+}
+
+func (c *Config) defaults() error {
+	if c.Client == nil || c.Root == nil || c.KeyOf == nil || c.Metrics == nil {
+		return errors.New("intake: Client, Root, KeyOf and Metrics are required")
+	}
+	if c.Deadline <= 0 || c.InFlight < 1 {
+		return fmt.Errorf("intake: deadline %v and in-flight %d must be positive", c.Deadline, c.InFlight)
+	}
+	if c.InitialBackoff <= 0 {
+		c.InitialBackoff = time.Second
+	}
+	if c.MaxBackoff < c.InitialBackoff {
+		c.MaxBackoff = 10 * time.Second
+	}
+	if c.Recheck <= 0 {
+		c.Recheck = 10 * c.Deadline
+	}
+	return nil
+}
+
+// podState is the intake's record of one pending pod.
+type podState struct {
+	pod      *v1.Pod
+	key      string
+	seq      uint64 // arrival order, the tie-break after priority
+	queued   bool   // in the ready heap
+	gone     bool   // left the pending set; skipped when popped
+	inFlight uint64 // request id of the item in flight, 0 when none
+	attempts int    // decisions without a winner in a row
+	due      time.Time
+	wonAt    time.Time
+	lastMsg  string // last unschedulable message written
+	index    int
+}
+
+// intake is one leadership term's state.
+type intake struct {
+	cfg  Config
+	mu   sync.Mutex // guards pods, ready, byID, seq
+	pods map[types.UID]*podState
+	// ready holds pods to submit, highest priority first, then oldest.
+	ready readyHeap
+	// byID maps items in flight to their pods' UIDs.
+	byID map[uint64]types.UID
+	seq  uint64
+	wake chan struct{}
+	// decMu guards decisions: decisions arrived and not yet applied. The
+	// relay may deliver a decision from inside Submit (a root alone), so
+	// they are applied by the loop, never under the caller's locks.
+	decMu     sync.Mutex
+	decisions []relay.Decision
+	// unsched carries no-winner decisions to the status writer.
+	unsched chan unschedulable
+}
+
+type unschedulable struct {
+	pod *v1.Pod
+	msg string
+}
+
+// Run runs the intake until ctx ends (leadership is lost).
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.defaults(); err != nil {
+		return err
+	}
+	in := &intake{
+		cfg:     cfg,
+		pods:    map[types.UID]*podState{},
+		byID:    map[uint64]types.UID{},
+		wake:    make(chan struct{}, 1),
+		unsched: make(chan unschedulable, 1024),
+	}
+	cfg.Root.OnDecision(in.decided)
+	defer cfg.Root.OnDecision(nil)
+
+	factory := informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = "spec.nodeName=" }))
+	inf := factory.Core().V1().Pods().Informer()
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { in.upsert(o) },
+		UpdateFunc: func(_, o any) { in.upsert(o) },
+		DeleteFunc: in.remove,
+	}); err != nil {
+		return fmt.Errorf("intake pod handler: %w", err)
+	}
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+
+	events := record.NewBroadcaster(record.WithContext(ctx))
+	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cfg.Client.CoreV1().Events("")})
+	defer events.Shutdown()
+	recorder := events.NewRecorder(scheme.Scheme, v1.EventSource{Component: "dist-scheduler"})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		in.writeUnschedulable(ctx, recorder)
+	}()
+
+	cfg.Log.Info().Int("in_flight", cfg.InFlight).Dur("deadline", cfg.Deadline).Msg("pod intake running")
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		in.applyDecisions()
+		in.submitReady()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-in.wake:
+		case now := <-tick.C:
+			in.requeueDue(now)
+		}
+	}
+}
+
+func (in *intake) signal() {
+	select {
+	case in.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (in *intake) relevant(p *v1.Pod) bool {
+	if p.Spec.NodeName != "" || p.DeletionTimestamp != nil ||
+		p.Status.Phase == v1.PodSucceeded || p.Status.Phase == v1.PodFailed {
+		return false
+	}
+	for _, n := range in.cfg.SchedulerNames {
+		if p.Spec.SchedulerName == n {
+			return true
+		}
+	}
+	return false
+}
+
+func (in *intake) upsert(o any) {
+	p, ok := o.(*v1.Pod)
+	if !ok {
+		return
+	}
+	if !in.relevant(p) {
+		in.remove(p)
+		return
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if st, ok := in.pods[p.UID]; ok {
+		st.pod = p
+		return
+	}
+	in.seq++
+	st := &podState{pod: p, key: in.cfg.KeyOf(p), seq: in.seq}
+	in.pods[p.UID] = st
+	in.pushLocked(st)
+	in.cfg.Metrics.pending.Set(float64(len(in.pods)))
+	in.signal()
+}
+
+func (in *intake) remove(o any) {
+	if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
+		o = d.Obj
+	}
+	p, ok := o.(*v1.Pod)
+	if !ok {
+		return
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if st, ok := in.pods[p.UID]; ok {
+		st.gone = true
+		delete(in.pods, p.UID)
+		in.cfg.Metrics.pending.Set(float64(len(in.pods)))
+	}
+}
+
+func (in *intake) pushLocked(st *podState) {
+	if st.queued || st.gone || st.inFlight != 0 {
+		return
+	}
+	st.queued = true
+	heap.Push(&in.ready, st)
+}
+
+// submitReady submits ready pods while the in-flight budget allows.
+func (in *intake) submitReady() {
+	in.mu.Lock()
+	room := in.cfg.InFlight - len(in.byID)
+	var batch []*podState
+	for room > 0 && in.ready.Len() > 0 {
+		st := heap.Pop(&in.ready).(*podState)
+		st.queued = false
+		if st.gone || st.inFlight != 0 {
+			continue
+		}
+		batch = append(batch, st)
+		room--
+	}
+	if len(batch) == 0 {
+		in.mu.Unlock()
+		return
+	}
+	keys := make([]string, len(batch))
+	for i, st := range batch {
+		keys[i] = st.key
+	}
+	// Submit does not block on the network; holding the lock keeps a
+	// decision from arriving before its id is recorded.
+	ids, err := in.cfg.Root.Submit(in.cfg.Deadline, keys...)
+	if err != nil {
+		for _, st := range batch {
+			st.due = time.Now().Add(in.cfg.InitialBackoff)
+		}
+		in.mu.Unlock()
+		in.cfg.Log.Warn().Err(err).Int("pods", len(batch)).Msg("submit failed; retrying")
+		return
+	}
+	for i, st := range batch {
+		st.inFlight = ids[i]
+		st.wonAt = time.Time{}
+		in.byID[ids[i]] = st.pod.UID
+	}
+	in.cfg.Metrics.inFlight.Set(float64(len(in.byID)))
+	in.mu.Unlock()
+	in.cfg.Metrics.submitted.Add(float64(len(batch)))
+}
+
+// decided takes a decision from the root; it must not block.
+func (in *intake) decided(d relay.Decision) {
+	in.decMu.Lock()
+	in.decisions = append(in.decisions, d)
+	in.decMu.Unlock()
+	in.signal()
+}
+
+// applyDecisions applies the decisions that arrived.
+func (in *intake) applyDecisions() {
+	in.decMu.Lock()
+	ds := in.decisions
+	in.decisions = nil
+	in.decMu.Unlock()
+	if len(ds) == 0 {
+		return
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, d := range ds {
+		in.applyLocked(d)
+	}
+}
+
+func (in *intake) applyLocked(d relay.Decision) {
+	uid, ok := in.byID[d.RequestID]
+	if !ok {
+		return
+	}
+	delete(in.byID, d.RequestID)
+	in.cfg.Metrics.inFlight.Set(float64(len(in.byID)))
+	st := in.pods[uid]
+	if st != nil && st.inFlight == d.RequestID {
+		st.inFlight = 0
+	}
+	if d.Winner != "" {
+		in.cfg.Metrics.decisions.WithLabelValues("winner").Inc()
+		if st != nil {
+			st.attempts = 0
+			st.wonAt = time.Now()
+		}
+		return
+	}
+	in.cfg.Metrics.decisions.WithLabelValues("no_winner").Inc()
+	if st == nil {
+		return
+	}
+	st.attempts++
+	back := in.cfg.InitialBackoff << min(st.attempts-1, 16)
+	if back > in.cfg.MaxBackoff {
+		back = in.cfg.MaxBackoff
+	}
+	st.due = time.Now().Add(back)
+	if d.Reports == 0 {
+		return // nobody evaluated it (members busy or gone): just retry
+	}
+	msg := fmt.Sprintf("no member can place the pod (%d reported, %d did not answer in time): %s",
+		d.Reports, d.Stragglers, strings.TrimPrefix(d.Reason, "no feasible node: "))
+	if msg == st.lastMsg {
+		return
+	}
+	st.lastMsg = msg
+	select {
+	case in.unsched <- unschedulable{pod: st.pod, msg: msg}:
+	default:
+		st.lastMsg = "" // writer behind: write on a later decision
+	}
+}
+
+// requeueDue makes pods whose backoff ended, or whose winner never bound
+// them, ready again.
+func (in *intake) requeueDue(now time.Time) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	n := 0
+	for _, st := range in.pods {
+		if st.queued || st.inFlight != 0 {
+			continue
+		}
+		switch {
+		case !st.wonAt.IsZero():
+			if now.Sub(st.wonAt) >= in.cfg.Recheck {
+				in.cfg.Metrics.resubmitted.WithLabelValues("unbound_winner").Inc()
+				in.pushLocked(st)
+				n++
+			}
+		case !st.due.IsZero() && !now.Before(st.due):
+			st.due = time.Time{}
+			in.cfg.Metrics.resubmitted.WithLabelValues("no_winner").Inc()
+			in.pushLocked(st)
+			n++
+		}
+	}
+	if n > 0 {
+		in.signal()
+	}
+}
+
+// writeUnschedulable sets PodScheduled=False (Unschedulable) and records a
+// FailedScheduling event for pods nobody could place, as upstream's failure
+// path does on a single scheduler. Members never write these: with the relay
+// a member only learns that it lost.
+func (in *intake) writeUnschedulable(ctx context.Context, rec record.EventRecorder) {
+	for {
+		var u unschedulable
+		select {
+		case <-ctx.Done():
+			return
+		case u = <-in.unsched:
+		}
+		rec.Event(u.pod, v1.EventTypeWarning, "FailedScheduling", u.msg)
+		patch, err := json.Marshal(map[string]any{
+			"metadata": map[string]any{"uid": u.pod.UID},
+			"status": map[string]any{"conditions": []v1.PodCondition{{
+				Type:               v1.PodScheduled,
+				Status:             v1.ConditionFalse,
+				Reason:             v1.PodReasonUnschedulable,
+				Message:            u.msg,
+				LastTransitionTime: metav1.Now(),
+			}}},
+		})
+		if err != nil {
+			continue
+		}
+		if _, err := in.cfg.Client.CoreV1().Pods(u.pod.Namespace).Patch(ctx, u.pod.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
+			in.cfg.Log.Warn().Err(err).Str("pod", u.pod.Namespace+"/"+u.pod.Name).Msg("could not mark pod unschedulable")
+		}
+	}
+}
+
+// readyHeap orders pods by priority (highest first), then arrival.
+type readyHeap []*podState
+
+func (h readyHeap) Len() int { return len(h) }
+func (h readyHeap) Less(i, j int) bool {
+	pi, pj := priority(h[i].pod), priority(h[j].pod)
+	if pi != pj {
+		return pi > pj
+	}
+	return h[i].seq < h[j].seq
+}
+func (h readyHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *readyHeap) Push(x any) {
+	st := x.(*podState)
+	st.index = len(*h)
+	*h = append(*h, st)
+}
+func (h *readyHeap) Pop() any {
+	old := *h
+	st := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return st
+}
+
+func priority(p *v1.Pod) int32 {
+	if p.Spec.Priority != nil {
+		return *p.Spec.Priority
+	}
+	return 0
+}

@@ -1,0 +1,42 @@
+package intake
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the intake's Prometheus metrics (on the leader).
+type Metrics struct {
+	submitted   prometheus.Counter
+	resubmitted *prometheus.CounterVec
+	decisions   *prometheus.CounterVec
+	inFlight    prometheus.Gauge
+	pending     prometheus.Gauge
+}
+
+// NewMetrics registers the intake's metrics on reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		submitted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "distscheduler_intake_submitted_items_total",
+			Help: "Tree items the leader submitted, one per pod attempt.",
+		}),
+		resubmitted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "distscheduler_intake_resubmitted_pods_total",
+			Help: "Pods submitted again: no_winner (nobody could place it, after backoff) or unbound_winner (still pending long after a win).",
+		}, []string{"reason"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "distscheduler_intake_decisions_total",
+			Help: "Decisions of the leader's items by result (winner, no_winner).",
+		}, []string{"result"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "distscheduler_intake_in_flight_items",
+			Help: "Items submitted and not yet decided.",
+		}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "distscheduler_intake_pending_pods",
+			Help: "Unassigned pods of distscheduler's scheduler names the leader knows of.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.submitted, m.resubmitted, m.decisions, m.inFlight, m.pending)
+	}
+	return m
+}

@@ -1,0 +1,45 @@
+package integration
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/k8s1m/k8s1m/distscheduler/app"
+	"github.com/k8s1m/k8s1m/distscheduler/tree"
+	"github.com/k8s1m/k8s1m/distscheduler/tree/relaytree"
+	"github.com/k8s1m/k8s1m/relay"
+)
+
+// TestShardedSchedulingRelay is TestShardedScheduling with the members
+// joined by the real relay (memberlist gossip and gRPC on loopback): the
+// Lease holder submits every pending pod as a tree item, members gather
+// through the relay, and the pod nobody fits is marked unschedulable by the
+// leader and submitted again until a fitting node appears.
+func TestShardedSchedulingRelay(t *testing.T) {
+	var mu sync.Mutex
+	var seeds []string // gossip addresses of the members started so far
+	shardedScenario(t, func(name string) treeFunc {
+		return func(ctx context.Context, cfg app.Config, scheduling bool) (tree.Tree, func(), error) {
+			rc := relay.DefaultLocalConfig()
+			cfg.Relay = &rc
+			cfg.GRPCAddr = "127.0.0.1:0"
+			cfg.GossipAddr = "127.0.0.1"
+			cfg.GossipPort = 0
+			cfg.JoinRetry = 200 * time.Millisecond
+			mu.Lock()
+			cfg.Seeds = append([]string(nil), seeds...)
+			mu.Unlock()
+			tr, leave, err := app.RelayTree(ctx, cfg, scheduling)
+			if err != nil {
+				return nil, nil, err
+			}
+			m := tr.(*relaytree.Member)
+			mu.Lock()
+			seeds = append(seeds, m.GossipAddr())
+			mu.Unlock()
+			return tr, leave, nil
+		}
+	})
+}
