@@ -42,7 +42,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "memetcd_wal_write_errors_total",
-			Help: "Failed WAL writes or fsyncs; after the first the WAL refuses durable writes until restart.",
+			Help: "WAL write or fsync failures that stopped durable writes (0 or 1 per process: after one the WAL refuses durable writes until restart).",
 		}),
 		droppedRecords: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "memetcd_wal_dropped_records_total",

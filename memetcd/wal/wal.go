@@ -413,7 +413,6 @@ func (w *WAL) syncer() {
 // fail makes the WAL refuse durable writes from now on (see ErrFailed).
 func (w *WAL) fail(err error) {
 	err = fmt.Errorf("%w: %w", ErrFailed, err)
-	w.metrics.writeErrors.Inc()
 	w.mu.Lock()
 	first := w.failed == nil
 	if first {
@@ -422,6 +421,9 @@ func (w *WAL) fail(err error) {
 	}
 	w.mu.Unlock()
 	if first {
+		// Counted once: the background syncer may retry the same file and
+		// fail again, which is the same failure.
+		w.metrics.writeErrors.Inc()
 		w.log.Error().Err(err).Msg("wal write failed: refusing durable writes until restart")
 	}
 }
