@@ -1,15 +1,24 @@
 package relay
 
 import (
+	"flag"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 )
+
+// tree34Profile writes a CPU profile of BenchmarkTree34's measured part only
+// (-cpuprofile would include start-up: gossip joins and ~1000 connections).
+var tree34Profile = flag.String("tree34.cpuprofile", "", "write a CPU profile of the measured part of BenchmarkTree34* to this file")
 
 // cpuTime is the CPU (user + system) this process has used.
 func cpuTime(tb testing.TB) time.Duration {
@@ -20,21 +29,44 @@ func cpuTime(tb testing.TB) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	_ = c.Write(&m)
+	return m.GetCounter().GetValue()
+}
+
+// sentMessages sums the messages the members sent, by stream.
+func sentMessages(rs []*Relay) (scatter, report, verdict, decide float64) {
+	for _, r := range rs {
+		scatter += counterValue(r.metrics.sentScatter)
+		report += counterValue(r.metrics.sentReport)
+		verdict += counterValue(r.metrics.sentVerdict)
+		decide += counterValue(r.metrics.sentDecide)
+	}
+	return
+}
+
 // BenchmarkTree34 pushes items through a 1-root, 3-relay, 30-scheduler tree
 // (fanout 10: the root feeds the relays, each relay ten schedulers) in one
 // process, real memberlist and gRPC on loopback, with a scorer that answers at
-// once. It reports items/s, process CPU per item per member (the protocol's
-// cost at each hop: every member receives, forwards, reports or gathers) and
-// the root's view of decision latency (submit to decision delivered), p50/p99.
+// once, submitting batches of 200 with up to 1000 items in flight (throughput).
+// It reports items/s, process CPU per item per member (the protocol's cost at
+// each hop: every member receives, forwards, reports or gathers), the root's
+// view of decision latency (submit to decision delivered), p50/p99, and the
+// gRPC messages per item on each kind of stream.
 //
-//	go test -run '^$' -bench Tree34 -benchtime 20000x ./relay/
-func BenchmarkTree34(b *testing.B) {
+//	go test -run '^$' -bench Tree34 -benchtime 5000x ./relay/
+func BenchmarkTree34(b *testing.B) { benchTree34(b, 200, 1000) }
+
+// BenchmarkTree34Latency is BenchmarkTree34 at low load: one item per Submit,
+// at most 4 in flight, so latency is the hops' and not queueing.
+func BenchmarkTree34Latency(b *testing.B) { benchTree34(b, 1, 4) }
+
+func benchTree34(b *testing.B, batch, window int) {
 	const (
 		relays     = 3
 		schedulers = 30
 		members    = 1 + relays + schedulers
-		batch      = 200
-		window     = 1000 // items in flight at most, so queues stay bounded
 	)
 	var (
 		mu        sync.Mutex
@@ -146,6 +178,17 @@ func BenchmarkTree34(b *testing.B) {
 	time.Sleep(3 * time.Second)
 	idlePerSec := float64(cpuTime(b)-idle0) / 3
 
+	if *tree34Profile != "" {
+		f, err := os.Create(*tree34Profile)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	sc0, rp0, vd0, dc0 := sentMessages(all)
 	b.ResetTimer()
 	cpu0, t0 := cpuTime(b), time.Now()
 	for sent := 0; sent < b.N; {
@@ -178,6 +221,15 @@ func BenchmarkTree34(b *testing.B) {
 	mu.Unlock()
 	elapsed, cpu := time.Since(t0), cpuTime(b)-cpu0
 	b.StopTimer()
+	if *tree34Profile != "" {
+		pprof.StopCPUProfile()
+	}
+	sc1, rp1, vd1, dc1 := sentMessages(all)
+	perItem := func(d float64) float64 { return d / float64(b.N) }
+	b.ReportMetric(perItem(sc1-sc0), "scatter-msgs/item")
+	b.ReportMetric(perItem(rp1-rp0), "report-msgs/item")
+	b.ReportMetric(perItem(vd1-vd0), "verdict-msgs/item")
+	b.ReportMetric(perItem(dc1-dc0), "decide-msgs/item")
 
 	mu.Lock()
 	defer mu.Unlock()

@@ -44,6 +44,13 @@ type Config struct {
 	Fanout int
 	// MaxBatch is the most items, scores, verdicts or decisions in one message.
 	MaxBatch int
+	// BatchDelay is how long a busy Report, verdict or Decide stream waits
+	// for a short batch to fill before sending it: scores and verdicts come
+	// one per item and member, and one message carrying many costs far less
+	// CPU than many carrying one. A stream is busy when it sent within the
+	// last 5*BatchDelay, so an item alone is never delayed. Zero: never wait.
+	// Scatter streams never wait (their items arrive in batches already).
+	BatchDelay time.Duration
 	// DefaultDeadline is the time a gatherer waits for reports when a submitted
 	// item has no deadline of its own.
 	DefaultDeadline time.Duration
@@ -100,6 +107,7 @@ func DefaultConfig() Config {
 		GossipPort:      7946,
 		Fanout:          16,
 		MaxBatch:        256,
+		BatchDelay:      200 * time.Microsecond,
 		DefaultDeadline: 2 * time.Second,
 		VerdictGrace:    5 * time.Second,
 		DecisionGrace:   5 * time.Second,
@@ -150,6 +158,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBatch < 1 {
 		errs = append(errs, fmt.Errorf("max batch %d: must be at least 1", c.MaxBatch))
+	}
+	if c.BatchDelay < 0 {
+		errs = append(errs, fmt.Errorf("batch delay %v: must not be negative", c.BatchDelay))
 	}
 	for _, d := range []struct {
 		name string

@@ -61,7 +61,7 @@ type record struct {
 	// just replaces it.
 	winnerSink verdictSink
 	confirmed  confirmation
-	timer      *time.Timer
+	g          *gatherer // for expire
 }
 
 // confirmation is the origin's answer to a decision with a winner.
@@ -93,6 +93,7 @@ func (g *gatherer) recordLocked(s *gatherShard, id itemID, key string, deadline,
 	}
 	v := g.r.cur.Load()
 	rec := &record{
+		g:         g,
 		id:        id,
 		key:       key,
 		deadline:  time.Unix(0, deadline),
@@ -109,7 +110,7 @@ func (g *gatherer) recordLocked(s *gatherShard, id itemID, key string, deadline,
 	if rec.remaining == 0 {
 		return rec // nobody to wait for; the caller decides
 	}
-	rec.timer = time.AfterFunc(time.Until(rec.deadline), func() { g.expire(id) })
+	g.r.deadlines.add(rec.deadline, rec)
 	return rec
 }
 
@@ -188,12 +189,13 @@ func (g *gatherer) report(sc *relayv1.Score, sink verdictSink) {
 	g.send(out)
 }
 
-// expire decides an item at its deadline with whatever has been reported.
-func (g *gatherer) expire(id itemID) {
-	s := g.shard(id)
+// expire decides an item at its deadline with whatever has been reported,
+// unless it was decided before.
+func (rec *record) expire() {
+	g := rec.g
+	s := g.shard(rec.id)
 	s.mu.Lock()
-	rec, ok := s.recs[id]
-	if !ok || rec.decided {
+	if s.recs[rec.id] != rec || rec.decided {
 		s.mu.Unlock()
 		return
 	}
@@ -257,9 +259,6 @@ func (g *gatherer) maybeDecideLocked(rec *record) *outcome {
 func (g *gatherer) decideLocked(rec *record) *outcome {
 	rec.decided = true
 	rec.decidedAt = time.Now()
-	if rec.timer != nil {
-		rec.timer.Stop()
-	}
 	m := g.r.metrics
 	stragglers := rec.remaining
 	if stragglers > 0 {
@@ -275,7 +274,7 @@ func (g *gatherer) decideLocked(rec *record) *outcome {
 	if rec.haveBest {
 		rec.winner = rec.bestMember
 		d.Winner, d.Node, d.Score = rec.bestMember, rec.bestNode, rec.bestScore
-		m.decisions.WithLabelValues("winner").Inc()
+		m.decidedWinner.Inc()
 	} else {
 		switch {
 		case rec.reports == 0:
@@ -285,7 +284,7 @@ func (g *gatherer) decideLocked(rec *record) *outcome {
 		default:
 			d.Reason = "no feasible node"
 		}
-		m.decisions.WithLabelValues("no_winner").Inc()
+		m.decidedNoWinner.Inc()
 	}
 	if !rec.submitted.IsZero() && rec.submitted.UnixNano() > 0 {
 		m.gatherLatency.Observe(time.Since(rec.submitted).Seconds())
@@ -373,20 +372,6 @@ func (g *gatherer) sweep(now time.Time) {
 				continue
 			}
 			delete(s.recs, id)
-		}
-		s.mu.Unlock()
-	}
-}
-
-// closeAll stops the deadline timers.
-func (g *gatherer) closeAll() {
-	for i := range g.shards {
-		s := &g.shards[i]
-		s.mu.Lock()
-		for _, rec := range s.recs {
-			if rec.timer != nil {
-				rec.timer.Stop()
-			}
 		}
 		s.mu.Unlock()
 	}

@@ -24,6 +24,14 @@ type metrics struct {
 	duplicateDecisions prometheus.Counter
 	rejectedDecisions  prometheus.Counter
 	members            *prometheus.GaugeVec
+	// sentMessages counts gRPC messages sent per stream kind; with the item
+	// counters it shows how well batching works.
+	sentMessages *prometheus.CounterVec
+	// Children of the vectors resolved once: a label lookup per item costs
+	// more than the increment.
+	sentScatter, sentReport, sentVerdict, sentDecide prometheus.Counter
+	verdictWin, verdictLose, verdictTimeout          prometheus.Counter
+	decidedWinner, decidedNoWinner                   prometheus.Counter
 }
 
 // latencyBuckets span 100µs to ~10s: scatter hops are sub-millisecond, gathers
@@ -85,11 +93,23 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		members: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "relay_members", Help: "Members in this member's view, by role.",
 		}, []string{"role"}),
+		sentMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "relay_link_sent_messages_total", Help: "Batches sent on the long-lived streams, by stream (scatter, report, verdict, decide).",
+		}, []string{"stream"}),
 	}
+	m.sentScatter = m.sentMessages.WithLabelValues("scatter")
+	m.sentReport = m.sentMessages.WithLabelValues("report")
+	m.sentVerdict = m.sentMessages.WithLabelValues("verdict")
+	m.sentDecide = m.sentMessages.WithLabelValues("decide")
+	m.verdictWin = m.verdicts.WithLabelValues("win")
+	m.verdictLose = m.verdicts.WithLabelValues("lose")
+	m.verdictTimeout = m.verdicts.WithLabelValues("timeout")
+	m.decidedWinner = m.decisions.WithLabelValues("winner")
+	m.decidedNoWinner = m.decisions.WithLabelValues("no_winner")
 	if reg != nil {
 		reg.MustRegister(m.submitted, m.itemsIn, m.itemsOut, m.rescattered, m.expired, m.scatterBatches, m.fanoutLatency,
 			m.reports, m.rerouted, m.verdicts, m.decisions, m.stragglers, m.gatherLatency,
-			m.originDecisions, m.duplicateDecisions, m.rejectedDecisions, m.members)
+			m.originDecisions, m.duplicateDecisions, m.rejectedDecisions, m.members, m.sentMessages)
 	}
 	return m
 }

@@ -30,9 +30,23 @@ type originShard struct {
 }
 
 type tracked struct {
+	o        *originTable
+	id       uint64
 	key      string
 	deadline time.Time
-	timer    *time.Timer
+}
+
+// expire is the backstop: no gatherer's decision arrived by the deadline plus
+// DecisionGrace, so the origin decides "no winner" itself.
+func (t *tracked) expire() {
+	o := t.o
+	s := o.shard(t.id)
+	s.mu.Lock()
+	pending := s.m[t.id] == t
+	s.mu.Unlock()
+	if pending {
+		o.deliver(&relayv1.Decision{RequestId: t.id, Key: t.key, Reason: "no decision from the gatherer", Gatherer: o.r.self.Name}, true)
+	}
 }
 
 type accepted struct {
@@ -63,10 +77,9 @@ func (o *originTable) track(it *Item) error {
 	if _, ok := s.decided[it.RequestID]; ok {
 		return errDuplicateRequest
 	}
-	id, key := it.RequestID, it.Key
-	s.m[id] = &tracked{key: key, deadline: it.Deadline, timer: time.AfterFunc(time.Until(it.Deadline.Add(o.r.cfg.DecisionGrace)), func() {
-		o.deliver(&relayv1.Decision{RequestId: id, Key: key, Reason: "no decision from the gatherer", Gatherer: o.r.self.Name}, true)
-	})}
+	t := &tracked{o: o, id: it.RequestID, key: it.Key, deadline: it.Deadline}
+	s.m[it.RequestID] = t
+	o.r.deadlines.add(it.Deadline.Add(o.r.cfg.DecisionGrace), t)
 	return nil
 }
 
@@ -93,7 +106,6 @@ func (o *originTable) deliver(d *relayv1.Decision, backstop bool) bool {
 	delete(s.m, id)
 	s.decided[id] = accepted{gatherer: d.GetGatherer(), winner: d.GetWinner(), node: d.GetNode(), deadline: t.deadline}
 	s.mu.Unlock()
-	t.timer.Stop()
 	source := "gatherer"
 	if backstop {
 		source = "backstop"
@@ -142,15 +154,12 @@ func (o *originTable) inFlight() int {
 	return n
 }
 
-// closeAll stops the backstop timers: a closed member delivers nothing more.
+// closeAll forgets the items in flight: a closed member delivers nothing more.
 func (o *originTable) closeAll() {
 	for i := range o.shards {
 		s := &o.shards[i]
 		s.mu.Lock()
-		for id, t := range s.m {
-			t.timer.Stop()
-			delete(s.m, id)
-		}
+		clear(s.m)
 		s.mu.Unlock()
 	}
 }

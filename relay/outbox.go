@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // outbox is an unbounded queue feeding one stream. Producers never block (they
@@ -13,9 +14,22 @@ type outbox[T any] struct {
 	items  []T
 	closed bool
 	wake   chan struct{}
+
+	// delay is how long a busy sender waits for a short batch to fill (see
+	// take); the fields below belong to the one goroutine that takes.
+	delay    time.Duration
+	lastTake time.Time
+	timer    *time.Timer
 }
 
-func newOutbox[T any]() *outbox[T] { return &outbox[T]{wake: make(chan struct{}, 1)} }
+// busyFactor: a sender that took within busyFactor*delay counts as busy.
+const busyFactor = 5
+
+// newOutbox returns an outbox whose busy sender waits up to delay for a short
+// batch to fill (0: never waits).
+func newOutbox[T any](delay time.Duration) *outbox[T] {
+	return &outbox[T]{wake: make(chan struct{}, 1), delay: delay}
+}
 
 // push queues vs; it returns false when the outbox is closed.
 func (o *outbox[T]) push(vs ...T) bool {
@@ -48,10 +62,28 @@ func (o *outbox[T]) requeue(vs []T) {
 }
 
 // take waits for at least one queued value and returns up to max of them.
+//
+// Scores and verdicts are produced one per item and member, and each message
+// costs syscalls and framing on both ends whatever it carries. So when the
+// sender is busy (it took less than busyFactor*delay ago) and fewer than max
+// values are queued, take first waits delay for more to pile up. An idle link
+// sends at once, so a lone item pays no delay.
 func (o *outbox[T]) take(ctx context.Context, max int) ([]T, error) {
+	lingered := false
 	for {
 		o.mu.Lock()
 		if n := len(o.items); n > 0 {
+			if !lingered && n < max && o.delay > 0 {
+				if now := time.Now(); now.Sub(o.lastTake) < busyFactor*o.delay {
+					o.mu.Unlock()
+					lingered = true
+					if !o.linger(ctx) {
+						return nil, ctx.Err()
+					}
+					continue
+				}
+			}
+			o.lastTake = time.Now()
 			var out []T
 			if n <= max {
 				// The common case: hand over the whole queue without copying.
@@ -70,6 +102,22 @@ func (o *outbox[T]) take(ctx context.Context, max int) ([]T, error) {
 			return nil, ctx.Err()
 		case <-o.wake:
 		}
+	}
+}
+
+// linger waits o.delay; false when ctx ended first.
+func (o *outbox[T]) linger(ctx context.Context) bool {
+	if o.timer == nil {
+		o.timer = time.NewTimer(o.delay)
+	} else {
+		o.timer.Reset(o.delay)
+	}
+	select {
+	case <-ctx.Done():
+		o.timer.Stop()
+		return false
+	case <-o.timer.C:
+		return true
 	}
 }
 

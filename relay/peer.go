@@ -122,7 +122,7 @@ func (p *peer) scatterLink() *scatterLink {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.scatter == nil {
-		p.scatter = &scatterLink{p: p, ob: newOutbox[scatterEntry](), client: relayv1.NewScatterServiceClient(p.conn)}
+		p.scatter = &scatterLink{p: p, ob: newOutbox[scatterEntry](0), client: relayv1.NewScatterServiceClient(p.conn)}
 		p.start(p.scatter.run)
 	}
 	return p.scatter
@@ -132,7 +132,7 @@ func (p *peer) reportLink() *reportLink {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.report == nil {
-		p.report = &reportLink{p: p, ob: newOutbox[*relayv1.Score](), client: relayv1.NewGatherServiceClient(p.conn)}
+		p.report = &reportLink{p: p, ob: newOutbox[*relayv1.Score](p.r.cfg.BatchDelay), client: relayv1.NewGatherServiceClient(p.conn)}
 		p.start(p.report.run)
 	}
 	return p.report
@@ -142,7 +142,7 @@ func (p *peer) decideLink() *decideLink {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.decide == nil {
-		p.decide = &decideLink{p: p, ob: newOutbox[*relayv1.Decision](), client: relayv1.NewGatherServiceClient(p.conn)}
+		p.decide = &decideLink{p: p, ob: newOutbox[*relayv1.Decision](p.r.cfg.BatchDelay), client: relayv1.NewGatherServiceClient(p.conn)}
 		p.start(p.decide.run)
 	}
 	return p.decide
@@ -329,6 +329,7 @@ func (s *scatterSession) send(es []scatterEntry) error {
 			return err
 		}
 		r.metrics.scatterBatches.Inc()
+		r.metrics.sentScatter.Inc()
 		start = end
 	}
 	return nil
@@ -407,6 +408,7 @@ type reportSession struct {
 }
 
 func (s *reportSession) send(ss []*relayv1.Score) error {
+	s.r.metrics.sentReport.Inc()
 	return s.stream.Send(&relayv1.ReportRequest{From: s.r.self.Name, Scores: ss})
 }
 
@@ -454,6 +456,7 @@ type decideSession struct {
 
 func (s *decideSession) send(ds []*relayv1.Decision) error {
 	id := s.sent.add(ds)
+	s.l.p.r.metrics.sentDecide.Inc()
 	return s.stream.Send(&relayv1.DecideRequest{From: s.l.p.r.self.Name, BatchId: id, Decisions: ds})
 }
 

@@ -53,10 +53,11 @@ type Relay struct {
 	peersMu sync.Mutex
 	peers   map[string]*peer
 
-	flights *flights
-	gather  *gatherer
-	reports *reporter
-	origin  *originTable
+	flights   *flights
+	deadlines *deadlines
+	gather    *gatherer
+	reports   *reporter
+	origin    *originTable
 
 	nextID atomic.Uint64
 }
@@ -79,6 +80,7 @@ func New(cfg Config) (*Relay, error) {
 	}
 	r.metrics = newMetrics(cfg.Registerer)
 	r.flights = newFlights()
+	r.deadlines = newDeadlines()
 	r.gather = newGatherer(r)
 	r.reports = newReporter(r)
 	r.origin = newOriginTable(r)
@@ -153,9 +155,13 @@ func New(cfg Config) (*Relay, error) {
 	}
 	r.ml = ml
 
-	r.wg.Add(2)
+	r.wg.Add(3)
 	go r.viewLoop()
 	go r.sweepLoop()
+	go func() {
+		defer r.wg.Done()
+		r.deadlines.run(r.ctx)
+	}()
 	r.log.Info().Str("grpc", advertise).Str("gossip", ml.LocalNode().Address()).Str("role", cfg.Role.String()).Msg("relay member started")
 	return r, nil
 }
@@ -238,7 +244,6 @@ func (r *Relay) stop() error {
 	r.peersMu.Unlock()
 	r.reports.closeAll()
 	r.origin.closeAll()
-	r.gather.closeAll()
 	r.wg.Wait()
 	r.log.Info().Msg("relay member stopped")
 	return err

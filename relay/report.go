@@ -84,10 +84,17 @@ type reportShard struct {
 }
 
 type pendingReport struct {
+	rp       *reporter
+	id       itemID
 	score    *relayv1.Score
 	gatherer string
 	done     func(Verdict)
-	timer    *time.Timer
+}
+
+// expire gives up on the verdict (deadline plus VerdictGrace passed), unless
+// it came or the member reported the item again meanwhile.
+func (pr *pendingReport) expire() {
+	pr.rp.finish(pr.id, nil, "no verdict before deadline and grace", pr)
 }
 
 func newReporter(r *Relay) *reporter {
@@ -105,27 +112,31 @@ func (rp *reporter) shard(id itemID) *reportShard {
 func (rp *reporter) add(sc *relayv1.Score, gatherer string, giveUp time.Time, done func(Verdict)) {
 	id := itemID{origin: sc.GetOrigin(), id: sc.GetRequestId()}
 	s := rp.shard(id)
-	pr := &pendingReport{score: sc, gatherer: gatherer, done: done}
+	pr := &pendingReport{rp: rp, id: id, score: sc, gatherer: gatherer, done: done}
 	s.mu.Lock()
 	if old, ok := s.m[id]; ok {
 		// Reported twice: the first caller gets a loss, the second waits.
-		old.timer.Stop()
 		defer old.done(Verdict{RequestID: id.id, Key: sc.GetKey(), Origin: id.origin, Reason: "reported again"})
 	}
 	s.m[id] = pr
-	pr.timer = time.AfterFunc(time.Until(giveUp), func() { rp.finish(id, nil, "no verdict before deadline and grace") })
 	s.mu.Unlock()
+	rp.r.deadlines.add(giveUp, pr)
 }
 
 // onVerdict completes a pending report.
 func (rp *reporter) onVerdict(v *relayv1.Verdict) {
-	rp.finish(itemID{origin: v.GetOrigin(), id: v.GetRequestId()}, v, "")
+	rp.finish(itemID{origin: v.GetOrigin(), id: v.GetRequestId()}, v, "", nil)
 }
 
-func (rp *reporter) finish(id itemID, v *relayv1.Verdict, reason string) {
+// finish completes the pending report of id (only when it is still only, if
+// only is set) with verdict v, or with a loss for reason when v is nil.
+func (rp *reporter) finish(id itemID, v *relayv1.Verdict, reason string, only *pendingReport) {
 	s := rp.shard(id)
 	s.mu.Lock()
 	pr, ok := s.m[id]
+	if ok && only != nil && pr != only {
+		ok = false
+	}
 	if ok {
 		delete(s.m, id)
 	}
@@ -133,23 +144,19 @@ func (rp *reporter) finish(id itemID, v *relayv1.Verdict, reason string) {
 	if !ok {
 		return // already answered (a repeated verdict after a reconnect)
 	}
-	pr.timer.Stop()
 	out := Verdict{RequestID: id.id, Key: pr.score.GetKey(), Origin: id.origin, Reason: reason}
 	if v != nil {
 		out.Win = v.GetOutcome() == relayv1.Outcome_OUTCOME_WIN
 	}
-	rp.r.metrics.verdicts.WithLabelValues(verdictLabel(out)).Inc()
-	pr.done(out)
-}
-
-func verdictLabel(v Verdict) string {
-	switch {
-	case v.Win:
-		return "win"
-	case v.Reason != "":
-		return "timeout"
+	switch m := rp.r.metrics; {
+	case out.Win:
+		m.verdictWin.Inc()
+	case out.Reason != "":
+		m.verdictTimeout.Inc()
+	default:
+		m.verdictLose.Inc()
 	}
-	return "lose"
+	pr.done(out)
 }
 
 // pendingFor lists the scores still waiting for gatherer g (to send again on a
@@ -242,7 +249,7 @@ func (rp *reporter) closeAll() {
 		}
 		s.mu.Unlock()
 		for _, id := range ids {
-			rp.finish(id, nil, "member closed")
+			rp.finish(id, nil, "member closed", nil)
 		}
 	}
 }

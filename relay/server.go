@@ -39,7 +39,7 @@ func (s *server) Scatter(stream relayv1.ScatterService_ScatterServer) error {
 func (s *server) Report(stream relayv1.GatherService_ReportServer) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
-	sink := &streamSink{ob: newOutbox[*relayv1.Verdict]()}
+	sink := &streamSink{ob: newOutbox[*relayv1.Verdict](s.r.cfg.BatchDelay)}
 	defer sink.ob.close()
 	sendErr := make(chan error, 1)
 	go func() {
@@ -49,6 +49,7 @@ func (s *server) Report(stream relayv1.GatherService_ReportServer) error {
 				sendErr <- nil
 				return
 			}
+			s.r.metrics.sentVerdict.Inc()
 			if err := stream.Send(&relayv1.ReportResponse{Verdicts: vs}); err != nil {
 				sendErr <- err
 				cancel()
