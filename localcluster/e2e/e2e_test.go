@@ -139,12 +139,25 @@ func readReport(t *testing.T, runsDir string) *report.Report {
 // real command on the real binaries, 500 nodes and 1,000 pods, every pod bound
 // exactly once and the report's figures consistent.
 func TestRunSchedulesEveryPodOnce(t *testing.T) {
-	binDir := requireStack(t, e2eStack)
+	runAndCheck(t, e2eStack, 500, 1000)
+}
+
+// TestRunMultiMemberTree runs a distscheduler tree of three scheduling
+// members and a relay-only member, each its own process joined by the relay
+// (gossip and gRPC on loopback): every pod bound exactly once, every member
+// measured.
+func TestRunMultiMemberTree(t *testing.T) {
+	runAndCheck(t, stack{store: "memetcd", scheduler: "distscheduler", schedulers: 3, relays: 1}, 300, 600)
+}
+
+// runAndCheck runs the built command on stack st and checks the report and
+// what the run leaves behind.
+func runAndCheck(t *testing.T, st stack, nodes, pods int) {
+	binDir := requireStack(t, st)
 	lc := localcluster(t)
 	runs := t.TempDir()
-	const nodes, pods = 500, 1000
 	args := append([]string{"run", "--bin-dir", binDir, "--runs-dir", runs, "--build", "never",
-		"--nodes", fmt.Sprint(nodes), "--pods", fmt.Sprint(pods), "--timeout", "5m", "--progress", "5s"}, e2eStack.args()...)
+		"--nodes", fmt.Sprint(nodes), "--pods", fmt.Sprint(pods), "--timeout", "5m", "--progress", "5s"}, st.args()...)
 	res := runCmd(t, lc, args...)
 	if res.err != nil {
 		t.Fatalf("localcluster run: %v\nstdout:\n%s\nstderr:\n%s", res.err, res.stdout, res.stderr)
@@ -161,8 +174,8 @@ func TestRunSchedulesEveryPodOnce(t *testing.T) {
 		name string
 		ok   bool
 	}{
-		{"stack", r.Store == e2eStack.store && r.Scheduler == e2eStack.scheduler},
-		{"scheduler tree", e2eStack.scheduler != "distscheduler" || (r.Schedulers == e2eStack.schedulers && r.Relays == e2eStack.relays)},
+		{"stack", r.Store == st.store && r.Scheduler == st.scheduler},
+		{"scheduler tree", st.scheduler != "distscheduler" || (r.Schedulers == st.schedulers && r.Relays == st.relays)},
 		{"nodes", r.Nodes == nodes},
 		{"pods", r.Pods == pods},
 		{"every pod bound", r.PodsBound == pods && r.Unbound == 0},
@@ -173,7 +186,7 @@ func TestRunSchedulesEveryPodOnce(t *testing.T) {
 		{"latencies ordered", 0 < r.LatencyP50Ms && r.LatencyP50Ms <= r.LatencyP99Ms && r.LatencyP99Ms <= r.LatencyMaxMs},
 		{"latency within the phase", r.LatencyMaxMs <= r.PodsSeconds*1000+1},
 		{"wall time covers the phases", r.WallSeconds >= r.PodsSeconds && r.WallSeconds >= r.StartupSeconds+r.NodesSeconds},
-		{"store writes counted", r.StoreWrites >= pods && r.StoreWritesPerSecond > 0},
+		{"store writes counted", r.StoreWrites >= float64(pods) && r.StoreWritesPerSecond > 0},
 		{"timeline ends at all bound", len(r.Timeline) > 0 && r.Timeline[len(r.Timeline)-1].Bound == pods},
 	}
 	for _, c := range checks {
@@ -188,7 +201,7 @@ func TestRunSchedulesEveryPodOnce(t *testing.T) {
 			t.Errorf("process %s usage not measured: %+v", p.Name, p)
 		}
 	}
-	for _, want := range append([]string{e2eStack.store, "kube-apiserver", "kwok-0"}, e2eStack.processes()...) {
+	for _, want := range append([]string{st.store, "kube-apiserver", "kwok-0"}, st.processes()...) {
 		if !names[want] {
 			t.Errorf("report lacks process %s: %+v", want, r.Processes)
 		}
