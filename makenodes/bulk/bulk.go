@@ -17,6 +17,7 @@ import (
 	"github.com/k8s1m/k8s1m/makenodes/progress"
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
 // Outcome is what a call did to its object.
@@ -211,7 +212,12 @@ func attempt(ctx context.Context, cfg Config, limiter *rate.Limiter, c *counters
 			return 0, fmt.Errorf("still failing after retrying for %s: %w", cfg.RetryFor, err)
 		}
 		c.retries.Add(1)
-		t := time.NewTimer(jitter(backoff))
+		wait := jitter(backoff)
+		if s, ok := apierrors.SuggestsClientDelay(err); ok {
+			// The apiserver said when to come back (Retry-After on 429 and 5xx).
+			wait = max(wait, time.Duration(s)*time.Second)
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()

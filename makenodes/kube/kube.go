@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -22,6 +23,9 @@ import (
 // HTTP/2 connection); kube-apiserver allows far more streams per connection, but
 // spreading the load keeps one connection's flow control from being the limit.
 const StreamsPerClient = 100
+
+// userAgent names makenodes to the apiserver (audit logs, metrics).
+const userAgent = "makenodes"
 
 // Config loads the REST config: the kubeconfig at path if given, else the usual
 // client-go rules (KUBECONFIG, ~/.kube/config), else in-cluster.
@@ -50,6 +54,9 @@ type Clients struct {
 	// Typed are independent clientsets; worker w uses Typed[w%len(Typed)].
 	Typed    []kubernetes.Interface
 	Metadata metadata.Interface
+
+	http   []*http.Client // http[i] is Typed[i]'s, for the bulk calls (raw.go)
+	server string         // the apiserver's URL, without a trailing slash
 }
 
 // For returns the clientset worker w should use.
@@ -73,7 +80,7 @@ func (c *Clients) Warm(ctx context.Context) error {
 func NewClients(base *rest.Config, concurrency int) (*Clients, error) {
 	cfg := rest.CopyConfig(base)
 	cfg.RateLimiter = flowcontrol.NewFakeAlwaysRateLimiter()
-	cfg.UserAgent = "makenodes"
+	cfg.UserAgent = userAgent
 	// Protobuf instead of JSON: encoding each object and decoding the echoed
 	// reply is most of a bulk client's CPU, and protobuf costs a fraction of it
 	// (on both sides: the apiserver decodes and encodes less too).
@@ -87,14 +94,23 @@ func NewClients(base *rest.Config, concurrency int) (*Clients, error) {
 	// connection. It still honours the proxy environment variables.
 	cfg.Proxy = func(r *http.Request) (*url.URL, error) { return http.ProxyFromEnvironment(r) }
 
+	server, _, err := rest.DefaultServerUrlFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("apiserver URL %q: %w", cfg.Host, err)
+	}
 	n := max(1, (concurrency+StreamsPerClient-1)/StreamsPerClient)
-	c := &Clients{}
+	c := &Clients{server: strings.TrimSuffix(server.String(), "/")}
 	for i := range n {
-		cs, err := kubernetes.NewForConfig(cfg)
+		hc, err := rest.HTTPClientFor(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("HTTP client %d: %w", i, err)
+		}
+		cs, err := kubernetes.NewForConfigAndClient(cfg, hc)
 		if err != nil {
 			return nil, fmt.Errorf("clientset %d: %w", i, err)
 		}
 		c.Typed = append(c.Typed, cs)
+		c.http = append(c.http, hc)
 	}
 	md, err := metadata.NewForConfig(cfg)
 	if err != nil {

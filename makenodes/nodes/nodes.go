@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -85,9 +86,9 @@ func (c Config) Build(i int) *corev1.Node {
 	}
 	labels[GroupLabel] = strconv.Itoa(c.Group(i))
 	resources := corev1.ResourceList{
-		corev1.ResourceCPU:    c.Shape.CPU,
-		corev1.ResourceMemory: c.Shape.Memory,
-		corev1.ResourcePods:   c.Shape.Pods,
+		corev1.ResourceCPU:    canonical(c.Shape.CPU),
+		corev1.ResourceMemory: canonical(c.Shape.Memory),
+		corev1.ResourcePods:   canonical(c.Shape.Pods),
 	}
 	return &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
@@ -111,6 +112,13 @@ func (c Config) Build(i int) *corev1.Node {
 			Phase: corev1.NodeRunning,
 		},
 	}
+}
+
+// canonical returns q with its canonical string form computed and kept in it,
+// so encoding a node does not format the quantity again every time.
+func canonical(q resource.Quantity) resource.Quantity {
+	_ = q.String()
+	return q
 }
 
 // Options are the run settings shared by Create and Delete.
@@ -151,8 +159,13 @@ func Create(ctx context.Context, log zerolog.Logger, clients *kube.Clients, cfg 
 	already := cfg.Count - cfg.Skip - len(names)
 	log.Info().Int("count", cfg.Count).Int("skip", cfg.Skip).Int("existing", already).Int("to_create", len(names)).
 		Int("kwok_groups", cfg.Groups()).Msg("creating nodes")
+	b := newBodies(cfg)
 	res := bulk.Run(ctx, log, opts.Bulk, names, already, func(ctx context.Context, w, i int) (bulk.Outcome, error) {
-		_, err := clients.For(w).CoreV1().Nodes().Create(ctx, cfg.Build(indices[i]), metav1.CreateOptions{})
+		body, err := b.body(indices[i])
+		if err != nil {
+			return bulk.Changed, err
+		}
+		err = clients.Create(ctx, w, kube.Nodes, "", body)
 		if apierrors.IsAlreadyExists(err) {
 			return bulk.Already, nil
 		}
@@ -179,7 +192,7 @@ func Delete(ctx context.Context, log zerolog.Logger, clients *kube.Clients, pref
 	}
 	log.Info().Str("prefix", prefix).Int("to_delete", len(names)).Msg("deleting nodes")
 	res := bulk.Run(ctx, log, opts.Bulk, names, 0, func(ctx context.Context, w, i int) (bulk.Outcome, error) {
-		err := clients.For(w).CoreV1().Nodes().Delete(ctx, names[i], metav1.DeleteOptions{})
+		err := clients.Delete(ctx, w, kube.Nodes, "", names[i], nil)
 		if apierrors.IsNotFound(err) {
 			return bulk.Already, nil
 		}

@@ -101,10 +101,10 @@ func (c Config) labels() map[string]string {
 func (c Config) Spec() corev1.PodSpec {
 	requests := corev1.ResourceList{}
 	if c.CPU.Sign() > 0 {
-		requests[corev1.ResourceCPU] = c.CPU
+		requests[corev1.ResourceCPU] = canonical(c.CPU)
 	}
 	if c.Memory.Sign() > 0 {
-		requests[corev1.ResourceMemory] = c.Memory
+		requests[corev1.ResourceMemory] = canonical(c.Memory)
 	}
 	zero := int64(0)
 	return corev1.PodSpec{
@@ -121,6 +121,13 @@ func (c Config) Spec() corev1.PodSpec {
 			Resources: corev1.ResourceRequirements{Requests: requests},
 		}},
 	}
+}
+
+// canonical returns q with its canonical string form computed and kept in it,
+// so encoding a pod does not format the quantity again every time.
+func canonical(q resource.Quantity) resource.Quantity {
+	_ = q.String()
+	return q
 }
 
 // Build returns bare pod i.
@@ -195,13 +202,13 @@ func Create(ctx context.Context, log zerolog.Logger, clients *kube.Clients, cfg 
 	already := last - first - len(names)
 	log.Info().Str("resource", gvr.Resource).Str("namespace", cfg.Namespace).Int("count", cfg.Count).
 		Int("existing", already).Int("to_create", len(names)).Msg("creating")
+	b := newBodies(cfg)
 	res := bulk.Run(ctx, log, opts.Bulk, names, already, func(ctx context.Context, w, i int) (bulk.Outcome, error) {
-		var err error
-		if cfg.Deployments > 0 {
-			_, err = clients.For(w).AppsV1().Deployments(cfg.Namespace).Create(ctx, cfg.BuildDeployment(indices[i]), metav1.CreateOptions{})
-		} else {
-			_, err = clients.For(w).CoreV1().Pods(cfg.Namespace).Create(ctx, cfg.Build(indices[i]), metav1.CreateOptions{})
+		body, err := b.body(indices[i])
+		if err != nil {
+			return bulk.Changed, err
 		}
+		err = clients.Create(ctx, w, gvr, cfg.Namespace, body)
 		if apierrors.IsAlreadyExists(err) {
 			return bulk.Already, nil
 		}
@@ -253,15 +260,12 @@ func Delete(ctx context.Context, log zerolog.Logger, clients *kube.Clients, name
 		if len(names) == 0 {
 			continue
 		}
-		zero := int64(0)
-		del := metav1.DeleteOptions{GracePeriodSeconds: &zero}
+		del, err := deleteOptions(gvr)
+		if err != nil {
+			return total, err
+		}
 		res := bulk.Run(ctx, log, opts.Bulk, names, 0, func(ctx context.Context, w, i int) (bulk.Outcome, error) {
-			var err error
-			if gvr == kube.Deployments {
-				err = clients.For(w).AppsV1().Deployments(namespace).Delete(ctx, names[i], del)
-			} else {
-				err = clients.For(w).CoreV1().Pods(namespace).Delete(ctx, names[i], del)
-			}
+			err := clients.Delete(ctx, w, gvr, namespace, names[i], del)
 			if apierrors.IsNotFound(err) {
 				return bulk.Already, nil
 			}

@@ -46,6 +46,7 @@ func runTool(t *testing.T, c *testcluster.Cluster, bin, what string, objects int
 	t.Helper()
 	api0, store0 := c.API.Proc.Usage().CPUSeconds, c.Store.Proc.Usage().CPUSeconds
 	args = append(args, "--kubeconfig", c.Kubeconfig, "--log-level", "warn")
+	args = append(args, strings.Fields(os.Getenv("MAKENODES_MEASURE_ARGS"))...)
 	if dir := os.Getenv("MAKENODES_MEASURE_PROFILE_DIR"); dir != "" {
 		args = append(args, "--cpu-profile", fmt.Sprintf("%s/%s-%s.pprof", dir, c.Store.Kind, strings.ReplaceAll(what, " ", "-")))
 	}
@@ -103,7 +104,9 @@ func writes(metrics string) (leasePuts, all float64) {
 //	MAKENODES_MEASURE=1 go test -v -run TestMeasure -timeout 60m ./internal/measure
 //
 // Sizes: MAKENODES_MEASURE_NODES (default 10000), _PODS (10000), _LEASE_NODES
-// (5000), _WINDOW seconds of lease load (60).
+// (5000), _WINDOW seconds of lease load (60). MAKENODES_MEASURE_ARGS adds flags
+// to the measured makenodes runs (e.g. "--concurrency 100"), and
+// MAKENODES_MEASURE_PROFILE_DIR has each of them write a CPU profile there.
 func TestMeasure(t *testing.T) {
 	if os.Getenv("MAKENODES_MEASURE") != "1" {
 		t.Skip("set MAKENODES_MEASURE=1 to run the measurement (minutes)")
