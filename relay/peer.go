@@ -169,6 +169,9 @@ func (p *peer) backoff(failures int) bool {
 	}
 }
 
+// openTimeout bounds how long opening a stream waits for its connection.
+const openTimeout = 2 * time.Second
+
 // session is one open stream of a link: send writes a batch, recv reads and
 // handles one response, unacked is what must go out again on the next stream
 // once this one broke.
@@ -197,7 +200,16 @@ func runLink[T any](p *peer, ob *outbox[T], h linkHooks[T]) {
 	first := true
 	for p.ctx.Err() == nil {
 		ctx, cancel := context.WithCancel(p.ctx)
+		// Streams open with WaitForReady: a connection still being set up
+		// (hundreds at once when a member joins) is waited for rather than
+		// failing the open at once, which counted as the peer being down and
+		// moved scores to a second gatherer. The wait is bounded so a peer
+		// that cannot be reached still counts as down soon.
+		tooLong := time.AfterFunc(openTimeout, cancel)
 		s, err := h.open(ctx)
+		if !tooLong.Stop() && err == nil {
+			err = context.DeadlineExceeded // opened just as the wait ran out
+		}
 		if err != nil {
 			cancel()
 			failures++
@@ -298,7 +310,7 @@ func (l *scatterLink) push(es ...scatterEntry) { l.ob.push(es...) }
 
 func (l *scatterLink) run() {
 	runLink(l.p, l.ob, linkHooks[scatterEntry]{open: func(ctx context.Context) (session[scatterEntry], error) {
-		stream, err := l.client.Scatter(ctx)
+		stream, err := l.client.Scatter(ctx, grpc.WaitForReady(true))
 		if err != nil {
 			return nil, err
 		}
@@ -377,7 +389,7 @@ func (l *reportLink) run() {
 	dropped := false
 	runLink(l.p, l.ob, linkHooks[*relayv1.Score]{
 		open: func(ctx context.Context) (session[*relayv1.Score], error) {
-			stream, err := l.client.Report(ctx)
+			stream, err := l.client.Report(ctx, grpc.WaitForReady(true))
 			if err != nil {
 				return nil, err
 			}
@@ -440,7 +452,7 @@ func (l *decideLink) push(d ...*relayv1.Decision) { l.ob.push(d...) }
 
 func (l *decideLink) run() {
 	runLink(l.p, l.ob, linkHooks[*relayv1.Decision]{open: func(ctx context.Context) (session[*relayv1.Decision], error) {
-		stream, err := l.client.Decide(ctx)
+		stream, err := l.client.Decide(ctx, grpc.WaitForReady(true))
 		if err != nil {
 			return nil, err
 		}
