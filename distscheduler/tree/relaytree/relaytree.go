@@ -37,8 +37,9 @@ type Config struct {
 	// JoinRetry is the pause between join attempts while no seed answers.
 	JoinRetry time.Duration
 	// ItemWait bounds how long Gather waits for its pod's item before giving
-	// the pod up (it comes back when its item arrives); 0 means twice
-	// Relay.DefaultDeadline.
+	// the pod up (it comes back when its item arrives); 0 means a quarter
+	// of Relay.DefaultDeadline. Short, so that the order in which items
+	// arrive, not the member's own queue order, drives what it schedules.
 	ItemWait time.Duration
 	Log      zerolog.Logger
 }
@@ -85,7 +86,7 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 		cfg.JoinRetry = 2 * time.Second
 	}
 	if cfg.ItemWait <= 0 {
-		cfg.ItemWait = 2 * cfg.Relay.DefaultDeadline
+		cfg.ItemWait = cfg.Relay.DefaultDeadline / 4
 	}
 	mctx, cancel := context.WithCancel(context.Background())
 	m := &Member{
