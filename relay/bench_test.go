@@ -20,6 +20,9 @@ import (
 // (-cpuprofile would include start-up: gossip joins and ~1000 connections).
 var tree34Profile = flag.String("tree34.cpuprofile", "", "write a CPU profile of the measured part of BenchmarkTree34* to this file")
 
+// tree34BatchDelay overrides Config.BatchDelay in BenchmarkTree34* (negative: keep the default).
+var tree34BatchDelay = flag.Duration("tree34.batchdelay", -1, "Config.BatchDelay of every member in BenchmarkTree34* (negative: the default)")
+
 // cpuTime is the CPU (user + system) this process has used.
 func cpuTime(tb testing.TB) time.Duration {
 	var ru syscall.Rusage
@@ -90,6 +93,9 @@ func benchTree34(b *testing.B, batch, window int) {
 		cfg := DefaultLocalConfig()
 		cfg.Name, cfg.Role, cfg.Fanout, cfg.Logger = name, role, 10, zerolog.Nop()
 		cfg.Memberlist.Logger = nil
+		if *tree34BatchDelay >= 0 {
+			cfg.BatchDelay = *tree34BatchDelay
+		}
 		// Generous: on a shared machine the process can be starved for
 		// seconds; the benchmark measures cost, the deadlines are tested elsewhere.
 		cfg.DefaultDeadline = 60 * time.Second
