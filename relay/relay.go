@@ -236,12 +236,18 @@ func (r *Relay) stop() error {
 	}
 	r.cancel()
 	r.srv.Stop()
+	// Close the links outside peersMu, as reconcilePeers does: closing waits
+	// for each link's goroutine, and a link giving up on its gatherer re-routes
+	// the scores it holds through r.peer, which takes peersMu (a shutdown
+	// deadlock seen in BenchmarkTree34). r.closed is set, so r.peer opens no
+	// new link meanwhile.
 	r.peersMu.Lock()
-	for name, p := range r.peers {
-		p.close()
-		delete(r.peers, name)
-	}
+	open := r.peers
+	r.peers = make(map[string]*peer)
 	r.peersMu.Unlock()
+	for _, p := range open {
+		p.close()
+	}
 	r.reports.closeAll()
 	r.origin.closeAll()
 	r.wg.Wait()
