@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"k8s.io/klog/v2"
 	schedulerappconfig "k8s.io/kubernetes/cmd/kube-scheduler/app/config"
 	"k8s.io/kubernetes/pkg/scheduler"
+	schedconfig "k8s.io/kubernetes/pkg/scheduler/apis/config"
 	internalqueue "k8s.io/kubernetes/pkg/scheduler/backend/queue"
 	plfeature "k8s.io/kubernetes/pkg/scheduler/framework/plugins/feature"
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
@@ -53,10 +55,12 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 		return err
 	}
 	var sched *scheduler.Scheduler
+	gate := &distpermit.Gate{}
 	if scheduling {
+		enablePreEnqueueGate(cc)
 		outOfTree := frameworkruntime.Registry{}
 		fts := plfeature.NewSchedulerFeaturesFromGates(utilfeature.DefaultFeatureGate)
-		if err := outOfTree.Register(distpermit.Name, distpermit.Factory(fts, cfg.PermitAlwaysDeny)); err != nil {
+		if err := outOfTree.Register(distpermit.Name, distpermit.Factory(fts, cfg.PermitAlwaysDeny, gate)); err != nil {
 			return fmt.Errorf("register %s: %w", distpermit.Name, err)
 		}
 		if sched, err = newScheduler(ctx, cc, outOfTree); err != nil {
@@ -120,6 +124,7 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 			Tree:                     t,
 			PercentageOfNodesToScore: cc.ComponentConfig.PercentageOfNodesToScore,
 			Metrics:                  selector.NewMetrics(reg),
+			VerdictTimeout:           3*cfg.GatherDeadline() + 10*time.Second,
 			Log:                      log,
 		})
 		if err != nil {
@@ -129,6 +134,10 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 		sched.FailureHandler = sel.FailureHandler(sched.FailureHandler, sched.SchedulingQueue.Done)
 		pods := cc.InformerFactory.Core().V1().Pods().Lister()
 		if items, ok := t.(itemNotifier); ok {
+			// Pods wait outside the active queue until their item arrives,
+			// then enter it in the order the root hands items out.
+			gate.Set(func(p *v1.Pod) bool { return items.HasItem(selector.PodKey(p)) })
+			defer gate.Set(nil)
 			items.OnItem(func(key string) { requeueOnItem(ctx, key, pods, sel, sched.SchedulingQueue) })
 			defer items.OnItem(nil)
 		}
@@ -240,10 +249,28 @@ func warnWithoutPermit(log zerolog.Logger, cc *schedulerappconfig.CompletedConfi
 	}
 }
 
-// itemNotifier is a tree that says when a pod's item reaches this member.
+// itemNotifier is a root-driven tree: it says when a pod's item reaches
+// this member and whether one is waiting for a bid.
 type itemNotifier interface {
 	OnItem(func(key string))
+	HasItem(key string) bool
 }
+
+// enablePreEnqueueGate enables DistPermit at PreEnqueue in every profile
+// that enables it at Permit, so the documented configuration (DistPermit
+// under permit only) gets the gate too.
+func enablePreEnqueueGate(cc *schedulerappconfig.CompletedConfig) {
+	for i := range cc.ComponentConfig.Profiles {
+		p := &cc.ComponentConfig.Profiles[i]
+		if p.Plugins == nil || !slices.ContainsFunc(p.Plugins.Permit.Enabled, isDistPermit) ||
+			slices.ContainsFunc(p.Plugins.PreEnqueue.Enabled, isDistPermit) {
+			continue
+		}
+		p.Plugins.PreEnqueue.Enabled = append(p.Plugins.PreEnqueue.Enabled, schedconfig.Plugin{Name: distpermit.Name})
+	}
+}
+
+func isDistPermit(p schedconfig.Plugin) bool { return p.Name == distpermit.Name }
 
 // requeueOnItem brings a pod back into this member's scheduling queue when
 // its tree item arrives: a pod this member dropped (lost an earlier gather,

@@ -42,7 +42,11 @@ type Config struct {
 	PercentageOfNodesToScore *int32
 	// Metrics receives the selector's measurements. Required.
 	Metrics *Metrics
-	Log     zerolog.Logger
+	// VerdictTimeout bounds how long a bid waits for its verdict (item wait
+	// plus gather deadline and slack); past it the pod is retried. Default
+	// 30s.
+	VerdictTimeout time.Duration
+	Log            zerolog.Logger
 }
 
 // Selector implements the scheduler's SchedulePod and wraps its
@@ -55,13 +59,23 @@ type Selector struct {
 	// every node of the shard gets examined across pods.
 	nextStart int
 
-	lostMu sync.Mutex // guards lost and dropped
+	lostMu sync.Mutex // guards lost, retry and dropped
 	// lost holds pods this member just lost a gather for, between
-	// SchedulePod returning and the FailureHandler that drops them.
-	lost map[types.UID]struct{}
+	// the verdict and the FailureHandler that drops them.
+	lost map[types.UID]time.Time
+	// retry holds pods whose gather failed (no verdict, or one that missed
+	// this member's feasible bid), between the verdict and the
+	// FailureHandler that requeues them with backoff.
+	retry map[types.UID]failedGather
 	// dropped remembers pods given up to a winner, so they can be requeued
 	// if the winner never binds them (it died, or its binding failed).
 	dropped map[types.UID]droppedPod
+}
+
+// failedGather is why a pod's gather failed and when.
+type failedGather struct {
+	msg string
+	at  time.Time
 }
 
 // droppedPod is a pod this member left to another member's win.
@@ -75,7 +89,10 @@ func New(cfg Config) (*Selector, error) {
 	if cfg.Tree == nil || cfg.Metrics == nil {
 		return nil, errors.New("selector: Tree and Metrics are required")
 	}
-	return &Selector{cfg: cfg, lost: map[types.UID]struct{}{}, dropped: map[types.UID]droppedPod{}}, nil
+	if cfg.VerdictTimeout <= 0 {
+		cfg.VerdictTimeout = 30 * time.Second
+	}
+	return &Selector{cfg: cfg, lost: map[types.UID]time.Time{}, retry: map[types.UID]failedGather{}, dropped: map[types.UID]droppedPod{}}, nil
 }
 
 // PodKey names a pod in the tree. The UID makes a re-created pod of the same
@@ -99,6 +116,18 @@ func (s *Selector) SchedulePod(ctx context.Context, fw framework.Framework, stat
 	key := PodKey(pod)
 	gatherStart := time.Now()
 	bid := tree.Bid{Node: local.node, Score: local.score}
+	if local.fitErr == nil && len(s.cfg.Tree.Members()) > 1 {
+		// Bid and go on; DistPermit holds the pod until the verdict. (A
+		// member alone gets its verdict at once: it takes the plain path.)
+		pend := distpermit.NewPending(local.node, s.cfg.VerdictTimeout+5*time.Second)
+		distpermit.RecordPending(state, pend)
+		go s.awaitVerdict(context.WithoutCancel(ctx), pod, key, bid, pend, gatherStart)
+		return scheduler.ScheduleResult{
+			SuggestedHost:  local.node,
+			EvaluatedNodes: local.evaluated,
+			FeasibleNodes:  local.feasible,
+		}, nil
+	}
 	if local.fitErr != nil {
 		bid.Reason = local.fitErr.Error()
 	}
@@ -141,23 +170,74 @@ func (s *Selector) SchedulePod(ctx context.Context, fw framework.Framework, stat
 	}
 }
 
+// awaitVerdict waits for the verdict of a feasible bid and resolves pend:
+// DistPermit then lets the pod bind (won) or rejects it, and the
+// FailureHandler drops it (lost) or requeues it with backoff (no verdict).
+func (s *Selector) awaitVerdict(ctx context.Context, pod *v1.Pod, key string, bid tree.Bid, pend *distpermit.Pending, start time.Time) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.VerdictTimeout)
+	defer cancel()
+	v, err := s.cfg.Tree.Gather(ctx, key, bid)
+	s.cfg.Metrics.gatherDuration.Observe(time.Since(start).Seconds())
+	switch {
+	case err != nil:
+		s.cfg.Metrics.pods.WithLabelValues(resultError).Inc()
+		s.markRetry(pod.UID, fmt.Sprintf("gather %s: %v", key, err))
+		pend.Lose(fmt.Sprintf("no verdict for this member's bid: %v", err))
+		return
+	case v.Winner == s.cfg.Tree.Self():
+		s.cfg.Metrics.stragglers.Add(float64(v.Stragglers()))
+		s.cfg.Metrics.pods.WithLabelValues(resultWon).Inc()
+		pend.Win()
+	case v.Winner != "":
+		s.cfg.Metrics.stragglers.Add(float64(v.Stragglers()))
+		s.cfg.Metrics.pods.WithLabelValues(resultLost).Inc()
+		s.markLost(pod.UID)
+		pend.Lose("another distscheduler member won the pod")
+	default:
+		s.cfg.Metrics.pods.WithLabelValues(resultError).Inc()
+		msg := fmt.Sprintf("gather %s decided without this member's feasible bid", key)
+		s.markRetry(pod.UID, msg)
+		pend.Lose(msg)
+	}
+}
+
 // FailureHandler wraps upstream's failure handler: pods lost to another
 // member are dropped from this member's queue (done marks them finished, no
-// requeue, no status update, no event); everything else goes to next.
+// requeue, no status update, no event); pods whose gather failed go to next
+// as an error (requeued with backoff); everything else goes to next as is.
 func (s *Selector) FailureHandler(next scheduler.FailureHandlerFn, done func(types.UID)) scheduler.FailureHandlerFn {
 	return func(ctx context.Context, fw framework.Framework, podInfo *framework.QueuedPodInfo, status *fwk.Status, nominatingInfo *fwk.NominatingInfo, start time.Time) {
-		if podInfo != nil && podInfo.Pod != nil && s.takeLost(podInfo.Pod) {
-			done(podInfo.Pod.UID)
-			return
+		if podInfo != nil && podInfo.Pod != nil {
+			if s.takeLost(podInfo.Pod) {
+				done(podInfo.Pod.UID)
+				return
+			}
+			if msg, ok := s.takeRetry(podInfo.Pod.UID); ok {
+				status = fwk.AsStatus(errors.New(msg))
+			}
 		}
 		next(ctx, fw, podInfo, status, nominatingInfo, start)
 	}
 }
 
+func (s *Selector) markRetry(uid types.UID, msg string) {
+	s.lostMu.Lock()
+	defer s.lostMu.Unlock()
+	s.retry[uid] = failedGather{msg: msg, at: time.Now()}
+}
+
+func (s *Selector) takeRetry(uid types.UID) (string, bool) {
+	s.lostMu.Lock()
+	defer s.lostMu.Unlock()
+	f, ok := s.retry[uid]
+	delete(s.retry, uid)
+	return f.msg, ok
+}
+
 func (s *Selector) markLost(uid types.UID) {
 	s.lostMu.Lock()
 	defer s.lostMu.Unlock()
-	s.lost[uid] = struct{}{}
+	s.lost[uid] = time.Now()
 }
 
 func (s *Selector) takeLost(pod *v1.Pod) bool {
@@ -213,6 +293,19 @@ func (s *Selector) dueDropped(get PodGetter, after time.Duration) []*v1.Pod {
 	defer s.lostMu.Unlock()
 	var due []*v1.Pod
 	now := time.Now()
+	// A lost or failed pod that upstream already took out of the queue
+	// (bound or deleted while parked at Permit) never reaches the
+	// FailureHandler: forget it.
+	for uid, at := range s.lost {
+		if now.Sub(at) >= after {
+			delete(s.lost, uid)
+		}
+	}
+	for uid, f := range s.retry {
+		if now.Sub(f.at) >= after {
+			delete(s.retry, uid)
+		}
+	}
 	for uid, d := range s.dropped {
 		if now.Sub(d.at) < after {
 			continue

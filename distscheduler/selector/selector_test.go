@@ -103,6 +103,9 @@ type outcome struct {
 	wonNode string
 	dropped bool // FailureHandler dropped the pod
 	passed  bool // FailureHandler passed it to upstream's handler
+	// rejected: the bid was feasible and its pending verdict was a loss
+	// (DistPermit would reject the pod).
+	rejected bool
 }
 
 func TestSchedulePod(t *testing.T) {
@@ -174,6 +177,19 @@ func TestSchedulePod(t *testing.T) {
 					res, err := m.sel.SchedulePod(context.Background(), m.fw, state, qpi)
 					o := outcome{result: res, err: err}
 					o.wonNode, _ = distpermit.WonNode(state)
+					if pend, ok := distpermit.PendingOf(state); ok && err == nil {
+						// What DistPermit's waiting pod would learn.
+						select {
+						case <-pend.Done():
+						case <-time.After(30 * time.Second):
+							t.Errorf("%s: verdict never came", name)
+						}
+						if won, reason := pend.Result(); won {
+							o.wonNode = pend.Node()
+						} else {
+							o.rejected, err = true, errors.New(reason)
+						}
+					}
 					if err != nil {
 						handler := m.sel.FailureHandler(
 							func(context.Context, framework.Framework, *framework.QueuedPodInfo, *fwk.Status, *fwk.NominatingInfo, time.Time) {
@@ -196,8 +212,9 @@ func TestSchedulePod(t *testing.T) {
 						t.Errorf("winner %s: result %+v, err %v, won %q; want node %s", name, o.result, o.err, o.wonNode, tt.wantNode)
 					}
 				case tt.wantWinner != "":
-					if !errors.Is(o.err, scheduler.ErrNoNodesAvailable) || !o.dropped || o.passed || o.wonNode != "" {
-						t.Errorf("loser %s: err %v, dropped %v, passed %v, won %q", name, o.err, o.dropped, o.passed, o.wonNode)
+					lost := errors.Is(o.err, scheduler.ErrNoNodesAvailable) || (o.err == nil && o.rejected)
+					if !lost || !o.dropped || o.passed || o.wonNode != "" {
+						t.Errorf("loser %s: err %v, rejected %v, dropped %v, passed %v, won %q", name, o.err, o.rejected, o.dropped, o.passed, o.wonNode)
 					}
 				default:
 					var fitErr *framework.FitError

@@ -72,7 +72,12 @@ func inprocTree(hub *inproc.Hub, name string) treeFunc {
 // startMember runs app.Run for name on the tree newTree joins.
 func startMember(t *testing.T, newTree treeFunc, name, configPath string, log zerolog.Logger) *member {
 	t.Helper()
-	routeKlogOnce.Do(func() { app.RouteKlog(log.Level(zerolog.ErrorLevel)) })
+	routeKlogOnce.Do(func() {
+		app.RouteKlog(log.Level(zerolog.ErrorLevel))
+		if err := app.SetFeatureDefaults(); err != nil {
+			panic(err)
+		}
+	})
 	opts := options.NewOptions()
 	opts.ConfigFile = configPath
 	opts.SecureServing.BindPort = 0

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -18,16 +17,7 @@ import (
 // Lease holder submits every pending pod as a tree item, members gather
 // through the relay, and the pod nobody fits is marked unschedulable by the
 // leader and submitted again until a fitting node appears.
-//
-// Known to fail today (2026-11-25, loaded 2-core machine): only 105 and 139
-// of 600 pods were bound within 5 minutes. Members take pods in their own
-// queue order and block on each verdict, so whenever their orders differ
-// from the leader's submissions a gather waits for its deadline. It runs
-// only with DISTSCHEDULER_RELAY_IT=1 until that is fixed (see README).
 func TestShardedSchedulingRelay(t *testing.T) {
-	if os.Getenv("DISTSCHEDULER_RELAY_IT") == "" {
-		t.Skip("known to be too slow (see the comment); set DISTSCHEDULER_RELAY_IT=1 to run")
-	}
 	var mu sync.Mutex
 	var seeds []string // gossip addresses of the members started so far
 	shardedScenario(t, func(name string) treeFunc {

@@ -293,6 +293,16 @@ func (m *Member) sweepLoop() {
 	}
 }
 
+// HasItem reports whether an item for key has arrived that this member has
+// not reported yet and whose deadline has not passed: the pod may be
+// scheduled now without waiting for its item (DistPermit's gate).
+func (m *Member) HasItem(key string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.items[key]
+	return e != nil && e.have && !e.reported && time.Until(e.item.Deadline) > 0
+}
+
 // Gather implements tree.Tree. It waits (at most ItemWait) for the newest
 // item of key that this member has not reported yet and whose deadline has
 // not passed, reports bid for it and waits for the verdict. Without such an
