@@ -35,6 +35,7 @@ type common struct {
 	noList      bool
 	logEvery    time.Duration
 	cpuProfile  string
+	transport   string
 }
 
 func (c *common) register(fs *pflag.FlagSet) {
@@ -45,6 +46,10 @@ func (c *common) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.dryRun, "dry-run", false, "print what would be done and the first object (YAML), call no API")
 	fs.BoolVar(&c.noList, "no-list", false, "do not list existing objects first; rely on AlreadyExists/NotFound alone")
 	fs.DurationVar(&c.logEvery, "progress-interval", 10*time.Second, "progress log interval when stderr is not a terminal")
+	fs.StringVar(&c.transport, "transport", kube.DefaultTransport, "HTTP transport of the bulk creates and deletes: "+
+		kube.TransportH2Bulk+" (lean HTTP/2, many requests per write; falls back to client-go for exec/auth-provider kubeconfigs, impersonation or a proxy) or "+
+		kube.TransportClientGo+" (the clientsets' own)")
+	command.BindEnv(fs, "transport", "MAKENODES_TRANSPORT")
 	fs.StringVar(&c.cpuProfile, "cpu-profile", "", "write a Go CPU profile of this run to the file (to check the tool is not the bottleneck)")
 }
 
@@ -96,8 +101,17 @@ func (c *common) open(root *command.Root) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.clients, err = kube.NewClients(rc, c.concurrency); err != nil {
-		return nil, err
+	if s.clients, err = kube.NewClients(rc, kube.Options{Concurrency: c.concurrency, Transport: c.transport}); err != nil {
+		return nil, fmt.Errorf("--transport %s: %w", c.transport, err)
+	}
+	if s.clients.Fallback != "" {
+		log.Warn().Str("reason", s.clients.Fallback).Msg("--transport " + kube.TransportH2Bulk + " cannot be used; using " + kube.TransportClientGo)
+	}
+	log.Debug().Str("transport", s.clients.Transport).Msg("bulk transport")
+	closeProfile := s.close
+	s.close = func() {
+		s.clients.Close()
+		closeProfile()
 	}
 	return s, nil
 }

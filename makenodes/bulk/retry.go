@@ -35,6 +35,13 @@ func Retryable(err error) bool {
 		utilnet.IsTimeout(err):
 		return true
 	}
+	// A transport's own verdict: h2bulk's lost connections and reset
+	// streams (the request may not have been processed; creates and deletes
+	// are safe to repeat).
+	var r interface{ Retryable() bool }
+	if errors.As(err, &r) {
+		return r.Retryable()
+	}
 	var netErr net.Error
 	return errors.As(err, &netErr) && netErr.Timeout()
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/k8s1m/k8s1m/makenodes/h2bulk"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
@@ -54,9 +55,17 @@ type Clients struct {
 	// Typed are independent clientsets; worker w uses Typed[w%len(Typed)].
 	Typed    []kubernetes.Interface
 	Metadata metadata.Interface
+	// Transport is what the bulk creates and deletes go through
+	// (TransportH2Bulk or TransportClientGo).
+	Transport string
+	// Fallback says why TransportH2Bulk was asked for but client-go is
+	// used; empty otherwise.
+	Fallback string
 
-	http   []*http.Client // http[i] is Typed[i]'s, for the bulk calls (raw.go)
-	server string         // the apiserver's URL, without a trailing slash
+	lean   *h2bulk.Client // the bulk calls' transport, if TransportH2Bulk
+	http   []*http.Client // http[i] is Typed[i]'s, for the bulk calls if TransportClientGo (raw.go)
+	origin string         // the apiserver's scheme://host[:port]
+	prefix string         // the path the apiserver is served under, without a trailing slash
 }
 
 // For returns the clientset worker w should use.
@@ -67,6 +76,12 @@ func (c *Clients) For(worker int) kubernetes.Interface { return c.Typed[worker%l
 // TLS-handshake a connection of their own (HTTP/2 multiplexing starts only once
 // one connection exists), which cost the tool a third of its CPU.
 func (c *Clients) Warm(ctx context.Context) error {
+	if c.lean != nil {
+		if err := c.lean.Warm(ctx); err != nil {
+			return fmt.Errorf("reach apiserver: %w", err)
+		}
+		return nil
+	}
 	for i, cs := range c.Typed {
 		if _, err := cs.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw(); err != nil {
 			return fmt.Errorf("reach apiserver (client %d): %w", i, err)
@@ -75,9 +90,32 @@ func (c *Clients) Warm(ctx context.Context) error {
 	return nil
 }
 
-// NewClients builds enough clientsets for concurrency requests in flight. The
-// rate limit is the caller's (bulk.Config.QPS), so client-go's own limiter is off.
-func NewClients(base *rest.Config, concurrency int) (*Clients, error) {
+// Options shape the clients of a run.
+type Options struct {
+	// Concurrency is how many bulk calls will be in flight at once.
+	Concurrency int
+	// Transport for the bulk calls; empty: DefaultTransport.
+	Transport string
+}
+
+// Close closes the bulk transport's connections.
+func (c *Clients) Close() {
+	if c.lean != nil {
+		_ = c.lean.Close()
+	}
+}
+
+// NewClients builds the clients for opts.Concurrency bulk calls in flight:
+// one connection per StreamsPerClient of them. The rate limit is the
+// caller's (bulk.Config.QPS), so client-go's own limiter is off.
+func NewClients(base *rest.Config, opts Options) (*Clients, error) {
+	transport := opts.Transport
+	if transport == "" {
+		transport = DefaultTransport
+	}
+	if transport != TransportH2Bulk && transport != TransportClientGo {
+		return nil, fmt.Errorf("transport %q: want %s or %s", transport, TransportH2Bulk, TransportClientGo)
+	}
 	cfg := rest.CopyConfig(base)
 	cfg.RateLimiter = flowcontrol.NewFakeAlwaysRateLimiter()
 	cfg.UserAgent = userAgent
@@ -98,8 +136,23 @@ func NewClients(base *rest.Config, concurrency int) (*Clients, error) {
 	if err != nil {
 		return nil, fmt.Errorf("apiserver URL %q: %w", cfg.Host, err)
 	}
-	n := max(1, (concurrency+StreamsPerClient-1)/StreamsPerClient)
-	c := &Clients{server: strings.TrimSuffix(server.String(), "/")}
+	n := max(1, (opts.Concurrency+StreamsPerClient-1)/StreamsPerClient)
+	c := &Clients{
+		Transport: transport,
+		origin:    server.Scheme + "://" + server.Host,
+		prefix:    strings.TrimSuffix(server.Path, "/"),
+	}
+	if transport == TransportH2Bulk {
+		var err error
+		if c.lean, c.Fallback, err = newLean(cfg, server, n); err != nil {
+			return nil, fmt.Errorf("h2bulk transport: %w", err)
+		}
+		if c.lean != nil {
+			n = 1 // the clientsets only create a namespace or two
+		} else {
+			c.Transport = TransportClientGo
+		}
+	}
 	for i := range n {
 		hc, err := rest.HTTPClientFor(cfg)
 		if err != nil {

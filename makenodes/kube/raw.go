@@ -51,7 +51,7 @@ func (c *Clients) Delete(ctx context.Context, worker int, gvr schema.GroupVersio
 // collection is the URL of gvr's objects in namespace.
 func (c *Clients) collection(gvr schema.GroupVersionResource, namespace string) string {
 	var b strings.Builder
-	b.WriteString(c.server)
+	b.WriteString(c.prefix)
 	if gvr.Group == "" {
 		b.WriteString("/api/")
 	} else {
@@ -65,7 +65,11 @@ func (c *Clients) collection(gvr schema.GroupVersionResource, namespace string) 
 	return b.String()
 }
 
-func (c *Clients) do(ctx context.Context, worker int, method string, gvr schema.GroupVersionResource, url, name string, body []byte) error {
+func (c *Clients) do(ctx context.Context, worker int, method string, gvr schema.GroupVersionResource, path, name string, body []byte) error {
+	if c.lean != nil {
+		return c.doLean(ctx, worker, method, path, gvr.GroupResource(), name, body)
+	}
+	url := c.origin + path
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
@@ -93,28 +97,27 @@ func (c *Clients) do(ctx context.Context, worker int, method string, gvr schema.
 		return err
 	}
 	reply, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	return responseError(resp, reply, method, gvr.GroupResource(), name)
+	return responseError(resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Retry-After"), reply, method, gvr.GroupResource(), name)
 }
 
 // responseError is the error for a failed reply, built as client-go builds
 // it: the Status the apiserver sent if the reply is one, else a generic error
 // for the HTTP status (with the text of a text reply, and Retry-After).
-func responseError(resp *http.Response, body []byte, method string, gr schema.GroupResource, name string) error {
+func responseError(code int, contentType, retryAfterHeader string, body []byte, method string, gr schema.GroupResource, name string) error {
 	status := &metav1.Status{}
 	if err := runtime.DecodeInto(scheme.Codecs.UniversalDeserializer(), body, status); err == nil &&
 		status.Status != "" && status.Status != metav1.StatusSuccess {
 		return apierrors.FromObject(status)
 	}
 	message := "unknown"
-	if isText(resp) {
+	if isText(contentType) {
 		message = strings.TrimSpace(string(body[:min(len(body), 2048)]))
 	}
-	retryAfter, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
-	return apierrors.NewGenericServerResponse(resp.StatusCode, method, gr, name, message, retryAfter, true)
+	retryAfter, _ := strconv.Atoi(retryAfterHeader)
+	return apierrors.NewGenericServerResponse(code, method, gr, name, message, retryAfter, true)
 }
 
-func isText(resp *http.Response) bool {
-	ct := resp.Header.Get("Content-Type")
+func isText(ct string) bool {
 	if ct == "" {
 		return true
 	}

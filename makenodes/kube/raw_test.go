@@ -3,6 +3,7 @@ package kube
 import (
 	"bytes"
 	"context"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 )
 
 // statusBody encodes st as the apiserver would in the given media type.
@@ -33,6 +35,12 @@ func statusBody(t *testing.T, st *metav1.Status, mediaType string) []byte {
 // becomes the error client-go would return, so the callers' and bulk's error
 // checks keep working.
 func TestCreateDeleteReplies(t *testing.T) {
+	for _, transport := range []string{TransportH2Bulk, TransportClientGo} {
+		t.Run(transport, func(t *testing.T) { testCreateDeleteReplies(t, transport) })
+	}
+}
+
+func testCreateDeleteReplies(t *testing.T, transport string) {
 	type reply struct {
 		code        int
 		contentType string
@@ -44,7 +52,7 @@ func TestCreateDeleteReplies(t *testing.T) {
 		sent []byte
 		next reply
 	)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, sent = r, nil
 		if r.Body != nil {
 			sent, _ = io.ReadAll(r.Body)
@@ -58,8 +66,19 @@ func TestCreateDeleteReplies(t *testing.T) {
 		w.WriteHeader(next.code)
 		_, _ = w.Write(next.body)
 	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
 	defer srv.Close()
-	c := &Clients{http: []*http.Client{srv.Client()}, server: srv.URL}
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	c, err := NewClients(&rest.Config{Host: srv.URL, BearerToken: "t0ken", TLSClientConfig: rest.TLSClientConfig{CAData: ca}},
+		Options{Concurrency: 10, Transport: transport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Transport != transport || c.Fallback != "" {
+		t.Fatalf("transport %s (fallback %q), want %s", c.Transport, c.Fallback, transport)
+	}
 	ctx := context.Background()
 	nodes := schema.GroupVersionResource{Version: "v1", Resource: "nodes"}
 	deploys := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
@@ -69,7 +88,7 @@ func TestCreateDeleteReplies(t *testing.T) {
 		t.Fatalf("create: %v", err)
 	}
 	if got.Method != http.MethodPost || got.URL.Path != "/api/v1/nodes" || got.Header.Get("Content-Type") != Protobuf ||
-		got.Header.Get("User-Agent") != userAgent || !bytes.Equal(sent, []byte("node")) {
+		got.Header.Get("User-Agent") != userAgent || got.Header.Get("Authorization") != "Bearer t0ken" || got.ProtoMajor != 2 || !bytes.Equal(sent, []byte("node")) {
 		t.Errorf("create sent %s %s %v %q", got.Method, got.URL.Path, got.Header, sent)
 	}
 
@@ -97,7 +116,7 @@ func TestCreateDeleteReplies(t *testing.T) {
 	}
 
 	next = reply{code: http.StatusTooManyRequests, contentType: "text/plain", body: []byte("slow down\n"), retryAfter: "2"}
-	err := c.Create(ctx, 0, nodes, "", []byte("node"))
+	err = c.Create(ctx, 0, nodes, "", []byte("node"))
 	if !apierrors.IsTooManyRequests(err) {
 		t.Fatalf("throttled create: %v, want TooManyRequests", err)
 	}

@@ -34,9 +34,18 @@ func testConfig(t *testing.T, prefix string, count, perGroup int) nodes.Config {
 
 func newClients(t *testing.T, c *testcluster.Cluster, concurrency int) *kube.Clients {
 	t.Helper()
-	clients, err := kube.NewClients(c.Rest, concurrency)
+	return newClientsWith(t, c, kube.Options{Concurrency: concurrency})
+}
+
+func newClientsWith(t *testing.T, c *testcluster.Cluster, opts kube.Options) *kube.Clients {
+	t.Helper()
+	clients, err := kube.NewClients(c.Rest, opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(clients.Close)
+	if opts.Transport != "" && clients.Transport != opts.Transport {
+		t.Fatalf("transport %s, want %s (fallback: %s)", clients.Transport, opts.Transport, clients.Fallback)
 	}
 	return clients
 }
@@ -172,6 +181,12 @@ func TestCreateSurvivesAPIServerRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a store and kube-apiserver twice")
 	}
+	for _, transport := range []string{kube.TransportH2Bulk, kube.TransportClientGo} {
+		t.Run(transport, func(t *testing.T) { testCreateSurvivesAPIServerRestart(t, transport) })
+	}
+}
+
+func testCreateSurvivesAPIServerRestart(t *testing.T, transport string) {
 	ctx := context.Background()
 	kind := store.Etcd // the reference store; memetcd when etcd is not built
 	if !testcluster.Have(string(store.Etcd)) {
@@ -180,7 +195,7 @@ func TestCreateSurvivesAPIServerRestart(t *testing.T) {
 	c := testcluster.Start(t, kind)
 	const count = 3000
 	cfg := testConfig(t, "restart-", count, 1000)
-	clients := newClients(t, c, 50)
+	clients := newClientsWith(t, c, kube.Options{Concurrency: 50, Transport: transport})
 	// A QPS cap makes the run last long enough to restart the apiserver in it.
 	opts := nodes.Options{Bulk: bulk.Config{Concurrency: 50, QPS: 200}}
 

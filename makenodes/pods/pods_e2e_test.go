@@ -55,7 +55,7 @@ func TestPodsScheduledAndRunning(t *testing.T) {
 	c := testcluster.Start(t, kind)
 	c.StartKwok(t, 2)
 	c.StartScheduler(t)
-	clients, err := kube.NewClients(c.Rest, 100)
+	clients, err := kube.NewClients(c.Rest, kube.Options{Concurrency: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestDeployments(t *testing.T) {
 		kind = store.Etcd
 	}
 	c := testcluster.Start(t, kind)
-	clients, err := kube.NewClients(c.Rest, 10)
+	clients, err := kube.NewClients(c.Rest, kube.Options{Concurrency: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,7 @@ func envInt(name string, def int) int {
 
 // step is one timed makenodes run.
 type step struct {
+	transport                 string
 	what                      string
 	objects                   int
 	wall                      time.Duration
@@ -37,18 +38,18 @@ type step struct {
 }
 
 func (s step) row(kind store.Kind) string {
-	return fmt.Sprintf("| %s | %s | %d | %.1f | %.0f | %.1f | %.1f | %.1f | %.1f%% |", kind, s.what, s.objects,
+	return fmt.Sprintf("| %s | %s | %s | %d | %.1f | %.0f | %.1f | %.1f | %.1f | %.1f%% |", kind, s.transport, s.what, s.objects,
 		s.wall.Seconds(), float64(s.objects)/s.wall.Seconds(), s.toolCPU, s.apiCPU, s.storeCPU, 100*s.toolCPU/s.apiCPU)
 }
 
 // runTool runs bin/makenodes with args and measures it and the cluster.
-func runTool(t *testing.T, c *testcluster.Cluster, bin, what string, objects int, args ...string) step {
+func runTool(t *testing.T, c *testcluster.Cluster, bin, transport, what string, objects int, args ...string) step {
 	t.Helper()
 	api0, store0 := c.API.Proc.Usage().CPUSeconds, c.Store.Proc.Usage().CPUSeconds
-	args = append(args, "--kubeconfig", c.Kubeconfig, "--log-level", "warn")
+	args = append(args, "--kubeconfig", c.Kubeconfig, "--log-level", "warn", "--transport", transport)
 	args = append(args, strings.Fields(os.Getenv("MAKENODES_MEASURE_ARGS"))...)
 	if dir := os.Getenv("MAKENODES_MEASURE_PROFILE_DIR"); dir != "" {
-		args = append(args, "--cpu-profile", fmt.Sprintf("%s/%s-%s.pprof", dir, c.Store.Kind, strings.ReplaceAll(what, " ", "-")))
+		args = append(args, "--cpu-profile", fmt.Sprintf("%s/%s-%s-%s.pprof", dir, c.Store.Kind, transport, strings.ReplaceAll(what, " ", "-")))
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
@@ -62,7 +63,7 @@ func runTool(t *testing.T, c *testcluster.Cluster, bin, what string, objects int
 		t.Fatal("no rusage")
 	}
 	tool := float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
-	return step{what: what, objects: objects, wall: wall, toolCPU: tool,
+	return step{transport: transport, what: what, objects: objects, wall: wall, toolCPU: tool,
 		apiCPU: c.API.Proc.Usage().CPUSeconds - api0, storeCPU: c.Store.Proc.Usage().CPUSeconds - store0}
 }
 
@@ -104,7 +105,9 @@ func writes(metrics string) (leasePuts, all float64) {
 //	MAKENODES_MEASURE=1 go test -v -run TestMeasure -timeout 60m ./internal/measure
 //
 // Sizes: MAKENODES_MEASURE_NODES (default 10000), _PODS (10000), _LEASE_NODES
-// (5000), _WINDOW seconds of lease load (60). MAKENODES_MEASURE_ARGS adds flags
+// (5000), _WINDOW seconds of lease load (60). MAKENODES_MEASURE_TRANSPORTS lists
+// the --transport values measured one after the other on each cluster
+// (default "h2bulk,client-go"). MAKENODES_MEASURE_ARGS adds flags
 // to the measured makenodes runs (e.g. "--concurrency 100"), and
 // MAKENODES_MEASURE_PROFILE_DIR has each of them write a CPU profile there.
 func TestMeasure(t *testing.T) {
@@ -115,6 +118,10 @@ func TestMeasure(t *testing.T) {
 	podCount := envInt("MAKENODES_MEASURE_PODS", 10000)
 	leaseNodes := envInt("MAKENODES_MEASURE_LEASE_NODES", 5000)
 	window := time.Duration(envInt("MAKENODES_MEASURE_WINDOW", 60)) * time.Second
+	transports := strings.Split(os.Getenv("MAKENODES_MEASURE_TRANSPORTS"), ",")
+	if transports[0] == "" {
+		transports = []string{"h2bulk", "client-go"}
+	}
 	bin := bins.RequireBinary(t, "makenodes")
 	var rows, leaseRows []string
 	for _, kind := range []store.Kind{store.Etcd, store.Memetcd} {
@@ -125,18 +132,20 @@ func TestMeasure(t *testing.T) {
 		t.Run(string(kind), func(t *testing.T) {
 			ctx := context.Background()
 			c := testcluster.Start(t, kind)
-			n := runTool(t, c, bin, "create nodes", nodeCount, "nodes", "create", "--count", strconv.Itoa(nodeCount))
-			// schedulerName nobody serves: the pods stay pending, so this measures creation only.
-			p := runTool(t, c, bin, "create pods", podCount, "pods", "create", "--count", strconv.Itoa(podCount), "--scheduler-name", "none")
-			d := runTool(t, c, bin, "delete pods", podCount, "pods", "delete")
-			rows = append(rows, n.row(kind), p.row(kind), d.row(kind))
+			for _, tr := range transports {
+				n := runTool(t, c, bin, tr, "create nodes", nodeCount, "nodes", "create", "--count", strconv.Itoa(nodeCount))
+				// schedulerName nobody serves: the pods stay pending, so this measures creation only.
+				p := runTool(t, c, bin, tr, "create pods", podCount, "pods", "create", "--count", strconv.Itoa(podCount), "--scheduler-name", "none")
+				d := runTool(t, c, bin, tr, "delete pods", podCount, "pods", "delete")
+				rows = append(rows, n.row(kind), p.row(kind), d.row(kind))
+				if out, err := exec.Command(bin, "nodes", "delete", "--kubeconfig", c.Kubeconfig, "--log-level", "warn").CombinedOutput(); err != nil {
+					t.Fatalf("%v: %s", err, out)
+				}
+			}
 
 			// Lease load: the first leaseNodes nodes are simulated by kwok (5,000 per
 			// controller); the rest stay unmanaged and write nothing.
 			groups := (leaseNodes + 4999) / 5000
-			if _, err := exec.Command(bin, "nodes", "delete", "--kubeconfig", c.Kubeconfig, "--log-level", "warn").CombinedOutput(); err != nil {
-				t.Fatal(err)
-			}
 			out, err := exec.Command(bin, "nodes", "create", "--count", strconv.Itoa(leaseNodes), "--per-kwok-group", "5000",
 				"--kubeconfig", c.Kubeconfig, "--log-level", "warn").CombinedOutput()
 			if err != nil {
@@ -186,7 +195,7 @@ func TestMeasure(t *testing.T) {
 				100*(c.Store.Proc.Usage().CPUSeconds-store0)/secs, 100*(kwok1-kwok0)/secs))
 		})
 	}
-	t.Logf("\n| store | step | objects | wall s | objects/s | makenodes CPU s | apiserver CPU s | store CPU s | tool/apiserver CPU |\n|---|---|---|---|---|---|---|---|---|\n%s",
+	t.Logf("\n| store | transport | step | objects | wall s | objects/s | makenodes CPU s | apiserver CPU s | store CPU s | tool/apiserver CPU |\n|---|---|---|---|---|---|---|---|---|---|\n%s",
 		strings.Join(rows, "\n"))
 	t.Logf("\n| store | kwok nodes | controllers | lease PUT/s | all writes/s | apiserver CPU | store CPU | kwok CPU |\n|---|---|---|---|---|---|---|---|\n%s",
 		strings.Join(leaseRows, "\n"))
