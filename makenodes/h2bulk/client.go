@@ -51,8 +51,9 @@ type Config struct {
 	MaxErrorBody int
 }
 
-// Request is one call. Body is sent as is and must not change until Do
-// returns.
+// Request is one call. Body is sent as is, not copied: it must not change
+// until Do returns, nor ever after Do returned an error (a cancelled or timed
+// out request's body may still be in the batch being written).
 type Request struct {
 	Method      string
 	Path        string // with the query, if any

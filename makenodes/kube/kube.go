@@ -129,8 +129,13 @@ func NewClients(base *rest.Config, opts Options) (*Clients, error) {
 	}
 	// client-go shares one transport between configs with equal TLS settings; a
 	// Proxy func makes the config uncacheable, so each clientset dials its own
-	// connection. It still honours the proxy environment variables.
-	cfg.Proxy = func(r *http.Request) (*url.URL, error) { return http.ProxyFromEnvironment(r) }
+	// connection. It still honours the kubeconfig's proxy-url, else the
+	// proxy environment variables.
+	proxy := base.Proxy
+	if proxy == nil {
+		proxy = http.ProxyFromEnvironment
+	}
+	cfg.Proxy = func(r *http.Request) (*url.URL, error) { return proxy(r) }
 
 	server, _, err := rest.DefaultServerUrlFor(cfg)
 	if err != nil {
