@@ -176,7 +176,7 @@ func runDist(t *testing.T, c *testcluster.Cluster, n, nodes, pods int) result {
 	defer logf.Close()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envChild+"=1", envConfig+"="+cfg, envReplicas+"="+strconv.Itoa(n),
-		envSummary+"="+summaryPath, envReady+"="+readyPath)
+		envSummary+"="+summaryPath, envReady+"="+readyPath, envHeap+"="+filepath.Join(dir, "heap"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -187,7 +187,15 @@ func runDist(t *testing.T, c *testcluster.Cluster, n, nodes, pods int) result {
 	for i := range members {
 		members[i] = fmt.Sprintf("r%d", i)
 	}
-	waitFor(t, 5*time.Minute, "shards balanced", func() bool { return balanced(c.Client, members, nodes) })
+	waitFor(t, 10*time.Minute, "shards balanced", func() bool { return balanced(c.Client, members, nodes) })
+	// Let the members' informers catch up with the last labels, then have
+	// the child measure its heap: what N members hold for their shards.
+	time.Sleep(3 * time.Second)
+	heapReq := filepath.Join(dir, "heap")
+	if err := os.WriteFile(heapReq, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "child heap measured", func() bool { _, err := os.Stat(heapReq + ".done"); return err == nil })
 	var s summary
 	r := measure(t, c, fmt.Sprintf("distscheduler x%d", n), "dist-scheduler", cmd.Process.Pid, nodes, pods)
 	_ = cmd.Process.Signal(syscall.SIGTERM)

@@ -29,6 +29,10 @@ const (
 	envReplicas = "K8S1M_BENCH_REPLICAS"
 	envSummary  = "K8S1M_BENCH_SUMMARY"
 	envReady    = "K8S1M_BENCH_READY"
+	// envHeap names a file the parent creates once the shards are balanced;
+	// the child then measures its heap (after GC) and writes it to the file
+	// named by envHeap + ".done".
+	envHeap = "K8S1M_BENCH_HEAP"
 )
 
 // summary is what the child reports when it is stopped.
@@ -40,7 +44,7 @@ type summary struct {
 	Stragglers     float64 `json:"stragglers"`
 	GatherSeconds  float64 `json:"gather_seconds_sum"`
 	GatherCount    float64 `json:"gather_count"`
-	HeapReady      uint64  `json:"heap_ready_bytes"` // after GC, caches synced, before pods
+	HeapReady      uint64  `json:"heap_ready_bytes"` // after GC, shards balanced, before pods
 	HeapEnd        uint64  `json:"heap_end_bytes"`   // after GC, at stop
 }
 
@@ -52,6 +56,10 @@ func runChild() int {
 	}
 	log := zerolog.New(os.Stderr).Level(zerolog.WarnLevel).With().Timestamp().Logger()
 	app.RouteKlog(log.Level(zerolog.ErrorLevel))
+	if err := app.SetFeatureDefaults(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 
@@ -89,9 +97,19 @@ func runChild() int {
 	ready.Wait()
 	var s summary
 	s.Replicas = n
-	s.HeapReady = heapAfterGC()
 	if err := os.WriteFile(os.Getenv(envReady), []byte("ready"), 0o600); err != nil {
 		return 1
+	}
+	heapReq := os.Getenv(envHeap)
+	for ctx.Err() == nil {
+		if _, err := os.Stat(heapReq); err == nil {
+			s.HeapReady = heapAfterGC()
+			if err := os.WriteFile(heapReq+".done", []byte("done"), 0o600); err != nil {
+				return 1
+			}
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	<-ctx.Done()
 	s.HeapEnd = heapAfterGC()
