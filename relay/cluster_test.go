@@ -3,9 +3,11 @@ package relay
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +32,22 @@ type testCluster struct {
 	heard     map[uint64]map[string]Verdict // by member, for failure messages
 	arrived   map[uint64]time.Time          // when each item's (first) decision arrived
 	tune      func(*Config)
+	// stopped is set once every member was shut down: memberlist's goroutines
+	// may still log for a moment, and logging to a finished test panics.
+	stopped atomic.Bool
+}
+
+// quietAfter drops log lines once stopped is set.
+type quietAfter struct {
+	stopped *atomic.Bool
+	w       io.Writer
+}
+
+func (q quietAfter) Write(p []byte) (int, error) {
+	if q.stopped.Load() {
+		return len(p), nil
+	}
+	return q.w.Write(p)
 }
 
 type testMember struct {
@@ -57,7 +75,7 @@ func (c *testCluster) start(name string, role Role) *testMember {
 	cfg.Fanout = 3
 	cfg.Logger = zerolog.Nop()
 	if testing.Verbose() {
-		cfg.Logger = zerolog.New(zerolog.NewTestWriter(c.t)).Level(zerolog.InfoLevel)
+		cfg.Logger = zerolog.New(quietAfter{&c.stopped, zerolog.NewTestWriter(c.t)}).Level(zerolog.InfoLevel)
 	}
 	cfg.Memberlist.Logger = nil
 	// This machine is shared with heavy builds: give answers that are late
@@ -148,6 +166,7 @@ func (c *testCluster) stopAll() {
 		go func() { defer wg.Done(); _ = m.r.Shutdown() }()
 	}
 	wg.Wait()
+	c.stopped.Store(true)
 }
 
 // members is how many live members the test started.

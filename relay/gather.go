@@ -61,7 +61,16 @@ type record struct {
 	// just replaces it.
 	winnerSink verdictSink
 	confirmed  confirmation
-	g          *gatherer // for expire
+	// decision is kept until the origin answers it (accepted or refused), so
+	// that it can be sent again if the link it went out on closes first; via
+	// is that link's peer (nil: not sent yet, the origin was not in the view).
+	// Without this, a decision queued or in flight to an origin whose link
+	// was closed (the origin briefly out of the view) was lost: the origin
+	// fell back to its backstop, or had accepted it and its answer was lost,
+	// so the winner was never told.
+	decision *relayv1.Decision
+	via      *peer
+	g        *gatherer // for expire
 }
 
 // confirmation is the origin's answer to a decision with a winner.
@@ -205,23 +214,38 @@ func (rec *record) expire() {
 }
 
 // membersChanged stops waiting for members that left: their bits are cleared,
-// and gathers left with nobody to wait for are decided now.
+// and gathers left with nobody to wait for are decided now; members back in
+// the view that have not reported are waited for again. Decisions the
+// origin has not answered are sent again when the link they went out on was
+// closed (reconcilePeers runs just before this, on the same view change) or
+// when their origin is back in the view.
 func (g *gatherer) membersChanged(v *view) {
 	for i := range g.shards {
 		s := &g.shards[i]
 		var outs []*outcome
 		s.mu.Lock()
 		for _, rec := range s.recs {
-			if rec.decided || rec.v == v {
+			if rec.decided {
+				if out := g.resendLocked(rec, v); out != nil {
+					outs = append(outs, out)
+				}
+				continue
+			}
+			if rec.v == v {
 				continue
 			}
 			for j, name := range rec.v.schedulers {
-				if rec.expected[j/64]&(1<<(j%64)) == 0 {
-					continue
-				}
-				if _, ok := v.byName[name]; !ok {
-					rec.expected[j/64] &^= 1 << (j % 64)
+				_, in := v.byName[name]
+				bit := uint64(1) << (j % 64)
+				switch expected := rec.expected[j/64]&bit != 0; {
+				case expected && !in:
+					rec.expected[j/64] &^= bit
 					rec.remaining--
+				case !expected && in && rec.sinks[name] == nil:
+					// Back after gossip called it gone (it has not
+					// reported): wait for it again.
+					rec.expected[j/64] |= bit
+					rec.remaining++
 				}
 			}
 			if out := g.maybeDecideLocked(rec); out != nil {
@@ -241,6 +265,9 @@ type outcome struct {
 	verdicts []sinkVerdict
 	decision *relayv1.Decision
 	origin   string
+	// via is the link to the origin (nil when the origin is this member, or
+	// not in the view: then the decision waits in the record).
+	via *peer
 }
 
 type sinkVerdict struct {
@@ -290,6 +317,7 @@ func (g *gatherer) decideLocked(rec *record) *outcome {
 		m.gatherLatency.Observe(time.Since(rec.submitted).Seconds())
 	}
 	out := &outcome{decision: d, origin: rec.id.origin}
+	g.routeLocked(rec, d, out)
 	for member, sink := range rec.sinks {
 		if member == rec.winner {
 			rec.winnerSink = sink // told once the origin accepts
@@ -310,6 +338,41 @@ func verdict(rec *record, win bool) *relayv1.Verdict {
 	return &relayv1.Verdict{RequestId: rec.id.id, Key: rec.key, Origin: rec.id.origin, Outcome: o}
 }
 
+// routeLocked keeps d in rec until the origin answers it and picks the link
+// it goes out on; the shard lock must be held. The link is chosen under the
+// lock so that membersChanged, which runs after reconcilePeers closed links,
+// either sees the record undecided or sees the link it went out on.
+func (g *gatherer) routeLocked(rec *record, d *relayv1.Decision, out *outcome) {
+	rec.decision, rec.via = d, nil
+	if rec.id.origin == g.r.self.Name {
+		return
+	}
+	rec.via = g.r.peer(rec.id.origin)
+	out.via = rec.via
+}
+
+// resendLocked returns the outcome that sends rec's decision again when the
+// origin has not answered it, the link it went out on has closed (or it had
+// none) and the origin is in view v; the shard lock must be held.
+func (g *gatherer) resendLocked(rec *record, v *view) *outcome {
+	if rec.decision == nil || rec.id.origin == g.r.self.Name {
+		return nil
+	}
+	if rec.via != nil && rec.via.ctx.Err() == nil {
+		return nil // still queued or in flight on a live link
+	}
+	if _, ok := v.byName[rec.id.origin]; !ok {
+		return nil // sent again when the origin is back
+	}
+	out := &outcome{decision: rec.decision, origin: rec.id.origin}
+	g.routeLocked(rec, rec.decision, out)
+	if out.via == nil {
+		return nil
+	}
+	g.r.metrics.resentDecisions.Inc()
+	return out
+}
+
 // send delivers an outcome outside the shard lock.
 func (g *gatherer) send(out *outcome) {
 	if out == nil {
@@ -318,7 +381,17 @@ func (g *gatherer) send(out *outcome) {
 	for _, sv := range out.verdicts {
 		sv.sink.sendVerdict(sv.v)
 	}
-	g.r.deliverDecision(out.origin, out.decision)
+	switch {
+	case out.origin == g.r.self.Name:
+		g.confirm(itemID{origin: out.origin, id: out.decision.GetRequestId()}, g.r.origin.deliver(out.decision, false))
+	case out.via != nil:
+		// A closed link refuses it; membersChanged sends it again on the
+		// origin's next link.
+		out.via.decideLink().push(out.decision)
+	}
+	// No link: the origin is not in the view; the decision waits in the
+	// record until it is (or until the record is swept: the winner's own
+	// wait then ends without a win).
 }
 
 // confirm takes the origin's answer to a decision and tells the winner: "win"
@@ -327,6 +400,9 @@ func (g *gatherer) confirm(id itemID, accepted bool) {
 	s := g.shard(id)
 	s.mu.Lock()
 	rec, ok := s.recs[id]
+	if ok && rec.decided {
+		rec.decision, rec.via = nil, nil // answered: never sent again
+	}
 	if !ok || !rec.decided || rec.winner == "" || rec.confirmed != confirmPending {
 		s.mu.Unlock()
 		return
@@ -375,22 +451,4 @@ func (g *gatherer) sweep(now time.Time) {
 		}
 		s.mu.Unlock()
 	}
-}
-
-// deliverDecision sends a decision to the item's origin; the origin's answer
-// comes back through gatherer.confirm.
-func (r *Relay) deliverDecision(origin string, d *relayv1.Decision) {
-	id := itemID{origin: origin, id: d.GetRequestId()}
-	if origin == r.self.Name {
-		r.gather.confirm(id, r.origin.deliver(d, false))
-		return
-	}
-	p := r.peer(origin)
-	if p == nil {
-		// The origin is gone: nobody can accept the decision, so nobody may
-		// go ahead with it (the next leader submits the item again).
-		r.gather.confirm(id, false)
-		return
-	}
-	p.decideLink().push(d)
 }

@@ -23,6 +23,7 @@ type metrics struct {
 	originDecisions    *prometheus.CounterVec
 	duplicateDecisions prometheus.Counter
 	rejectedDecisions  prometheus.Counter
+	resentDecisions    prometheus.Counter
 	members            *prometheus.GaugeVec
 	// sentMessages counts gRPC messages sent per stream kind; with the item
 	// counters it shows how well batching works.
@@ -90,6 +91,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		rejectedDecisions: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "relay_gather_rejected_decisions_total", Help: "Decisions with a winner this member made that the origin refused (the item was decided otherwise).",
 		}),
+		resentDecisions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "relay_gather_resent_decisions_total", Help: "Decisions sent again because the link to their origin closed before the origin answered.",
+		}),
 		members: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "relay_members", Help: "Members in this member's view, by role.",
 		}, []string{"role"}),
@@ -109,7 +113,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg != nil {
 		reg.MustRegister(m.submitted, m.itemsIn, m.itemsOut, m.rescattered, m.expired, m.scatterBatches, m.fanoutLatency,
 			m.reports, m.rerouted, m.verdicts, m.decisions, m.stragglers, m.gatherLatency,
-			m.originDecisions, m.duplicateDecisions, m.rejectedDecisions, m.members, m.sentMessages)
+			m.originDecisions, m.duplicateDecisions, m.rejectedDecisions, m.resentDecisions, m.members, m.sentMessages)
 	}
 	return m
 }

@@ -23,8 +23,8 @@ const originShards = 32
 type originShard struct {
 	mu sync.Mutex
 	m  map[uint64]*tracked
-	// decided remembers accepted decisions until retention past the deadline,
-	// so a gatherer re-sending the same decision (after a reconnect) is
+	// decided remembers accepted decisions for as long as a gatherer may
+	// re-send one (see sweep), so a gatherer re-sending the same decision is
 	// accepted again, and any other decision is refused.
 	decided map[uint64]accepted
 }
@@ -127,9 +127,16 @@ func (o *originTable) deliver(d *relayv1.Decision, backstop bool) bool {
 	return true
 }
 
-// sweep forgets accepted decisions retention past their deadline.
-func (o *originTable) sweep(now time.Time, retention time.Duration) {
-	cut := now.Add(-retention)
+// sweep forgets accepted decisions once no gatherer can send them again. A
+// gatherer re-sends a decision while the origin's answer is outstanding (a
+// reconnect, a link closed while the origin was out of its view) and keeps
+// the item until max(Retention, VerdictGrace) past its deadline and its
+// decision, DecisionGrace longer while the answer is outstanding; an accepted
+// decision was made by deadline + DecisionGrace (the backstop's time). Forgotten
+// sooner (Retention past the deadline, as before), a re-sent decision the
+// origin had accepted was refused, and its gatherer told the winner "lose".
+func (o *originTable) sweep(now time.Time) {
+	cut := now.Add(-(o.r.gather.keep() + 2*o.r.cfg.DecisionGrace))
 	for i := range o.shards {
 		s := &o.shards[i]
 		s.mu.Lock()

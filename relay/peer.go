@@ -9,6 +9,7 @@ import (
 	relayv1 "github.com/k8s1m/k8s1m/proto/relay/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -186,7 +187,7 @@ type session[T any] interface {
 type linkHooks[T any] struct {
 	open func(ctx context.Context) (session[T], error)
 	// openFailed is told each failed attempt with the failures in a row.
-	openFailed func(failures int)
+	openFailed func(failures int, err error)
 	// opened is told each stream that opened; first is true for the first.
 	opened func(first bool)
 }
@@ -214,7 +215,7 @@ func runLink[T any](p *peer, ob *outbox[T], h linkHooks[T]) {
 			cancel()
 			failures++
 			if h.openFailed != nil {
-				h.openFailed(failures)
+				h.openFailed(failures, err)
 			}
 			if !p.backoff(failures) {
 				return
@@ -393,12 +394,13 @@ func (l *reportLink) run() {
 			if err != nil {
 				return nil, err
 			}
-			return &reportSession{r: r, stream: stream}, nil
+			return &reportSession{r: r, gatherer: l.p.name, stream: stream}, nil
 		},
-		openFailed: func(failures int) {
-			if failures >= 2 && !l.p.down.Swap(true) {
-				// Opening failed twice running: treat the gatherer as gone
-				// for now and move its scores on.
+		openFailed: func(failures int, err error) {
+			state := l.p.conn.GetState()
+			if gathererDown(failures, state) && !l.p.down.Swap(true) {
+				r.log.Warn().Err(err).Str("peer", l.p.name).Int("failures", failures).Str("conn", state.String()).Msg("gatherer unreachable: re-routing its scores")
+				// Treat the gatherer as gone for now and move its scores on.
 				l.ob.drop()
 				dropped = true
 				r.reports.unreachable(l.p.name)
@@ -414,9 +416,33 @@ func (l *reportLink) run() {
 	})
 }
 
+// gathererDown says whether a gatherer whose Report stream failed to open
+// failures times running, its connection now in state, counts as unreachable
+// (its scores move to the next gatherer). A connection that failed (refused,
+// reset, handshake timed out: grpc holds it in TransientFailure until it
+// connects again) counts after two failed opens. A connection still being set
+// up does not, however long that takes, unless opens keep failing
+// (maxSlowOpens): at start-up every member opens a link to every gatherer at
+// once, and on a starved machine those took longer than the open timeout;
+// counting that as "down" moved scores to a second gatherer, so two gatherers
+// decided the item, each without some of the scores (a wrong winner, and the
+// other gatherer's reporters told "lose" or never told).
+func gathererDown(failures int, state connectivity.State) bool {
+	switch state {
+	case connectivity.TransientFailure, connectivity.Shutdown:
+		return failures >= 2
+	}
+	return failures >= maxSlowOpens
+}
+
+// maxSlowOpens is how many opens in a row may time out on a connection that
+// has not failed before its gatherer counts as unreachable (about 12 s).
+const maxSlowOpens = 5
+
 type reportSession struct {
-	r      *Relay
-	stream relayv1.GatherService_ReportClient
+	r        *Relay
+	gatherer string
+	stream   relayv1.GatherService_ReportClient
 }
 
 func (s *reportSession) send(ss []*relayv1.Score) error {
@@ -430,7 +456,7 @@ func (s *reportSession) recv() error {
 		return err
 	}
 	for _, v := range resp.GetVerdicts() {
-		s.r.reports.onVerdict(v)
+		s.r.reports.onVerdict(v, s.gatherer)
 	}
 	return nil
 }

@@ -395,6 +395,12 @@ func (r *Relay) viewLoop() {
 // reconcilePeers closes the links to members that left or moved to another
 // address. It runs here, not in memberlist's callbacks, because closing waits
 // for the links' goroutines and memberlist must not be held up by that.
+//
+// It closes against the loop's view v, not a newer one, on purpose: a link
+// opened meanwhile to a member that came back may be closed, but everything
+// that follows on this view change (re-routed scores, re-sent decisions,
+// re-scatter) sees the same view, and the member's return is a later view
+// change that re-opens what is needed.
 func (r *Relay) reconcilePeers(v *view) {
 	var stale []*peer
 	r.peersMu.Lock()
@@ -406,6 +412,7 @@ func (r *Relay) reconcilePeers(v *view) {
 	}
 	r.peersMu.Unlock()
 	for _, p := range stale {
+		r.log.Info().Str("peer", p.name).Str("addr", p.addr).Msg("closing links to a member that left or moved")
 		p.close()
 	}
 }
@@ -422,7 +429,7 @@ func (r *Relay) sweepLoop() {
 		case now := <-tick.C:
 			r.flights.sweep(now, r.cfg.Retention)
 			r.gather.sweep(now)
-			r.origin.sweep(now, r.cfg.Retention)
+			r.origin.sweep(now)
 		}
 	}
 }

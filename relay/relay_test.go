@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 )
 
 // uniqueScore gives every (member, item) pair its own score, so there is one
@@ -82,10 +84,10 @@ func TestEveryItemDecidedOnce(t *testing.T) {
 			}
 		}
 		if d.Winner != best || d.Score != bestScore || d.Node != best+"-node" {
-			t.Fatalf("item %d: winner %s/%s score %d, want %s score %d", id, d.Winner, d.Node, d.Score, best, bestScore)
+			t.Fatalf("item %d: winner %s/%s score %d, want %s score %d: %+v\n%s", id, d.Winner, d.Node, d.Score, best, bestScore, d, c.itemState("leader", id))
 		}
 		if d.Reports != len(schedulers) || d.Stragglers != 0 || d.Reason != "" {
-			t.Fatalf("item %d: %+v", id, d)
+			t.Fatalf("item %d: %+v\n%s", id, d, c.itemState("leader", id))
 		}
 		if w := c.wins[id]; len(w) != 1 || w[0] != best {
 			t.Fatalf("item %d: told to win: %v, want [%s]\n%s", id, w, best, c.itemState("leader", id))
@@ -352,5 +354,74 @@ func TestGathererStable(t *testing.T) {
 	}
 	if len(counts) != len(names) {
 		t.Fatalf("only %d of %d members gather anything", len(counts), len(names))
+	}
+}
+
+// TestDecisionWaitsForOrigin: a gatherer that decides while the item's origin
+// is out of its view (a false failure suspicion; the link to it closed) keeps
+// the decision and delivers it once the origin is back, and the winner hears
+// "win". Before, the decision was dropped: the winner was never told and the
+// origin's backstop decided "no decision from the gatherer".
+func TestDecisionWaitsForOrigin(t *testing.T) {
+	const gatherer, winner = "sched-a", "sched-b"
+	c := newTestCluster(t, func(member string, it Item) (Score, bool) {
+		s := Score{Node: member + "-node", Score: 1}
+		if member == winner {
+			s.Score = 100
+		}
+		return s, true
+	})
+	leader := c.start("leader", RoleLeaderEligible)
+	g := c.start(gatherer, RoleScheduler)
+	c.start(winner, RoleScheduler)
+	c.converge()
+	var key string
+	for i := 0; ; i++ {
+		key = fmt.Sprintf("origin-away/pod-%d", i)
+		if leader.r.Gatherer(key) == gatherer {
+			break
+		}
+	}
+	// The gatherer's view loses the origin, as when gossip wrongly declares
+	// it dead; memberlist tells it when the origin is alive again.
+	g.r.memberDown("leader")
+	if got := g.r.Gatherer(key); got != gatherer {
+		t.Fatalf("without the leader %s gathers %s, want %s", got, key, gatherer)
+	}
+	items := []Item{{Key: key, Deadline: time.Now().Add(2 * time.Second)}}
+	if err := leader.r.Submit(items...); err != nil {
+		t.Fatal(err)
+	}
+	id := items[0].RequestID
+	iid := itemID{origin: "leader", id: id}
+	eventually(t, 30*time.Second, func() error {
+		s := g.r.gather.shard(iid)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if rec := s.recs[iid]; rec == nil || !rec.decided {
+			return fmt.Errorf("%s has not decided %s", gatherer, key)
+		}
+		return nil
+	})
+	meta, err := encodeMeta(leader.r.Self())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.r.memberUp(&memberlist.Node{Name: "leader", Meta: meta}, false)
+
+	// Well before the origin's backstop (deadline + DecisionGrace, 30 s here).
+	c.waitDecided([]uint64{id}, 15*time.Second)
+	eventually(t, 15*time.Second, func() error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if w := c.wins[id]; len(w) != 1 || w[0] != winner {
+			return fmt.Errorf("told to win: %v, want [%s]", w, winner)
+		}
+		return nil
+	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ds := c.decisions[id]; len(ds) != 1 || ds[0].Winner != winner || ds[0].Gatherer != gatherer || ds[0].Reason != "" {
+		t.Fatalf("decisions %+v, want one by %s naming %s", ds, gatherer, winner)
 	}
 }

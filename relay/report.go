@@ -37,7 +37,7 @@ func (r *Relay) Report(it Item, s Score, done func(Verdict)) {
 	} else if r.unreachable(g) {
 		g = v.gathererExcept(it.Key, g)
 	}
-	r.reports.add(sc, g, it.Deadline.Add(r.cfg.VerdictGrace), done)
+	r.reports.add(sc, g, it.Gatherer, it.Deadline.Add(r.cfg.VerdictGrace), done)
 	r.sendScore(g, sc)
 }
 
@@ -68,7 +68,7 @@ func (r *Relay) sendScore(g string, sc *relayv1.Score) {
 // localSink hands verdicts from this member's gatherer to its own reporter.
 type localSink struct{ r *Relay }
 
-func (l localSink) sendVerdict(v *relayv1.Verdict) { l.r.reports.onVerdict(v) }
+func (l localSink) sendVerdict(v *relayv1.Verdict) { l.r.reports.onVerdict(v, l.r.self.Name) }
 
 // reporter tracks this member's scores until their verdicts arrive.
 type reporter struct {
@@ -84,17 +84,20 @@ type reportShard struct {
 }
 
 type pendingReport struct {
-	rp       *reporter
-	id       itemID
-	score    *relayv1.Score
+	rp    *reporter
+	id    itemID
+	score *relayv1.Score
+	// gatherer is where the score was sent last; stamped is the gatherer the
+	// origin chose, which the score goes back to when it is in view again.
 	gatherer string
+	stamped  string
 	done     func(Verdict)
 }
 
 // expire gives up on the verdict (deadline plus VerdictGrace passed), unless
 // it came or the member reported the item again meanwhile.
 func (pr *pendingReport) expire() {
-	pr.rp.finish(pr.id, nil, "no verdict before deadline and grace", pr)
+	pr.rp.finish(pr.id, nil, "", "no verdict before deadline and grace", pr)
 }
 
 func newReporter(r *Relay) *reporter {
@@ -109,10 +112,10 @@ func (rp *reporter) shard(id itemID) *reportShard {
 	return &rp.shards[(id.id^hashString(id.origin))%reportShards]
 }
 
-func (rp *reporter) add(sc *relayv1.Score, gatherer string, giveUp time.Time, done func(Verdict)) {
+func (rp *reporter) add(sc *relayv1.Score, gatherer, stamped string, giveUp time.Time, done func(Verdict)) {
 	id := itemID{origin: sc.GetOrigin(), id: sc.GetRequestId()}
 	s := rp.shard(id)
-	pr := &pendingReport{rp: rp, id: id, score: sc, gatherer: gatherer, done: done}
+	pr := &pendingReport{rp: rp, id: id, score: sc, gatherer: gatherer, stamped: stamped, done: done}
 	s.mu.Lock()
 	if old, ok := s.m[id]; ok {
 		// Reported twice: the first caller gets a loss, the second waits.
@@ -123,19 +126,29 @@ func (rp *reporter) add(sc *relayv1.Score, gatherer string, giveUp time.Time, do
 	rp.r.deadlines.add(giveUp, pr)
 }
 
-// onVerdict completes a pending report.
-func (rp *reporter) onVerdict(v *relayv1.Verdict) {
-	rp.finish(itemID{origin: v.GetOrigin(), id: v.GetRequestId()}, v, "", nil)
+// onVerdict completes a pending report with a verdict from gatherer from.
+func (rp *reporter) onVerdict(v *relayv1.Verdict, from string) {
+	rp.finish(itemID{origin: v.GetOrigin(), id: v.GetRequestId()}, v, from, "", nil)
 }
 
 // finish completes the pending report of id (only when it is still only, if
-// only is set) with verdict v, or with a loss for reason when v is nil.
-func (rp *reporter) finish(id itemID, v *relayv1.Verdict, reason string, only *pendingReport) {
+// only is set) with verdict v from gatherer from, or with a loss for reason
+// when v is nil.
+//
+// A "lose" counts only from the gatherer the score was sent to last: a score
+// sent to two gatherers (re-routed while membership changed) may be refused by
+// one while the other's decision naming this member was accepted, and that
+// "lose" could arrive before the other's "win". A "win" always counts: the
+// origin accepted it.
+func (rp *reporter) finish(id itemID, v *relayv1.Verdict, from, reason string, only *pendingReport) {
 	s := rp.shard(id)
 	s.mu.Lock()
 	pr, ok := s.m[id]
 	if ok && only != nil && pr != only {
 		ok = false
+	}
+	if ok && v != nil && v.GetOutcome() != relayv1.Outcome_OUTCOME_WIN && from != pr.gatherer {
+		ok = false // a stale gatherer's "lose": wait for the current one
 	}
 	if ok {
 		delete(s.m, id)
@@ -211,21 +224,44 @@ func (rp *reporter) unreachable(g string) {
 }
 
 // membersChanged re-routes scores whose gatherer left to the gatherer the new
-// view hashes their key to.
+// view hashes their key to, and sends scores that were re-routed back to the
+// gatherer the origin chose once it is in view (and reachable) again: gossip
+// declares a busy member dead and alive again within a second, and scores
+// left with the second gatherer made it decide the item at the deadline with
+// only some of the scores, racing the chosen gatherer's decision (which missed
+// those scores too).
 func (rp *reporter) membersChanged(v *view) {
 	type move struct {
 		g  string
 		sc *relayv1.Score
 	}
 	var moves []move
+	reachable := map[string]bool{} // stamped gatherers in v, asked once each
+	back := func(g string) bool {
+		if g == "" {
+			return false
+		}
+		ok, seen := reachable[g]
+		if !seen {
+			_, in := v.byName[g]
+			ok = in && !rp.r.unreachable(g)
+			reachable[g] = ok
+		}
+		return ok
+	}
 	for i := range rp.shards {
 		s := &rp.shards[i]
 		s.mu.Lock()
 		for _, pr := range s.m {
-			if _, ok := v.byName[pr.gatherer]; ok {
+			_, in := v.byName[pr.gatherer]
+			switch {
+			case pr.gatherer != pr.stamped && back(pr.stamped):
+				pr.gatherer = pr.stamped
+			case !in:
+				pr.gatherer = v.gatherer(pr.score.GetKey())
+			default:
 				continue
 			}
-			pr.gatherer = v.gatherer(pr.score.GetKey())
 			moves = append(moves, move{pr.gatherer, pr.score})
 		}
 		s.mu.Unlock()
@@ -249,7 +285,7 @@ func (rp *reporter) closeAll() {
 		}
 		s.mu.Unlock()
 		for _, id := range ids {
-			rp.finish(id, nil, "member closed", nil)
+			rp.finish(id, nil, "", "member closed", nil)
 		}
 	}
 }
