@@ -153,28 +153,34 @@ func dial(ctx context.Context, cfg *Config) (*conn, error) {
 	c.hdec = hpack.NewDecoder(4096, c.onHeaderField)
 	c.hdec.SetMaxStringLength(maxHeaderBytes)
 
-	// Preface, our SETTINGS and the connection window, in one write.
-	if _, err := c.bw.WriteString(http2.ClientPreface); err == nil {
-		err = c.fr.WriteSettings(
-			http2.Setting{ID: http2.SettingEnablePush, Val: 0},
-			http2.Setting{ID: http2.SettingInitialWindowSize, Val: streamRecvWindow},
-			http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: maxHeaderBytes},
-		)
-		if err == nil {
-			err = c.fr.WriteWindowUpdate(0, connRecvWindow-65535)
-		}
-		if err == nil {
-			err = c.bw.Flush()
-		}
-		if err != nil {
-			nc.Close()
-			return nil, fmt.Errorf("h2bulk: start HTTP/2 with %s: %w", cfg.Addr, err)
-		}
+	if err := c.start(); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("h2bulk: start HTTP/2 with %s: %w", cfg.Addr, err)
 	}
 	go c.writeLoop()
 	go c.readLoop()
 	go c.reap()
 	return c, nil
+}
+
+// start sends the preface, our SETTINGS and the connection window in one
+// write.
+func (c *conn) start() error {
+	if _, err := c.bw.WriteString(http2.ClientPreface); err != nil {
+		return err
+	}
+	err := c.fr.WriteSettings(
+		http2.Setting{ID: http2.SettingEnablePush, Val: 0},
+		http2.Setting{ID: http2.SettingInitialWindowSize, Val: streamRecvWindow},
+		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: maxHeaderBytes},
+	)
+	if err != nil {
+		return err
+	}
+	if err := c.fr.WriteWindowUpdate(0, connRecvWindow-65535); err != nil {
+		return err
+	}
+	return c.bw.Flush()
 }
 
 // takesNewStreams reports whether new requests should go to c.
@@ -244,8 +250,11 @@ func (c *conn) finishLocked(s *stream, err error) {
 			// The server answered before taking the whole body: stop the
 			// stream rather than leave it half open.
 			c.ctrl = append(c.ctrl, ctrl{kind: http2.FrameRSTStream, stream: s.id, val: uint32(http2.ErrCodeNo)})
+			c.kick()
 		}
-		c.kick() // a stream slot is free
+		if len(c.queue) > 0 {
+			c.kick() // a stream slot is free for a waiting request
+		}
 	}
 	s.done <- err
 }
@@ -395,6 +404,9 @@ func (c *conn) onSettings(f *http2.SettingsFrame) error {
 				st.window += delta
 			}
 		case http2.SettingMaxFrameSize:
+			if s.Val < 1<<14 || s.Val > 1<<24-1 {
+				return fmt.Errorf("server's max frame size %d out of range", s.Val)
+			}
 			c.maxFrame = s.Val
 		case http2.SettingHeaderTableSize:
 			c.tableSize = s.Val
