@@ -47,6 +47,13 @@ type Config struct {
 	WaitForSubschedulers float64
 	// WatchPods selects pod intake by watch (--watch-pods); see README.
 	WatchPods bool
+	// WebhookAddr is where a leader-eligible member serves the pod
+	// admission webhook (--webhook-addr); empty: no webhook, the leader
+	// takes pods from its watch.
+	WebhookAddr string
+	// WebhookHost is the IP or DNS name the API server dials for the
+	// webhook (--webhook-host; default: WebhookAddr's host).
+	WebhookHost string
 	// Seeds are the gossip addresses ("host:port") of tree members to join;
 	// with none the member runs an in-process single-member tree.
 	Seeds []string

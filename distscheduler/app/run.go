@@ -14,6 +14,7 @@ import (
 	"github.com/k8s1m/k8s1m/distscheduler/plugins/distpermit"
 	"github.com/k8s1m/k8s1m/distscheduler/selector"
 	"github.com/k8s1m/k8s1m/distscheduler/shard"
+	"github.com/k8s1m/k8s1m/distscheduler/webhook"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	v1 "k8s.io/api/core/v1"
@@ -40,9 +41,6 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 		reg = prometheus.NewRegistry()
 	}
 	scheduling := !cfg.RelayOnly
-	if !cfg.WatchPods {
-		log.Warn().Msg("admission-webhook intake is not implemented: every member takes pending pods from its own watch, as with --watch-pods")
-	}
 
 	// Each scheduling member lists and watches only the nodes labelled with
 	// its name; the leader writes those labels.
@@ -118,6 +116,19 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 	// A root-driven tree (relay) needs the leader to submit pods, and
 	// members to bring a pod back into their queue when its item arrives.
 	root, _ := t.(intake.Root)
+	hook, offers, err := startWebhook(cfg, cc, root != nil, reg, log)
+	if err != nil {
+		return err
+	}
+	if hook != nil {
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := hook.Close(sctx); err != nil {
+				log.Warn().Err(err).Msg("stopping the webhook")
+			}
+		}()
+	}
 
 	if scheduling {
 		sel, err := selector.New(selector.Config{
@@ -185,6 +196,9 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 				Lead: func(ctx context.Context) {
 					var lwg sync.WaitGroup
 					defer lwg.Wait()
+					if hook != nil {
+						registerWebhook(ctx, cfg, cc, hook, offers, log)
+					}
 					if root != nil {
 						lwg.Add(1)
 						go func() {
@@ -196,6 +210,7 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 								Deadline:       cfg.GatherDeadline(),
 								InFlight:       cfg.InFlightItems(),
 								KeyOf:          selector.PodKey,
+								Offers:         offers,
 								Metrics:        intakeMetrics,
 								Log:            log,
 							})
@@ -295,6 +310,67 @@ func requeueOnItem(ctx context.Context, key string, pods corelisters.PodLister, 
 		return
 	}
 	q.Activate(klog.FromContext(ctx), map[string]*v1.Pod{key: p})
+}
+
+// startWebhook starts the pod admission webhook on a leader-eligible member
+// given --webhook-addr; the channel carries its offers to the intake while
+// this member leads. Without a root-driven tree there is no intake to feed.
+func startWebhook(cfg Config, cc *schedulerappconfig.CompletedConfig, rootDriven bool, reg prometheus.Registerer, log zerolog.Logger) (*webhook.Server, chan *v1.Pod, error) {
+	switch {
+	case cfg.WebhookAddr == "":
+		if !cfg.WatchPods && rootDriven && cfg.LeaderEligible {
+			log.Info().Msg("no --webhook-addr: the leader takes pending pods from its watch (as with --watch-pods)")
+		}
+		return nil, nil, nil
+	case !cfg.LeaderEligible:
+		return nil, nil, nil
+	case !rootDriven:
+		log.Warn().Msg("--webhook-addr needs the relay tree (--seeds): a member alone takes pods from its own queue; webhook not started")
+		return nil, nil, nil
+	}
+	offers := make(chan *v1.Pod, 4096)
+	hook, err := webhook.Start(webhook.Config{
+		Addr:           cfg.WebhookAddr,
+		Host:           cfg.WebhookHost,
+		SchedulerNames: schedulerNames(cc),
+		Offer: func(p *v1.Pod) {
+			select {
+			case offers <- p:
+			default: // the intake is behind or not leading: the watch brings it
+			}
+		},
+		Registerer: reg,
+		Log:        log.With().Str("component", "webhook").Logger(),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return hook, offers, nil
+}
+
+// registerWebhook points the cluster's webhook configuration at this
+// member, now the leader, after dropping offers that arrived while it did not
+// lead. A failure is logged: the watch still brings every pod.
+func registerWebhook(ctx context.Context, cfg Config, cc *schedulerappconfig.CompletedConfig, hook *webhook.Server, offers chan *v1.Pod, log zerolog.Logger) {
+	for drained := false; !drained; {
+		select {
+		case <-offers:
+		default:
+			drained = true
+		}
+	}
+	err := webhook.Register(ctx, cc.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations(), webhook.Registration{
+		Name:           cfg.LeaseName,
+		URL:            hook.URL(),
+		CABundle:       hook.CABundle(),
+		SchedulerNames: schedulerNames(cc),
+		TimeoutSeconds: 2,
+	})
+	if err != nil {
+		log.Error().Err(err).Msg("could not register the pod admission webhook; pods come from the watch")
+		return
+	}
+	log.Info().Str("url", hook.URL()).Str("configuration", cfg.LeaseName).Msg("pod admission webhook registered")
 }
 
 // schedulerNames are the profiles' scheduler names.

@@ -58,9 +58,15 @@ type Config struct {
 	// (its winner died or failed to bind); default 10 × Deadline.
 	Recheck time.Duration
 	// KeyOf names a pod in the tree (selector.PodKey).
-	KeyOf   func(*v1.Pod) string
-	Metrics *Metrics
-	Log     zerolog.Logger
+	KeyOf func(*v1.Pod) string
+	// Offers, when set, brings pods from the admission webhook before the
+	// watch sees them. An offered pod the watch has not confirmed within
+	// OfferGrace (its creation failed after admission, or it is already
+	// gone) is forgotten.
+	Offers     <-chan *v1.Pod
+	OfferGrace time.Duration
+	Metrics    *Metrics
+	Log        zerolog.Logger
 }
 
 func (c *Config) defaults() error {
@@ -79,6 +85,9 @@ func (c *Config) defaults() error {
 	if c.Recheck <= 0 {
 		c.Recheck = 10 * c.Deadline
 	}
+	if c.OfferGrace <= 0 {
+		c.OfferGrace = 30 * time.Second
+	}
 	return nil
 }
 
@@ -95,6 +104,9 @@ type podState struct {
 	wonAt    time.Time
 	lastMsg  string // last unschedulable message written
 	index    int
+	// offeredAt is when the webhook offered the pod; zero once the watch
+	// has seen it (or when it came from the watch).
+	offeredAt time.Time
 }
 
 // intake is one leadership term's state.
@@ -171,6 +183,8 @@ func Run(ctx context.Context, cfg Config) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case p := <-cfg.Offers:
+			in.offer(p)
 		case <-in.wake:
 		case now := <-tick.C:
 			in.requeueDue(now)
@@ -211,10 +225,31 @@ func (in *intake) upsert(o any) {
 	defer in.mu.Unlock()
 	if st, ok := in.pods[p.UID]; ok {
 		st.pod = p
+		st.offeredAt = time.Time{}
 		return
 	}
+	in.addLocked(p, time.Time{})
+}
+
+// offer takes a pod from the admission webhook: new pods are submitted at
+// once; the watch later confirms them (or they are forgotten).
+func (in *intake) offer(p *v1.Pod) {
+	if !in.relevant(p) {
+		return
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if _, ok := in.pods[p.UID]; ok {
+		in.cfg.Metrics.offers.WithLabelValues("known").Inc()
+		return
+	}
+	in.cfg.Metrics.offers.WithLabelValues("new").Inc()
+	in.addLocked(p, time.Now())
+}
+
+func (in *intake) addLocked(p *v1.Pod, offeredAt time.Time) {
 	in.seq++
-	st := &podState{pod: p, key: in.cfg.KeyOf(p), seq: in.seq}
+	st := &podState{pod: p, key: in.cfg.KeyOf(p), seq: in.seq, offeredAt: offeredAt}
 	in.pods[p.UID] = st
 	in.pushLocked(st)
 	in.cfg.Metrics.pending.Set(float64(len(in.pods)))
@@ -280,6 +315,7 @@ func (in *intake) submitReady() {
 		return
 	}
 	for i, st := range batch {
+		in.cfg.Log.Debug().Uint64("request", ids[i]).Str("pod", st.key).Msg("submitted")
 		st.inFlight = ids[i]
 		st.wonAt = time.Time{}
 		in.byID[ids[i]] = st.pod.UID
@@ -315,6 +351,8 @@ func (in *intake) applyDecisions() {
 
 func (in *intake) applyLocked(d relay.Decision) {
 	uid, ok := in.byID[d.RequestID]
+	in.cfg.Log.Debug().Uint64("request", d.RequestID).Str("pod_uid", string(uid)).Bool("known", ok).
+		Str("winner", d.Winner).Int("reports", d.Reports).Msg("decision")
 	if !ok {
 		return
 	}
@@ -364,7 +402,15 @@ func (in *intake) requeueDue(now time.Time) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	n := 0
-	for _, st := range in.pods {
+	for uid, st := range in.pods {
+		if !st.offeredAt.IsZero() && now.Sub(st.offeredAt) >= in.cfg.OfferGrace {
+			// Offered by the webhook, never seen by the watch.
+			in.cfg.Metrics.offers.WithLabelValues("expired").Inc()
+			st.gone = true
+			delete(in.pods, uid)
+			in.cfg.Metrics.pending.Set(float64(len(in.pods)))
+			continue
+		}
 		if st.queued || st.inFlight != 0 {
 			continue
 		}

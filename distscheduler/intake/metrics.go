@@ -9,6 +9,7 @@ type Metrics struct {
 	decisions   *prometheus.CounterVec
 	inFlight    prometheus.Gauge
 	pending     prometheus.Gauge
+	offers      *prometheus.CounterVec
 }
 
 // NewMetrics registers the intake's metrics on reg (nil: not registered).
@@ -34,9 +35,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "distscheduler_intake_pending_pods",
 			Help: "Unassigned pods of distscheduler's scheduler names the leader knows of.",
 		}),
+		offers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "distscheduler_intake_webhook_offers_total",
+			Help: "Pods the admission webhook offered: new (submitted before the watch saw them), known (the watch was first), expired (never seen by the watch; forgotten).",
+		}, []string{"result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.submitted, m.resubmitted, m.decisions, m.inFlight, m.pending)
+		reg.MustRegister(m.submitted, m.resubmitted, m.decisions, m.inFlight, m.pending, m.offers)
 	}
 	return m
 }

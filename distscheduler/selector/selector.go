@@ -178,6 +178,8 @@ func (s *Selector) awaitVerdict(ctx context.Context, pod *v1.Pod, key string, bi
 	defer cancel()
 	v, err := s.cfg.Tree.Gather(ctx, key, bid)
 	s.cfg.Metrics.gatherDuration.Observe(time.Since(start).Seconds())
+	s.cfg.Log.Debug().Str("pod", key).Str("bid", bid.Node).Str("winner", v.Winner).Err(err).
+		Dur("took", time.Since(start)).Msg("verdict")
 	switch {
 	case err != nil:
 		s.cfg.Metrics.pods.WithLabelValues(resultError).Inc()

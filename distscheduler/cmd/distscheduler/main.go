@@ -45,6 +45,8 @@ func main() {
 	fs.BoolVar(&cfg.RelayOnly, "relay-only", false, "Only relay pods, do not schedule ourselves")
 	fs.Float64Var(&cfg.WaitForSubschedulers, "wait-for-subschedulers", 1.0, "seconds a gather waits for sub-schedulers before deciding without the stragglers")
 	fs.BoolVar(&cfg.WatchPods, "watch-pods", false, "Leader watches for unscheduled pods (otherwise just use admission hook; see README)")
+	fs.StringVar(&cfg.WebhookAddr, "webhook-addr", "", "with --seeds, where a leader-eligible member serves the pod admission webhook (HTTPS, self-made certificate); the leader registers it. Empty: no webhook")
+	fs.StringVar(&cfg.WebhookHost, "webhook-host", "", "IP or DNS name the API server dials for the webhook (default: --webhook-addr's host)")
 	fs.StringSliceVar(&cfg.Seeds, "seeds", nil, "gossip addresses (host:port, comma-separated; a DNS name joins every address behind it) of tree members to join through the relay; empty runs an in-process single-member tree")
 	fs.StringVar(&cfg.GossipKey, "gossip-key", "", "base64 gossip encryption key (16, 24 or 32 bytes), as one line of the relay binary's --gossip-key-file")
 	fs.StringVar(&cfg.GossipKeyFile, "gossip-key-file", "", "file of base64 gossip keys, one per line (the relay binary's format); after --gossip-key")
@@ -70,6 +72,8 @@ func main() {
 		"relay-only":                "DISTSCHEDULER_RELAY_ONLY",
 		"wait-for-subschedulers":    "DISTSCHEDULER_WAIT_FOR_SUBSCHEDULERS",
 		"watch-pods":                "DISTSCHEDULER_WATCH_PODS",
+		"webhook-addr":              "DISTSCHEDULER_WEBHOOK_ADDR",
+		"webhook-host":              "DISTSCHEDULER_WEBHOOK_HOST",
 		"seeds":                     "DISTSCHEDULER_SEEDS",
 		"gossip-key":                "DISTSCHEDULER_GOSSIP_KEY",
 		"gossip-key-file":           "DISTSCHEDULER_GOSSIP_KEY_FILE",

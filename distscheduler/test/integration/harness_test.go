@@ -18,6 +18,7 @@ import (
 	"github.com/k8s1m/k8s1m/distscheduler/shard"
 	"github.com/k8s1m/k8s1m/distscheduler/tree"
 	"github.com/k8s1m/k8s1m/distscheduler/tree/inproc"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -52,10 +53,21 @@ func schedulerConfig(t *testing.T, kubeconfig string) string {
 // member is one distscheduler replica running in the test process.
 type member struct {
 	name   string
+	reg    *prometheus.Registry
 	cancel context.CancelFunc
 	done   chan error
 	ready  chan struct{}
 	once   sync.Once
+}
+
+// testLogger logs the members at warn level, or at the level named by
+// DISTSCHEDULER_TEST_LOG (debug, info, ...) when debugging a test.
+func testLogger() zerolog.Logger {
+	level := zerolog.WarnLevel
+	if l, err := zerolog.ParseLevel(os.Getenv("DISTSCHEDULER_TEST_LOG")); err == nil && l != zerolog.NoLevel {
+		level = l
+	}
+	return zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, NoColor: true}).Level(level).With().Timestamp().Logger()
 }
 
 // treeFunc is app.Config.NewTree.
@@ -70,7 +82,7 @@ func inprocTree(hub *inproc.Hub, name string) treeFunc {
 }
 
 // startMember runs app.Run for name on the tree newTree joins.
-func startMember(t *testing.T, newTree treeFunc, name, configPath string, log zerolog.Logger) *member {
+func startMember(t *testing.T, newTree treeFunc, name, configPath string, log zerolog.Logger, mods ...func(*app.Config)) *member {
 	t.Helper()
 	routeKlogOnce.Do(func() {
 		app.RouteKlog(log.Level(zerolog.ErrorLevel))
@@ -82,7 +94,7 @@ func startMember(t *testing.T, newTree treeFunc, name, configPath string, log ze
 	opts.ConfigFile = configPath
 	opts.SecureServing.BindPort = 0
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &member{name: name, cancel: cancel, done: make(chan error, 1), ready: make(chan struct{})}
+	m := &member{name: name, reg: prometheus.NewRegistry(), cancel: cancel, done: make(chan error, 1), ready: make(chan struct{})}
 	cfg := app.Config{
 		Scheduler:               opts,
 		Member:                  name,
@@ -97,7 +109,11 @@ func startMember(t *testing.T, newTree treeFunc, name, configPath string, log ze
 		RenewDeadline:           3 * time.Second,
 		RetryPeriod:             500 * time.Millisecond,
 		NewTree:                 newTree,
+		Registry:                m.reg,
 		Ready:                   func() { close(m.ready) },
+	}
+	for _, mod := range mods {
+		mod(&cfg)
 	}
 	go func() { m.done <- app.Run(ctx, log.With().Str("test_member", name).Logger(), cfg) }()
 	t.Cleanup(m.stop)
@@ -120,6 +136,33 @@ func (m *member) stop() {
 			fmt.Fprintf(os.Stderr, "member %s: %v\n", m.name, err)
 		}
 	})
+}
+
+// counter sums the samples of the counter named name whose label
+// (if label != "") has value.
+func (m *member) counter(name, label, value string) float64 {
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		return 0
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, mt := range mf.GetMetric() {
+			match := label == ""
+			for _, l := range mt.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					match = true
+				}
+			}
+			if match {
+				sum += mt.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }
 
 // poll calls cond every interval until it returns true or timeout passes.

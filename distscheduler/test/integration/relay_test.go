@@ -18,9 +18,15 @@ import (
 // through the relay, and the pod nobody fits is marked unschedulable by the
 // leader and submitted again until a fitting node appears.
 func TestShardedSchedulingRelay(t *testing.T) {
+	shardedScenario(t, relayTrees())
+}
+
+// relayTrees returns, per member name, a tree function that joins the
+// members started so far through the real relay on loopback.
+func relayTrees() func(name string) treeFunc {
 	var mu sync.Mutex
 	var seeds []string // gossip addresses of the members started so far
-	shardedScenario(t, func(name string) treeFunc {
+	return func(name string) treeFunc {
 		return func(ctx context.Context, cfg app.Config, scheduling bool) (tree.Tree, func(), error) {
 			rc := relay.DefaultLocalConfig()
 			cfg.Relay = &rc
@@ -41,5 +47,5 @@ func TestShardedSchedulingRelay(t *testing.T) {
 			mu.Unlock()
 			return tr, leave, nil
 		}
-	})
+	}
 }

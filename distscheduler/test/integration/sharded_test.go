@@ -3,14 +3,12 @@ package integration
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/k8s1m/k8s1m/distscheduler/internal/workload"
 	"github.com/k8s1m/k8s1m/distscheduler/tree/inproc"
-	"github.com/rs/zerolog"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -37,7 +35,7 @@ func shardedScenario(t *testing.T, join func(name string) treeFunc) {
 	c := newCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.WarnLevel).With().Timestamp().Logger()
+	log := testLogger()
 
 	if err := workload.CreateNodes(ctx, c.Client, 0, numNodes, 32); err != nil {
 		t.Fatal(err)

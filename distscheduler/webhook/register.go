@@ -1,0 +1,84 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	admissionclient "k8s.io/client-go/kubernetes/typed/admissionregistration/v1"
+	"k8s.io/utils/ptr"
+)
+
+// Registration is the cluster's ValidatingWebhookConfiguration for the
+// intake webhook.
+type Registration struct {
+	// Name of the ValidatingWebhookConfiguration (and its one webhook's
+	// prefix).
+	Name string
+	// URL and CABundle: the serving leader's (Server.URL, Server.CABundle).
+	URL      string
+	CABundle []byte
+	// SchedulerNames limit the calls to pods of these scheduler names
+	// (a CEL match condition), so other pods never wait on the webhook.
+	SchedulerNames []string
+	// TimeoutSeconds bounds how long the API server waits (1-30).
+	TimeoutSeconds int32
+}
+
+// Register creates or replaces the configuration so that the API server
+// calls reg.URL; the leader calls it when it takes the Lease.
+func Register(ctx context.Context, c admissionclient.ValidatingWebhookConfigurationInterface, reg Registration) error {
+	want := reg.object()
+	cur, err := c.Get(ctx, reg.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		if _, err := c.Create(ctx, want, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create ValidatingWebhookConfiguration %s: %w", reg.Name, err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("get ValidatingWebhookConfiguration %s: %w", reg.Name, err)
+	}
+	want.ResourceVersion = cur.ResourceVersion
+	if _, err := c.Update(ctx, want, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("update ValidatingWebhookConfiguration %s: %w", reg.Name, err)
+	}
+	return nil
+}
+
+func (reg Registration) object() *admissionregistrationv1.ValidatingWebhookConfiguration {
+	quoted := make([]string, len(reg.SchedulerNames))
+	for i, n := range reg.SchedulerNames {
+		quoted[i] = "'" + strings.ReplaceAll(n, "'", "\\'") + "'"
+	}
+	timeout := reg.TimeoutSeconds
+	if timeout < 1 || timeout > 30 {
+		timeout = 2
+	}
+	url := reg.URL
+	return &admissionregistrationv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: reg.Name, Labels: map[string]string{"app.kubernetes.io/managed-by": "distscheduler"}},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+			Name:         "pods." + reg.Name + ".k8s1m.io",
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: reg.CABundle},
+			Rules: []admissionregistrationv1.RuleWithOperations{{
+				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+				Rule: admissionregistrationv1.Rule{
+					APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"},
+					Scope: ptr.To(admissionregistrationv1.NamespacedScope),
+				},
+			}},
+			MatchConditions: []admissionregistrationv1.MatchCondition{{
+				Name:       "distscheduler-pods",
+				Expression: "has(object.spec.schedulerName) && object.spec.schedulerName in [" + strings.Join(quoted, ", ") + "] && !has(object.spec.nodeName)",
+			}},
+			FailurePolicy:           ptr.To(admissionregistrationv1.Ignore),
+			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNoneOnDryRun),
+			TimeoutSeconds:          &timeout,
+			AdmissionReviewVersions: []string{"v1"},
+		}},
+	}
+}
