@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"syscall"
@@ -33,6 +34,9 @@ const (
 	// the child then measures its heap (after GC) and writes it to the file
 	// named by envHeap + ".done".
 	envHeap = "K8S1M_BENCH_HEAP"
+	// envCPUProfile, when set, makes the child write a CPU profile of its
+	// whole run to <value>-x<replicas>.pprof.
+	envCPUProfile = "K8S1M_BENCH_CPUPROFILE"
 )
 
 // summary is what the child reports when it is stopped.
@@ -62,6 +66,19 @@ func runChild() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	if prefix := os.Getenv(envCPUProfile); prefix != "" {
+		f, err := os.Create(fmt.Sprintf("%s-x%d.pprof", prefix, n))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	hub := inproc.NewHub(time.Second)
 	regs := make([]*prometheus.Registry, n)
