@@ -2,10 +2,15 @@
 # Runs `go test` in each module given, with -race except for the packages listed
 # in NO_RACE (path prefixes): their tests compile k8s.io/kubernetes or
 # k8s.io/apiserver, and a race build of those costs more CI time than it finds.
-# relay's root package is here for another reason: under -race its
-# TestEveryItemDecidedOnce sometimes sees the winner told "lose" (a verdict race
-# between the origin's confirmation and a late report, still open in the relay
-# issue); it stays in the suite without -race until that is fixed.
+# relay's root package is here for another reason: its exactly-once tests
+# (TestEveryItemDecidedOnce, TestKillAndRestartMidStream) have not yet passed
+# under -race on this shared machine. The lost-decision and start-up re-routing
+# bugs behind the failures seen at load ~3 are fixed (relay 637e5fb); the -race
+# runs since, all at load 8-18, failed on gossip (members declared dead, no
+# convergence in 2 minutes) or, once, on a first item that about half the
+# members never reported (see relay/README.md, Limits). It stays in the suite
+# without -race until `go test -race -count=5 -run
+# 'TestEveryItemDecidedOnce|TestKill' .` passes in relay on a quiet machine.
 set -euo pipefail
 NO_RACE=(
   github.com/k8s1m/k8s1m/relay
