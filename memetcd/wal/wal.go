@@ -625,6 +625,13 @@ func (b *batch) finish(err error) {
 }
 
 func (b *batch) Wait(ctx context.Context) error {
+	// A finished batch answers even to a cancelled context: select would
+	// pick between two ready cases at random.
+	select {
+	case <-b.done:
+		return b.err
+	default:
+	}
 	select {
 	case <-b.done:
 		return b.err
