@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/k8s1m/k8s1m/harness/store"
 	"github.com/k8s1m/k8s1m/makenodes/bulk"
 	"github.com/k8s1m/k8s1m/makenodes/internal/testcluster"
 	"github.com/k8s1m/k8s1m/makenodes/kube"
@@ -27,11 +26,7 @@ func TestTransportsAgree(t *testing.T) {
 		t.Skip("starts a store and kube-apiserver")
 	}
 	ctx := context.Background()
-	kind := store.Memetcd
-	if !testcluster.Have(string(kind)) {
-		kind = store.Etcd
-	}
-	c := testcluster.Start(t, kind)
+	c := testcluster.StartPreferred(t)
 	const leanCount, goCount = 3000, 300
 	runs := []struct {
 		transport string

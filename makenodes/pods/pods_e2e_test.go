@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/k8s1m/k8s1m/harness/store"
 	"github.com/k8s1m/k8s1m/makenodes/bulk"
 	"github.com/k8s1m/k8s1m/makenodes/internal/testcluster"
 	"github.com/k8s1m/k8s1m/makenodes/kube"
@@ -48,11 +47,7 @@ func TestPodsScheduledAndRunning(t *testing.T) {
 		t.Skip("starts a store, kube-apiserver, kube-scheduler and kwok")
 	}
 	ctx := context.Background()
-	kind := store.Memetcd
-	if !testcluster.Have(string(kind)) {
-		kind = store.Etcd
-	}
-	c := testcluster.Start(t, kind)
+	c := testcluster.StartPreferred(t)
 	c.StartKwok(t, 2)
 	c.StartScheduler(t)
 	clients, err := kube.NewClients(c.Rest, kube.Options{Concurrency: 100})
@@ -116,11 +111,7 @@ func TestDeployments(t *testing.T) {
 		t.Skip("starts a store and kube-apiserver")
 	}
 	ctx := context.Background()
-	kind := store.Memetcd
-	if !testcluster.Have(string(kind)) {
-		kind = store.Etcd
-	}
-	c := testcluster.Start(t, kind)
+	c := testcluster.StartPreferred(t)
 	clients, err := kube.NewClients(c.Rest, kube.Options{Concurrency: 10})
 	if err != nil {
 		t.Fatal(err)

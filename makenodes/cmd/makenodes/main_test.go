@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/k8s1m/k8s1m/harness/bins"
-	"github.com/k8s1m/k8s1m/harness/store"
 	"github.com/k8s1m/k8s1m/makenodes/internal/testcluster"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -86,11 +85,7 @@ func TestInterruptSaysHowFar(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a store and kube-apiserver")
 	}
-	kind := store.Memetcd
-	if !testcluster.Have(string(kind)) {
-		kind = store.Etcd
-	}
-	c := testcluster.Start(t, kind)
+	c := testcluster.StartPreferred(t)
 	ctx := context.Background()
 	args := []string{"-count", "2000", "-kubeconfig", c.Kubeconfig, "-qps", "100", "-concurrency", "20", "-progress-interval", "1s"}
 	var errb bytes.Buffer
@@ -140,11 +135,7 @@ func TestKwokRun(t *testing.T) {
 		t.Skip("starts a store, kube-apiserver and kwok")
 	}
 	kwokBin := bins.RequireBinary(t, "kwok")
-	kind := store.Memetcd
-	if !testcluster.Have(string(kind)) {
-		kind = store.Etcd
-	}
-	c := testcluster.Start(t, kind)
+	c := testcluster.StartPreferred(t)
 	ctx := context.Background()
 	var errb bytes.Buffer
 	kw := makenodes(ctx, "kwok", "run", "-count", "40", "-perKwokGroup", "20", "-kubeconfig", c.Kubeconfig,

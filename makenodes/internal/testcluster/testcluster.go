@@ -143,6 +143,17 @@ func (c *Cluster) StartKwok(t testing.TB, groups int) *kwok.Controllers {
 	return ctrls
 }
 
+// StartPreferred starts a cluster on memetcd when its binary is built, and on
+// etcd otherwise.
+func StartPreferred(t testing.TB) *Cluster {
+	t.Helper()
+	kind := store.Memetcd
+	if !Have(string(kind)) {
+		kind = store.Etcd
+	}
+	return Start(t, kind)
+}
+
 // Have reports whether binary name is built, for tests that prefer one store
 // but can use another.
 func Have(name string) bool {
