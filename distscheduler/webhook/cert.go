@@ -63,5 +63,5 @@ func servingCert(host string, validFor time.Duration) (tls.Certificate, []byte, 
 		return tls.Certificate{}, nil, fmt.Errorf("serving certificate: %w", err)
 	}
 	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: nil}, caPEM, nil
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, caPEM, nil
 }

@@ -111,7 +111,6 @@ func Start(cfg Config) (*Server, error) {
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		ErrorLog:          nil,
 	}
 	go func() {
 		defer close(s.done)
