@@ -47,6 +47,10 @@ type Config struct {
 	WaitForSubschedulers float64
 	// WatchPods selects pod intake by watch (--watch-pods); see README.
 	WatchPods bool
+	// DisableNodeLabelIndex turns off the node label index
+	// (--node-label-index=false): every pod's search then visits the
+	// shard's nodes in turn, as upstream's does (see selector).
+	DisableNodeLabelIndex bool
 	// WebhookAddr is where a leader-eligible member serves the pod
 	// admission webhook (--webhook-addr); empty: no webhook, the leader
 	// takes pods from its watch.

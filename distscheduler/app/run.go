@@ -136,6 +136,7 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 			PercentageOfNodesToScore: cc.ComponentConfig.PercentageOfNodesToScore,
 			Metrics:                  selector.NewMetrics(reg),
 			VerdictTimeout:           3*cfg.GatherDeadline() + 10*time.Second,
+			DisableLabelIndex:        cfg.DisableNodeLabelIndex,
 			Log:                      log,
 		})
 		if err != nil {

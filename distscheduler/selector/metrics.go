@@ -19,6 +19,10 @@ type Metrics struct {
 	nodesEvaluated prometheus.Counter
 	shardNodes     prometheus.Gauge
 	recovered      prometheus.Counter
+
+	indexNarrowed   prometheus.Counter
+	indexFullPasses prometheus.Counter
+	indexRebuilds   prometheus.Counter
 }
 
 // NewMetrics registers the selector's metrics on reg.
@@ -55,10 +59,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "distscheduler_selector_dropped_pods_requeued_total",
 			Help: "Pods this member had lost to a winner that never bound them, requeued here.",
 		}),
+		indexNarrowed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "distscheduler_selector_index_narrowed_pods_total",
+			Help: "Pods whose search the node label index narrowed to the nodes that can satisfy their nodeSelector and required node affinity.",
+		}),
+		indexFullPasses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "distscheduler_selector_index_full_passes_total",
+			Help: "Narrowed searches that found no feasible node, after which every node of the shard was filtered (an unschedulable pod's diagnosis is upstream's).",
+		}),
+		indexRebuilds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "distscheduler_selector_index_rebuilds_total",
+			Help: "Times the node label index was rebuilt because the shard's nodes or their labels changed.",
+		}),
 	}
 	for _, r := range []string{resultWon, resultLost, resultUnschedulable, resultError} {
 		m.pods.WithLabelValues(r)
 	}
-	reg.MustRegister(m.pods, m.localDuration, m.gatherDuration, m.stragglers, m.nodesEvaluated, m.shardNodes, m.recovered)
+	reg.MustRegister(m.pods, m.localDuration, m.gatherDuration, m.stragglers, m.nodesEvaluated, m.shardNodes, m.recovered,
+		m.indexNarrowed, m.indexFullPasses, m.indexRebuilds)
 	return m
 }

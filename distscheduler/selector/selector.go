@@ -11,6 +11,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +25,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler"
+	"k8s.io/kubernetes/pkg/scheduler/apis/config"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/names"
 )
 
 // Upstream's floor on feasible nodes to find (pkg/scheduler/schedule_one.go):
@@ -46,7 +50,11 @@ type Config struct {
 	// plus gather deadline and slack); past it the pod is retried. Default
 	// 30s.
 	VerdictTimeout time.Duration
-	Log            zerolog.Logger
+	// DisableLabelIndex makes every pod's search visit the shard's nodes
+	// in turn, as upstream's does, instead of only the nodes whose labels
+	// can satisfy the pod's nodeSelector and required node affinity.
+	DisableLabelIndex bool
+	Log               zerolog.Logger
 }
 
 // Selector implements the scheduler's SchedulePod and wraps its
@@ -58,6 +66,11 @@ type Selector struct {
 	// nextStart rotates where the filter pass starts, as upstream does, so
 	// every node of the shard gets examined across pods.
 	nextStart int
+	// index and nodeAffinityFilter (by profile name: does the profile run
+	// upstream's NodeAffinity filter, without which the index must not
+	// skip nodes) are used from the scheduling goroutine only, as nextStart.
+	index              labelIndex
+	nodeAffinityFilter map[string]bool
 
 	lostMu sync.Mutex // guards lost, retry and dropped
 	// lost holds pods this member just lost a gather for, between
@@ -92,7 +105,13 @@ func New(cfg Config) (*Selector, error) {
 	if cfg.VerdictTimeout <= 0 {
 		cfg.VerdictTimeout = 30 * time.Second
 	}
-	return &Selector{cfg: cfg, lost: map[types.UID]time.Time{}, retry: map[types.UID]failedGather{}, dropped: map[types.UID]droppedPod{}}, nil
+	return &Selector{
+		cfg:                cfg,
+		nodeAffinityFilter: map[string]bool{},
+		lost:               map[types.UID]time.Time{},
+		retry:              map[types.UID]failedGather{},
+		dropped:            map[types.UID]droppedPod{},
+	}, nil
 }
 
 // PodKey names a pod in the tree. The UID makes a re-created pod of the same
@@ -335,7 +354,10 @@ type localResult struct {
 // bestLocal runs upstream's filter and score plugins over this shard's nodes
 // the way upstream's own schedulePod does (PreFilter result narrowing,
 // nominated pods, early stop at the feasible-node target, rotating start).
-// Extenders and the nominated-node fast path are not used.
+// Extenders and the nominated-node fast path are not used. A pod with a
+// nodeSelector or required node affinity is first searched for on the nodes
+// the label index names; only if none of those fits does the full pass run,
+// so an unschedulable pod's FitError is the one upstream would give.
 func (s *Selector) bestLocal(ctx context.Context, fw framework.Framework, state fwk.CycleState, pod *v1.Pod) (localResult, error) {
 	lister := fw.SnapshotSharedLister().NodeInfos()
 	all, err := lister.List()
@@ -364,9 +386,45 @@ func (s *Selector) bestLocal(ctx context.Context, fw framework.Framework, state 
 		return noFit(0), nil
 	}
 
-	nodes := all
-	if !preRes.AllNodes() {
-		nodes = make([]fwk.NodeInfo, 0, len(preRes.NodeNames))
+	toFind := s.feasibleTarget(fw, len(all))
+	var feasible []fwk.NodeInfo
+	evaluated := 0
+	if preRes.AllNodes() {
+		if cands, ok := s.indexed(fw, pod, all); ok {
+			s.cfg.Metrics.indexNarrowed.Inc()
+			if len(cands) > 0 {
+				// Statuses of this pass are not kept: if it finds nothing,
+				// the full pass below makes the diagnosis.
+				scratch := framework.Diagnosis{NodeToStatus: framework.NewDefaultNodeToStatus()}
+				first := sort.Search(len(cands), func(i int) bool { return int(cands[i]) >= s.nextStart })
+				at := func(i int) fwk.NodeInfo { return all[cands[(first+i)%len(cands)]] }
+				var processed int
+				feasible, processed, err = s.filter(ctx, fw, state, pod, len(cands), at, toFind, &scratch)
+				evaluated += processed
+				if err != nil {
+					return localResult{}, err
+				}
+				if processed > 0 {
+					s.nextStart = (int(cands[(first+processed-1)%len(cands)]) + 1) % len(all)
+				}
+			}
+			if len(feasible) == 0 {
+				s.cfg.Metrics.indexFullPasses.Inc()
+			}
+		}
+		if len(feasible) == 0 {
+			start := s.nextStart % len(all)
+			at := func(i int) fwk.NodeInfo { return all[(start+i)%len(all)] }
+			var processed int
+			feasible, processed, err = s.filter(ctx, fw, state, pod, len(all), at, toFind, &diagnosis)
+			evaluated += processed
+			if err != nil {
+				return localResult{}, err
+			}
+			s.nextStart = (start + processed) % len(all)
+		}
+	} else {
+		nodes := make([]fwk.NodeInfo, 0, len(preRes.NodeNames))
 		for name := range preRes.NodeNames {
 			if ni, err := lister.Get(name); err == nil {
 				nodes = append(nodes, ni)
@@ -374,15 +432,18 @@ func (s *Selector) bestLocal(ctx context.Context, fw framework.Framework, state 
 		}
 		diagnosis.NodeToStatus.SetAbsentNodesStatus(fwk.NewStatus(fwk.UnschedulableAndUnresolvable,
 			fmt.Sprintf("node(s) didn't satisfy plugin(s) %v", sets.List(unschedulablePlugins))))
-	}
-	if len(nodes) == 0 {
-		return noFit(0), nil
-	}
-
-	feasible, err := s.filter(ctx, fw, state, pod, nodes, len(all), &diagnosis)
-	evaluated := len(feasible) + diagnosis.NodeToStatus.Len()
-	if err != nil {
-		return localResult{}, err
+		if len(nodes) == 0 {
+			return noFit(0), nil
+		}
+		start := s.nextStart % len(nodes)
+		at := func(i int) fwk.NodeInfo { return nodes[(start+i)%len(nodes)] }
+		var processed int
+		feasible, processed, err = s.filter(ctx, fw, state, pod, len(nodes), at, toFind, &diagnosis)
+		evaluated += processed
+		if err != nil {
+			return localResult{}, err
+		}
+		s.nextStart = (start + processed) % len(all)
 	}
 	if len(feasible) == 0 {
 		return noFit(evaluated), nil
@@ -396,24 +457,60 @@ func (s *Selector) bestLocal(ctx context.Context, fw framework.Framework, state 
 	return localResult{node: best.Name, score: best.TotalScore, evaluated: evaluated, feasible: len(feasible)}, nil
 }
 
-// filter runs the Filter plugins in parallel until this shard's share of
-// upstream's feasible-node target is found.
-func (s *Selector) filter(ctx context.Context, fw framework.Framework, state fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo, shardSize int, diagnosis *framework.Diagnosis) ([]fwk.NodeInfo, error) {
-	n := len(nodes)
-	toFind := int32(s.feasibleTarget(fw, shardSize))
-	if toFind > int32(n) {
-		toFind = int32(n)
+// indexed returns the positions in all of the nodes the label index says
+// may satisfy pod's node selector and required affinity, when it can narrow
+// the search at all: the index is enabled, the profile runs upstream's
+// NodeAffinity filter (which rejects every node the index leaves out), and
+// the pod requires labels the index can look up.
+func (s *Selector) indexed(fw framework.Framework, pod *v1.Pod, all []fwk.NodeInfo) ([]int32, bool) {
+	if s.cfg.DisableLabelIndex || !requiresNodeLabels(pod) || !s.runsNodeAffinityFilter(fw) {
+		return nil, false
 	}
-	feasible := make([]fwk.NodeInfo, toFind)
+	if s.index.sync(all) {
+		s.cfg.Metrics.indexRebuilds.Inc()
+	}
+	cands, ok := s.index.candidates(pod)
+	if !ok || len(cands) == len(all) {
+		return nil, false
+	}
+	return cands, true
+}
+
+// requiresNodeLabels is the cheap test for pods the index may help.
+func requiresNodeLabels(pod *v1.Pod) bool {
+	if len(pod.Spec.NodeSelector) > 0 {
+		return true
+	}
+	a := pod.Spec.Affinity
+	return a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil
+}
+
+func (s *Selector) runsNodeAffinityFilter(fw framework.Framework) bool {
+	name := fw.ProfileName()
+	on, ok := s.nodeAffinityFilter[name]
+	if !ok {
+		if pl := fw.ListPlugins(); pl != nil {
+			on = slices.ContainsFunc(pl.Filter.Enabled, func(p config.Plugin) bool { return p.Name == names.NodeAffinity })
+		}
+		s.nodeAffinityFilter[name] = on
+	}
+	return on
+}
+
+// filter runs the Filter plugins in parallel over the n nodes at(0..n-1)
+// until toFind feasible ones are found. It returns them and how many nodes
+// it processed (feasible or not), from which the caller moves nextStart.
+func (s *Selector) filter(ctx context.Context, fw framework.Framework, state fwk.CycleState, pod *v1.Pod, n int, at func(int) fwk.NodeInfo, toFind int, diagnosis *framework.Diagnosis) ([]fwk.NodeInfo, int, error) {
+	target := int32(min(toFind, n))
+	feasible := make([]fwk.NodeInfo, target)
 	statuses := make([]*fwk.Status, n)
 	var found int32
 	var errOnce sync.Once
 	var filterErr error
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	start := s.nextStart % n
 	check := func(i int) {
-		ni := nodes[(start+i)%n]
+		ni := at(i)
 		st := fw.RunFilterPluginsWithNominatedPods(ctx, state, pod, ni)
 		switch {
 		case st.Code() == fwk.Error:
@@ -421,7 +518,7 @@ func (s *Selector) filter(ctx context.Context, fw framework.Framework, state fwk
 			cancel()
 		case st.IsSuccess():
 			k := atomic.AddInt32(&found, 1)
-			if k > toFind {
+			if k > target {
 				cancel()
 				atomic.AddInt32(&found, -1)
 				return
@@ -439,14 +536,13 @@ func (s *Selector) filter(ctx context.Context, fw framework.Framework, state fwk
 			continue
 		}
 		processed++
-		diagnosis.NodeToStatus.Set(nodes[(start+i)%n].Node().Name, st)
+		diagnosis.NodeToStatus.Set(at(i).Node().Name, st)
 		diagnosis.AddPluginStatus(st)
 	}
-	s.nextStart = (start + processed) % shardSize
 	if filterErr != nil {
-		return nil, filterErr
+		return nil, processed, filterErr
 	}
-	return feasible, nil
+	return feasible, processed, nil
 }
 
 // feasibleTarget is this shard's share of what upstream would search for

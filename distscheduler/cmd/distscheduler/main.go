@@ -45,6 +45,7 @@ func main() {
 	fs.BoolVar(&cfg.RelayOnly, "relay-only", false, "Only relay pods, do not schedule ourselves")
 	fs.Float64Var(&cfg.WaitForSubschedulers, "wait-for-subschedulers", 1.0, "seconds a gather waits for sub-schedulers before deciding without the stragglers")
 	fs.BoolVar(&cfg.WatchPods, "watch-pods", false, "Leader watches for unscheduled pods (otherwise just use admission hook; see README)")
+	labelIndex := fs.Bool("node-label-index", true, "search only the nodes whose labels can satisfy a pod's nodeSelector and required node affinity (upstream's filters and scores still decide); false visits every node in turn, as kube-scheduler does")
 	fs.StringVar(&cfg.WebhookAddr, "webhook-addr", "", "with --seeds, where a leader-eligible member serves the pod admission webhook (HTTPS, self-made certificate); the leader registers it. Empty: no webhook")
 	fs.StringVar(&cfg.WebhookHost, "webhook-host", "", "IP or DNS name the API server dials for the webhook (default: --webhook-addr's host)")
 	fs.StringSliceVar(&cfg.Seeds, "seeds", nil, "gossip addresses (host:port, comma-separated; a DNS name joins every address behind it) of tree members to join through the relay; empty runs an in-process single-member tree")
@@ -72,6 +73,7 @@ func main() {
 		"relay-only":                "DISTSCHEDULER_RELAY_ONLY",
 		"wait-for-subschedulers":    "DISTSCHEDULER_WAIT_FOR_SUBSCHEDULERS",
 		"watch-pods":                "DISTSCHEDULER_WATCH_PODS",
+		"node-label-index":          "DISTSCHEDULER_NODE_LABEL_INDEX",
 		"webhook-addr":              "DISTSCHEDULER_WEBHOOK_ADDR",
 		"webhook-host":              "DISTSCHEDULER_WEBHOOK_HOST",
 		"seeds":                     "DISTSCHEDULER_SEEDS",
@@ -90,6 +92,7 @@ func main() {
 	}
 
 	root.Cmd.RunE = func(c *cobra.Command, _ []string) error {
+		cfg.DisableNodeLabelIndex = !*labelIndex
 		log, err := root.Logger()
 		if err != nil {
 			return err

@@ -5,6 +5,10 @@
 //
 //	K8S1M_BENCH=1 K8S1M_BENCH_NODES=5000 K8S1M_BENCH_PODS=2000 \
 //	  go test -run TestBenchmark -timeout 60m -v ./test/bench/
+//
+// K8S1M_BENCH_REPLICAS lists the member counts (default 1,2,4);
+// K8S1M_BENCH_NO_INDEX_REPLICAS the counts to run again with the node label
+// index off (default none).
 package bench
 
 import (
@@ -83,6 +87,8 @@ func TestBenchmark(t *testing.T) {
 	sizes := envInts("K8S1M_BENCH_NODES", "5000")
 	pods := envInts("K8S1M_BENCH_PODS", "2000")[0]
 	replicas := envInts("K8S1M_BENCH_REPLICAS", "1,2,4")
+	// Member counts to run a second time with the node label index off.
+	noIndex := envInts("K8S1M_BENCH_NO_INDEX_REPLICAS", "")
 	var results []result
 	created := 0
 	for _, size := range sizes {
@@ -94,7 +100,10 @@ func TestBenchmark(t *testing.T) {
 		created = size
 		results = append(results, runUpstream(t, c, schedBin, size, pods))
 		for _, r := range replicas {
-			results = append(results, runDist(t, c, r, size, pods))
+			results = append(results, runDist(t, c, r, size, pods, true))
+		}
+		for _, r := range noIndex {
+			results = append(results, runDist(t, c, r, size, pods, false))
 		}
 	}
 	report := table(results)
@@ -160,8 +169,9 @@ leaderElection:
 	return r
 }
 
-// runDist measures n distscheduler members in a child process.
-func runDist(t *testing.T, c *testcluster.Cluster, n, nodes, pods int) result {
+// runDist measures n distscheduler members in a child process, with their
+// node label index on or off.
+func runDist(t *testing.T, c *testcluster.Cluster, n, nodes, pods int, index bool) result {
 	exampleCfg, err := os.ReadFile(filepath.Join("..", "..", "examples", "scheduler-config.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -177,6 +187,11 @@ func runDist(t *testing.T, c *testcluster.Cluster, n, nodes, pods int) result {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envChild+"=1", envConfig+"="+cfg, envReplicas+"="+strconv.Itoa(n),
 		envSummary+"="+summaryPath, envReady+"="+readyPath, envHeap+"="+filepath.Join(dir, "heap"))
+	variant := fmt.Sprintf("distscheduler x%d", n)
+	if !index {
+		cmd.Env = append(cmd.Env, envNoIndex+"=1")
+		variant += " (no label index)"
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -197,7 +212,7 @@ func runDist(t *testing.T, c *testcluster.Cluster, n, nodes, pods int) result {
 	}
 	waitFor(t, time.Minute, "child heap measured", func() bool { _, err := os.Stat(heapReq + ".done"); return err == nil })
 	var s summary
-	r := measure(t, c, fmt.Sprintf("distscheduler x%d", n), "dist-scheduler", cmd.Process.Pid, nodes, pods)
+	r := measure(t, c, variant, "dist-scheduler", cmd.Process.Pid, nodes, pods)
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	_ = cmd.Wait()
 	if b, err := os.ReadFile(summaryPath); err == nil && json.Unmarshal(b, &s) == nil {

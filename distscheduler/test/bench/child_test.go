@@ -37,6 +37,9 @@ const (
 	// envCPUProfile, when set, makes the child write a CPU profile of its
 	// whole run to <value>-x<replicas>.pprof.
 	envCPUProfile = "K8S1M_BENCH_CPUPROFILE"
+	// envNoIndex=1 turns the node label index off in every member, for a
+	// side-by-side run of the search without it.
+	envNoIndex = "K8S1M_BENCH_NO_INDEX"
 )
 
 // summary is what the child reports when it is stopped.
@@ -93,7 +96,7 @@ func runChild() int {
 		ready.Add(1)
 		cfg := app.Config{
 			Scheduler: opts, Member: name, LeaderEligible: true, NumConcurrentSchedulers: 8,
-			WaitForSubschedulers: 1, WatchPods: true,
+			WaitForSubschedulers: 1, WatchPods: true, DisableNodeLabelIndex: os.Getenv(envNoIndex) == "1",
 			LeaseNamespace: "kube-system", LeaseName: "dist-scheduler",
 			LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
 			Registry: regs[i],
