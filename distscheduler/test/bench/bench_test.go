@@ -393,18 +393,27 @@ func measure(t *testing.T, c *testcluster.Cluster, variant, schedulerName string
 
 func table(rs []result) string {
 	var b strings.Builder
-	b.WriteString("| scheduler | nodes | pods | pods/s | p50 | p99 | CPU s | CPU ms/pod | nodes evaluated/pod | CPU ms/pod/1K nodes | RSS MiB (peak) | heap MiB ready→end | heap KB/node | placement problems | CPU stddev/node (cores) | max pods/node | empty nodes |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| scheduler | nodes | pods | pods/s | × upstream | p50 | p99 | CPU s | CPU ms/pod | nodes evaluated/pod | CPU ms/pod/1K nodes evaluated | CPU ms/pod/1K cluster nodes | RSS MiB (peak) | heap MiB ready→end | heap KB/node | placement problems | CPU stddev/node (cores) | max pods/node | empty nodes |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Nodes < rs[j].Nodes })
+	upstream := map[int]float64{} // pods/s of upstream's row, by cluster size
 	for _, r := range rs {
-		heap, perNode := "-", "-"
+		if strings.HasPrefix(r.Variant, "kube-scheduler") {
+			upstream[r.Nodes] = r.PodsPerSec
+		}
+	}
+	for _, r := range rs {
+		heap, perNode, ratio := "-", "-", "-"
 		if r.HeapEnd > 0 {
 			heap = fmt.Sprintf("%.0f→%.0f", float64(r.HeapReady)/(1<<20), float64(r.HeapEnd)/(1<<20))
 			perNode = fmt.Sprintf("%.1f", float64(r.HeapReady)/1024/float64(r.Nodes))
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %.1f | %v | %v | %.1f | %.2f | %.0f | %.3f | %.0f (%.0f) | %s | %s | %d | %.3f | %d | %d |\n",
-			r.Variant, r.Nodes, r.Pods, r.PodsPerSec, r.P50.Round(time.Millisecond), r.P99.Round(time.Millisecond),
-			r.CPUSeconds, r.CPUPerPodMs, r.EvaluatedPerPod, r.CPUPerPodPer1KNodesMs,
+		if u := upstream[r.Nodes]; u > 0 {
+			ratio = fmt.Sprintf("%.2f", r.PodsPerSec/u)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %.1f | %s | %v | %v | %.1f | %.2f | %.0f | %.3f | %.3f | %.0f (%.0f) | %s | %s | %d | %.3f | %d | %d |\n",
+			r.Variant, r.Nodes, r.Pods, r.PodsPerSec, ratio, r.P50.Round(time.Millisecond), r.P99.Round(time.Millisecond),
+			r.CPUSeconds, r.CPUPerPodMs, r.EvaluatedPerPod, r.CPUPerPodPer1KNodesMs, r.CPUPerPodMs/(float64(r.Nodes)/1000),
 			float64(r.RSS)/(1<<20), float64(r.PeakRSS)/(1<<20), heap, perNode, r.Problems,
 			r.Spread.StddevCPU, r.Spread.MaxPods, r.Spread.EmptyNodes)
 	}
