@@ -2,7 +2,7 @@
 // alone from its own go.mod, builds its binaries with the version stamped in,
 // builds an OCI image archive per binary tagged with the version, and (unless
 // dry-running) tags the commit MODULE/vX.Y.Z and records the release in
-// versions.txt.
+// versions.txt and in go.work's replace lines (package workfile).
 package releaser
 
 import (
@@ -21,6 +21,7 @@ import (
 	"github.com/k8s1m/k8s1m/tools/release/image"
 	"github.com/k8s1m/k8s1m/tools/release/modproxy"
 	"github.com/k8s1m/k8s1m/tools/release/versions"
+	"github.com/k8s1m/k8s1m/tools/release/workfile"
 	"golang.org/x/mod/semver"
 )
 
@@ -137,7 +138,7 @@ func Release(ctx context.Context, o Options) (*Result, error) {
 		res.Artifacts = append(res.Artifacts, a)
 	}
 	if o.DryRun {
-		fmt.Fprintf(o.Log, "dry run: not tagging %s, versions.txt unchanged\n", tag)
+		fmt.Fprintf(o.Log, "dry run: not tagging %s, versions.txt and go.work unchanged\n", tag)
 		return res, nil
 	}
 	if _, err := git(o.Root, "tag", tag, rev); err != nil {
@@ -147,7 +148,10 @@ func Release(ctx context.Context, o Options) (*Result, error) {
 	if err := writeAtomic(vfile, f.Bytes()); err != nil {
 		return nil, fmt.Errorf("record release (tag %s exists; fix versions.txt by hand): %w", tag, err)
 	}
-	fmt.Fprintf(o.Log, "tagged %s at %s and recorded it in versions.txt.\nNext: commit versions.txt; dependants pick the version up with\n  go get %s@%s   (in each dependant module, then go mod tidy)\n", tag, rev, versions.ModulePathPrefix+o.Module, o.Version)
+	if _, err := workfile.Write(o.Root, f); err != nil {
+		return nil, fmt.Errorf("update go.work (tag %s exists and versions.txt records it; run release workfile): %w", tag, err)
+	}
+	fmt.Fprintf(o.Log, "tagged %s at %s and recorded it in versions.txt and go.work.\nNext: commit versions.txt and go.work; dependants pick the version up with\n  go get %s@%s   (in each dependant module, then go mod tidy)\n", tag, rev, versions.ModulePathPrefix+o.Module, o.Version)
 	return res, nil
 }
 

@@ -18,8 +18,9 @@ import (
 // TestReleaseEndToEnd releases a small module from a scratch git repository that
 // holds the real cli module: the module must build alone against cli fetched
 // from the local proxy, its binary must report the stamped version, and the image
-// archive must be an OCI layout tagged with that version. The real go toolchain
-// and git run; nothing is mocked.
+// archive must be an OCI layout tagged with that version, and a real release
+// must record the version in versions.txt and go.work. The real go toolchain and
+// git run; nothing is mocked.
 func TestReleaseEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds binaries")
@@ -29,7 +30,8 @@ func TestReleaseEndToEnd(t *testing.T) {
 	run(t, root, "git", "config", "user.email", "test@k8s1m.invalid")
 	run(t, root, "git", "config", "user.name", "test")
 	copyDir(t, filepath.Join("..", "..", "..", "cli"), filepath.Join(root, "cli"))
-	write(t, root, "go.work", "go 1.26.0\n\nuse ./cli\n")
+	const goWork = "go 1.26.0\n\nuse ./cli\n"
+	write(t, root, "go.work", goWork)
 	write(t, root, ".gitignore", "/dist/\n")
 	run(t, root, "git", "add", ".")
 	run(t, root, "git", "commit", "-qm", "cli")
@@ -81,6 +83,9 @@ func main() { command.Execute(command.NewRoot("demo", "demo binary").Cmd) }
 	if _, err := exec.Command("git", "-C", root, "rev-parse", "-q", "--verify", "refs/tags/demo/v0.0.1").Output(); err == nil {
 		t.Fatal("dry run created a tag")
 	}
+	if got := read(t, root, "go.work"); got != goWork {
+		t.Fatalf("dry run changed go.work:\n%s", got)
+	}
 
 	opts.DryRun = false
 	if _, err := Release(ctx, opts); err != nil {
@@ -93,6 +98,15 @@ func main() { command.Execute(command.NewRoot("demo", "demo binary").Cmd) }
 	}
 	if r, ok := f.Release("demo"); !ok || r.Version != "v0.0.1" {
 		t.Fatalf("versions.txt not updated: %+v", f.Releases)
+	}
+	wantWork := goWork + `
+replace (
+	github.com/k8s1m/k8s1m/cli v0.1.0 => ./cli
+	github.com/k8s1m/k8s1m/demo v0.0.1 => ./demo
+)
+`
+	if got := read(t, root, "go.work"); got != wantWork {
+		t.Fatalf("go.work after release:\n%s\nwant\n%s", got, wantWork)
 	}
 	if _, err := Release(ctx, opts); err == nil || !strings.Contains(err.Error(), "not newer") {
 		t.Fatalf("re-release err = %v, want 'not newer'", err)
@@ -175,6 +189,15 @@ func write(t *testing.T, root, rel, content string) {
 	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func read(t *testing.T, root, rel string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }
 
 func copyDir(t *testing.T, src, dst string) {

@@ -3,6 +3,7 @@
 //	release MODULE VERSION [--dry-run]   cut a release (see package releaser)
 //	release check [MODULE...]            pins agree, each module builds alone
 //	release proxy [--out DIR]            write the local module proxy
+//	release workfile                     set go.work's replace lines from versions.txt
 //
 // Run it from anywhere inside the repository (it finds the root by go.work).
 package main
@@ -23,6 +24,7 @@ import (
 	"github.com/k8s1m/k8s1m/tools/release/pins"
 	"github.com/k8s1m/k8s1m/tools/release/releaser"
 	"github.com/k8s1m/k8s1m/tools/release/versions"
+	"github.com/k8s1m/k8s1m/tools/release/workfile"
 	"golang.org/x/mod/modfile"
 )
 
@@ -30,13 +32,20 @@ const usage = `usage:
   release MODULE VERSION [--dry-run] [--out DIR] [--image-repo REPO]
       check MODULE builds alone, build its binaries with VERSION stamped in and
       an OCI image archive per binary; unless --dry-run, tag MODULE/VERSION and
-      record the release in versions.txt
+      record the release in versions.txt and go.work
   release check [MODULE...]
-      every go.mod agrees with the pins in versions.txt, and every module (or
-      those named) builds alone from its own go.mod (GOWORK=off)
+      every go.mod agrees with the pins in versions.txt, go.work replaces each
+      released version with its directory, and every module (or those named)
+      builds alone from its own go.mod (GOWORK=off)
   release proxy [--out DIR]
       write the local module proxy (default .cache/goproxy) serving every
       released module, for GOPROXY=file://DIR
+  release workfile
+      rewrite go.work's replace lines to one "MODULE VERSION => ./DIR" per
+      release in versions.txt (the workspace needs them with an empty module
+      cache). When a stale go.work keeps the workspace from loading, run it
+      outside the workspace:
+        cd tools/release && GOWORK=off go run ./cmd/release workfile
 `
 
 func main() {
@@ -79,6 +88,11 @@ func run(ctx context.Context, args []string) error {
 		}
 		fmt.Printf("GOPROXY=file://%s,%s\n", *out, "https://proxy.golang.org,direct")
 		return nil
+	case "workfile":
+		if len(args) > 1 {
+			return flag.ErrHelp
+		}
+		return writeWorkfile(root)
 	}
 	if len(args) < 2 || strings.HasPrefix(args[0], "-") {
 		return flag.ErrHelp
@@ -121,6 +135,16 @@ func check(ctx context.Context, root string, only []string) error {
 	for _, p := range probs {
 		fmt.Println("pin:", p)
 	}
+	work, err := workfile.Check(root, f)
+	if err != nil {
+		return err
+	}
+	for _, p := range work {
+		fmt.Println("work:", p)
+	}
+	if len(work) > 0 {
+		fmt.Println("work: fix with: cd tools/release && GOWORK=off go run ./cmd/release workfile")
+	}
 	if len(only) > 0 {
 		modules = only
 	}
@@ -139,9 +163,26 @@ func check(ctx context.Context, root string, only []string) error {
 		}
 		fmt.Printf("alone: %s builds from its own go.mod (%s)\n", m, time.Since(start).Round(time.Millisecond))
 	}
-	if len(probs) > 0 || len(failed) > 0 {
-		return fmt.Errorf("%d pin problems; modules that do not build alone: %v", len(probs), failed)
+	if len(probs) > 0 || len(work) > 0 || len(failed) > 0 {
+		return fmt.Errorf("%d pin problems, %d go.work problems; modules that do not build alone: %v", len(probs), len(work), failed)
 	}
+	return nil
+}
+
+func writeWorkfile(root string) error {
+	f, err := versions.Load(filepath.Join(root, "versions.txt"))
+	if err != nil {
+		return err
+	}
+	changed, err := workfile.Write(root, f)
+	if err != nil {
+		return err
+	}
+	if !changed {
+		fmt.Println("go.work already agrees with versions.txt")
+		return nil
+	}
+	fmt.Println("rewrote go.work's replace lines from versions.txt; commit go.work")
 	return nil
 }
 
