@@ -35,7 +35,27 @@ var (
 	measureArgs     = flag.String("measure.args", "", "extra memetcd flags, space separated")
 	measureNoEtcd   = flag.Bool("measure.noetcd", false, "leave etcd out")
 	measureRounds   = flag.Int("measure.rounds", 1, "repeat the table this many times, systems interleaved per client count, and report medians")
+	measureVariants variants
 )
+
+func init() {
+	flag.Var(&measureVariants, "measure.variant", `an extra memetcd system, "<name>=<flags>" (space separated), e.g. "fsync-1mib=--wal-default=fsync --wal-segment-bytes=1048576"; repeatable`)
+}
+
+// variants is a repeatable flag of named memetcd flag sets, for A/B
+// comparisons inside one interleaved run.
+type variants []struct{ name, args string }
+
+func (v *variants) String() string { return fmt.Sprint(*v) }
+
+func (v *variants) Set(s string) error {
+	name, args, ok := strings.Cut(s, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("want <name>=<flags>, got %q", s)
+	}
+	*v = append(*v, struct{ name, args string }{name, args})
+	return nil
+}
 
 type cellResult struct {
 	puts     int
@@ -90,7 +110,7 @@ func freePort(t *testing.T) int {
 }
 
 // startEtcd runs a single-member etcd with its data on the test's temp disk.
-func startEtcd(t *testing.T, bin string) string {
+func startEtcd(t *testing.T, bin string) target {
 	t.Helper()
 	dir := t.TempDir()
 	cport, pport := freePort(t), freePort(t)
@@ -100,10 +120,14 @@ func startEtcd(t *testing.T, bin string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--name=bench", "--data-dir="+filepath.Join(dir, "data"),
-		"--listen-client-urls="+curl, "--advertise-client-urls="+curl,
-		"--listen-peer-urls="+purl, "--initial-advertise-peer-urls="+purl,
-		"--initial-cluster=bench="+purl, "--log-level=warn")
+	args := []string{"--name=bench", "--data-dir=" + filepath.Join(dir, "data"),
+		"--listen-client-urls=" + curl, "--advertise-client-urls=" + curl,
+		"--listen-peer-urls=" + purl, "--initial-advertise-peer-urls=" + purl,
+		"--initial-cluster=bench=" + purl, "--log-level=warn"}
+	if *measurePprof != "" {
+		args = append(args, "--enable-pprof")
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -116,7 +140,7 @@ func startEtcd(t *testing.T, bin string) string {
 		_, err := c.Put(ctx, "/health-probe", "x")
 		cancel()
 		if err == nil {
-			return fmt.Sprintf("127.0.0.1:%d", cport)
+			return target{endpoint: fmt.Sprintf("127.0.0.1:%d", cport), pid: cmd.Process.Pid, metrics: curl}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("etcd not ready: %v", err)
@@ -154,18 +178,26 @@ func TestMeasurePuts(t *testing.T) {
 	value := []byte(strings.Repeat("v", *measureValue))
 	type system struct {
 		name  string
-		start func(t *testing.T) string
+		start func(t *testing.T) target
 	}
 	var systems []system
 	for _, mode := range strings.Split(*measureModes, ",") {
-		systems = append(systems, system{"memetcd " + mode, func(t *testing.T) string {
+		systems = append(systems, system{"memetcd " + mode, func(t *testing.T) target {
 			args := append([]string{"--wal-default=" + mode, "--wal-snapshot-interval=0"}, strings.Fields(*measureArgs)...)
-			return startT(t, filepath.Join(t.TempDir(), "wal"), args...).Endpoint
+			p := startT(t, filepath.Join(t.TempDir(), "wal"), args...)
+			return target{endpoint: p.Endpoint, pid: p.Pid(), metrics: "http://" + p.MetricsAddr}
+		}})
+	}
+	for _, v := range measureVariants {
+		systems = append(systems, system{"memetcd " + v.name, func(t *testing.T) target {
+			args := append([]string{"--wal-snapshot-interval=0"}, strings.Fields(v.args)...)
+			p := startT(t, filepath.Join(t.TempDir(), "wal"), args...)
+			return target{endpoint: p.Endpoint, pid: p.Pid(), metrics: "http://" + p.MetricsAddr}
 		}})
 	}
 	if bin := etcdBinary(); *measureNoEtcd {
 	} else if fileExists(bin) {
-		systems = append(systems, system{"etcd v3.7 (fsync)", func(t *testing.T) string { return startEtcd(t, bin) }})
+		systems = append(systems, system{"etcd v3.7 (fsync)", func(t *testing.T) target { return startEtcd(t, bin) }})
 	} else if os.Getenv("K8S1M_REQUIRE_BINARIES") == "1" {
 		t.Fatalf("%s missing: run make bin/etcd", bin)
 	} else {
@@ -178,12 +210,29 @@ func TestMeasurePuts(t *testing.T) {
 	// other run back to back, so a neighbour's build hurts them alike.
 	results := map[string][]cellResult{}
 	key := func(name string, n int) string { return fmt.Sprintf("%s/%d", name, n) }
+	var diags strings.Builder
+	if *measurePprof != "" {
+		if err := os.MkdirAll(*measurePprof, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for round := range *measureRounds {
 		for _, n := range counts {
 			for _, s := range systems {
 				t.Run(fmt.Sprintf("%s/round%d", key(s.name, n), round), func(t *testing.T) {
-					ep := s.start(t) // a fresh server per cell: no cell inherits another's data
-					results[key(s.name, n)] = append(results[key(s.name, n)], drive(t, ep, n, *measureDuration, value))
+					tg := s.start(t) // a fresh server per cell: no cell inherits another's data
+					var prof sync.WaitGroup
+					if *measurePprof != "" {
+						prof.Go(func() { profile(t, tg, *measureDuration, profilePath(s.name, n, round)) })
+					}
+					before := readUsage(tg)
+					r := drive(t, tg.endpoint, n, *measureDuration, value)
+					after := readUsage(tg)
+					prof.Wait()
+					results[key(s.name, n)] = append(results[key(s.name, n)], r)
+					if *measureDiag {
+						diags.WriteString(diagRow(s.name, n, round, r, diff(before, after, r.puts)))
+					}
 				})
 			}
 		}
@@ -213,6 +262,9 @@ func TestMeasurePuts(t *testing.T) {
 				time.Duration(med(func(r cellResult) float64 { return float64(r.p99) })).Round(time.Microsecond),
 				strings.Join(rates, ", "))
 		}
+	}
+	if diags.Len() > 0 {
+		fmt.Fprintf(&out, "\nDiagnostics per cell (CPU from /proc, fsyncs and waits from the server's metrics):\n\n%s%s", diagHeader(), diags.String())
 	}
 	t.Log(out.String())
 	fmt.Println(out.String())

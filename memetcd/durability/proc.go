@@ -27,12 +27,13 @@ func Build(ctx context.Context, dir string) (string, error) {
 
 // Process is one running memetcd.
 type Process struct {
-	Endpoint string // host:port of the gRPC client port
-	cmd      *exec.Cmd
-	logPath  string
-	exited   chan struct{}
-	waitErr  error
-	once     sync.Once
+	Endpoint    string // host:port of the gRPC client port
+	MetricsAddr string // host:port of /metrics and /debug/pprof
+	cmd         *exec.Cmd
+	logPath     string
+	exited      chan struct{}
+	waitErr     error
+	once        sync.Once
 }
 
 // Start runs bin with args (plus loopback ports chosen by the kernel), writes
@@ -58,7 +59,8 @@ func Start(ctx context.Context, bin, logPath string, args ...string) (*Process, 
 		logFile.Close()
 		close(p.exited)
 	}()
-	addr := make(chan string, 1)
+	type addrs struct{ client, metrics string }
+	addr := make(chan addrs, 1)
 	go func() {
 		// The serving line carries the bound address; keep draining after
 		// it so the child never blocks on a full pipe.
@@ -70,11 +72,12 @@ func Start(ctx context.Context, bin, logPath string, args ...string) (*Process, 
 				continue
 			}
 			var line struct {
-				Message    string `json:"message"`
-				ClientAddr string `json:"client_addr"`
+				Message     string `json:"message"`
+				ClientAddr  string `json:"client_addr"`
+				MetricsAddr string `json:"metrics_addr"`
 			}
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "memetcd serving" {
-				addr <- line.ClientAddr
+				addr <- addrs{line.ClientAddr, line.MetricsAddr}
 				sent = true
 			}
 		}
@@ -82,7 +85,7 @@ func Start(ctx context.Context, bin, logPath string, args ...string) (*Process, 
 	}()
 	select {
 	case a := <-addr:
-		p.Endpoint = a
+		p.Endpoint, p.MetricsAddr = a.client, a.metrics
 		return p, nil
 	case <-p.exited:
 		return nil, fmt.Errorf("memetcd exited before serving (%v): %s", p.waitErr, p.tail())
@@ -94,6 +97,9 @@ func Start(ctx context.Context, bin, logPath string, args ...string) (*Process, 
 		return nil, fmt.Errorf("memetcd did not serve within 60s: %s", p.tail())
 	}
 }
+
+// Pid is the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // Kill sends SIGKILL (no flush, no goodbye) and waits for the process to go.
 func (p *Process) Kill() {

@@ -10,6 +10,7 @@ type metrics struct {
 	records          *prometheus.CounterVec
 	recordsByMode    [ModeFsync + 1]prometheus.Counter // records' children, resolved once: Append is hot
 	batchRecords     prometheus.Histogram
+	batchWait        prometheus.Histogram
 	writeErrors      prometheus.Counter
 	droppedRecords   prometheus.Counter
 	segments         prometheus.Gauge
@@ -39,6 +40,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name:    "memetcd_wal_batch_records",
 			Help:    "Records written per flush (one fsync per dirty file): the group-commit factor.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
+		}),
+		batchWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "memetcd_wal_batch_wait_seconds",
+			Help:    "Time from the first fsync-mode record of a batch being appended to the flusher starting to write it (how long its oldest record queued).",
+			Buckets: prometheus.ExponentialBuckets(0.00001, 2, 18),
 		}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "memetcd_wal_write_errors_total",
@@ -78,7 +84,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.recordsByMode[mode] = m.records.WithLabelValues(mode.String())
 	}
 	if reg != nil {
-		reg.MustRegister(m.fsyncDuration, m.writeBytes, m.records, m.batchRecords, m.writeErrors,
+		reg.MustRegister(m.fsyncDuration, m.writeBytes, m.records, m.batchRecords, m.batchWait, m.writeErrors,
 			m.droppedRecords, m.segments, m.snapshotDuration, m.snapshotBytes, m.replayDuration, m.replayRecords, m.backpressure)
 	}
 	return m

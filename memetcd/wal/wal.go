@@ -456,6 +456,9 @@ func (w *WAL) flush(final bool) {
 	w.drained.Broadcast()
 	failed := w.failed
 	w.mu.Unlock()
+	if b != nil {
+		w.metrics.batchWait.Observe(time.Since(b.created).Seconds())
+	}
 
 	if failed != nil {
 		b.finish(failed)
@@ -609,12 +612,15 @@ func (w *WAL) close() error {
 
 // batch is the Waiter shared by every fsync-mode record of one flush.
 type batch struct {
-	done   chan struct{}
-	err    error
-	minRev int64 // store revision of the batch's first record
+	done    chan struct{}
+	err     error
+	minRev  int64     // store revision of the batch's first record
+	created time.Time // when its first record was appended
 }
 
-func newBatch(minRev int64) *batch { return &batch{done: make(chan struct{}), minRev: minRev} }
+func newBatch(minRev int64) *batch {
+	return &batch{done: make(chan struct{}), minRev: minRev, created: time.Now()}
+}
 
 func (b *batch) finish(err error) {
 	if b == nil {
