@@ -29,6 +29,9 @@ type Config struct {
 	// Kwoks is the number of kwok controllers; 0 means one per PerKwok nodes.
 	Kwoks   int
 	PerKwok int
+	// KwokParallelism: node stages, pod stages and lease renewals each kwok
+	// controller runs at once (0: cluster.DefaultKwokParallelism).
+	KwokParallelism int
 
 	Nodes, Pods int
 	// Workers is the number of concurrent create requests.

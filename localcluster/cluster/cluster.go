@@ -49,6 +49,9 @@ type Config struct {
 	// Kwoks is the number of kwok controllers; controller i fakes the nodes
 	// labelled kwok-group=i.
 	Kwoks int
+	// KwokParallelism is how many node stages, pod stages and lease
+	// renewals each kwok controller runs at once (0: DefaultKwokParallelism).
+	KwokParallelism int
 	// APIServerPort and StorePort fix those ports (0 picks free ones).
 	APIServerPort, StorePort int
 	// KillWithParent ties every process's life to this one (run, tests).

@@ -16,7 +16,11 @@ func (c *Cluster) startKwoks(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	stages, err := writeKwokStages(c.cfg.RunDir)
+	parallelism := c.cfg.KwokParallelism
+	if parallelism <= 0 {
+		parallelism = DefaultKwokParallelism
+	}
+	stages, err := writeKwokStages(c.cfg.RunDir, parallelism)
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,7 @@ func main() {
 		fs.IntVar(&cfg.Workers, "workers", app.DefaultWorkers, "concurrent create requests")
 		fs.IntVar(&cfg.Kwoks, "kwoks", 0, "kwok controllers (0: one per --per-kwok nodes)")
 		fs.IntVar(&cfg.PerKwok, "per-kwok", app.DefaultPerKwok, "nodes per kwok controller when --kwoks is 0")
+		fs.IntVar(&cfg.KwokParallelism, "kwok-parallelism", cluster.DefaultKwokParallelism, "node stages, pod stages and lease renewals each kwok controller runs at once (kwok's own default is 4)")
 		fs.DurationVar(&cfg.Timeout, "timeout", app.DefaultTimeout, "longest wait for all nodes Ready, and again for all pods bound")
 		fs.IntVar(&cfg.APIServerPort, "apiserver-port", 0, "kube-apiserver port on 127.0.0.1 (0: a free one)")
 		fs.IntVar(&cfg.StorePort, "store-port", 0, "store client port on 127.0.0.1 (0: a free one)")
