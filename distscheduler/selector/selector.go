@@ -389,7 +389,34 @@ func (s *Selector) bestLocal(ctx context.Context, fw framework.Framework, state 
 	toFind := s.feasibleTarget(fw, len(all))
 	var feasible []fwk.NodeInfo
 	evaluated := 0
-	if preRes.AllNodes() {
+	// pass filters n nodes in the order at gives, keeping what it found in
+	// feasible, and returns how many nodes it processed.
+	pass := func(n int, at func(int) fwk.NodeInfo, diag *framework.Diagnosis) (int, error) {
+		found, processed, err := s.filter(ctx, fw, state, pod, n, at, toFind, diag)
+		feasible = found
+		evaluated += processed
+		return processed, err
+	}
+	switch {
+	case !preRes.AllNodes():
+		nodes := make([]fwk.NodeInfo, 0, len(preRes.NodeNames))
+		for name := range preRes.NodeNames {
+			if ni, err := lister.Get(name); err == nil {
+				nodes = append(nodes, ni)
+			}
+		}
+		diagnosis.NodeToStatus.SetAbsentNodesStatus(fwk.NewStatus(fwk.UnschedulableAndUnresolvable,
+			fmt.Sprintf("node(s) didn't satisfy plugin(s) %v", sets.List(unschedulablePlugins))))
+		if len(nodes) == 0 {
+			return noFit(0), nil
+		}
+		start := s.nextStart % len(nodes)
+		processed, err := pass(len(nodes), func(i int) fwk.NodeInfo { return nodes[(start+i)%len(nodes)] }, &diagnosis)
+		if err != nil {
+			return localResult{}, err
+		}
+		s.nextStart = (start + processed) % len(all)
+	default:
 		if cands, ok := s.indexed(fw, pod, all); ok {
 			s.cfg.Metrics.indexNarrowed.Inc()
 			if len(cands) > 0 {
@@ -397,10 +424,7 @@ func (s *Selector) bestLocal(ctx context.Context, fw framework.Framework, state 
 				// the full pass below makes the diagnosis.
 				scratch := framework.Diagnosis{NodeToStatus: framework.NewDefaultNodeToStatus()}
 				first := sort.Search(len(cands), func(i int) bool { return int(cands[i]) >= s.nextStart })
-				at := func(i int) fwk.NodeInfo { return all[cands[(first+i)%len(cands)]] }
-				var processed int
-				feasible, processed, err = s.filter(ctx, fw, state, pod, len(cands), at, toFind, &scratch)
-				evaluated += processed
+				processed, err := pass(len(cands), func(i int) fwk.NodeInfo { return all[cands[(first+i)%len(cands)]] }, &scratch)
 				if err != nil {
 					return localResult{}, err
 				}
@@ -414,36 +438,12 @@ func (s *Selector) bestLocal(ctx context.Context, fw framework.Framework, state 
 		}
 		if len(feasible) == 0 {
 			start := s.nextStart % len(all)
-			at := func(i int) fwk.NodeInfo { return all[(start+i)%len(all)] }
-			var processed int
-			feasible, processed, err = s.filter(ctx, fw, state, pod, len(all), at, toFind, &diagnosis)
-			evaluated += processed
+			processed, err := pass(len(all), func(i int) fwk.NodeInfo { return all[(start+i)%len(all)] }, &diagnosis)
 			if err != nil {
 				return localResult{}, err
 			}
 			s.nextStart = (start + processed) % len(all)
 		}
-	} else {
-		nodes := make([]fwk.NodeInfo, 0, len(preRes.NodeNames))
-		for name := range preRes.NodeNames {
-			if ni, err := lister.Get(name); err == nil {
-				nodes = append(nodes, ni)
-			}
-		}
-		diagnosis.NodeToStatus.SetAbsentNodesStatus(fwk.NewStatus(fwk.UnschedulableAndUnresolvable,
-			fmt.Sprintf("node(s) didn't satisfy plugin(s) %v", sets.List(unschedulablePlugins))))
-		if len(nodes) == 0 {
-			return noFit(0), nil
-		}
-		start := s.nextStart % len(nodes)
-		at := func(i int) fwk.NodeInfo { return nodes[(start+i)%len(nodes)] }
-		var processed int
-		feasible, processed, err = s.filter(ctx, fw, state, pod, len(nodes), at, toFind, &diagnosis)
-		evaluated += processed
-		if err != nil {
-			return localResult{}, err
-		}
-		s.nextStart = (start + processed) % len(all)
 	}
 	if len(feasible) == 0 {
 		return noFit(evaluated), nil
