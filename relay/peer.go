@@ -2,6 +2,8 @@ package relay
 
 import (
 	"context"
+	"errors"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +37,12 @@ type peer struct {
 	// down is set while the peer's Report stream cannot be (re)opened: new
 	// scores for it go to the next gatherer instead.
 	down atomic.Bool
+	// refused is set when the last TCP connect to the peer was refused or
+	// failed outright (nothing listens there: the member is gone), and
+	// cleared when one succeeds; a connect that timed out changes nothing.
+	// It tells a gone member from a live one too busy to finish the
+	// connection's handshake in time: grpc holds both in TransientFailure.
+	refused atomic.Bool
 }
 
 // unreachable reports whether member name is known to be unreachable.
@@ -64,25 +72,50 @@ func (r *Relay) peer(name string) *peer {
 	if r.cfg.ClientTLS != nil {
 		creds = credentials.NewTLS(r.cfg.ClientTLS)
 	}
+	p := &peer{r: r, name: name, addr: m.GRPCAddr}
 	// passthrough: the address is dialed as given (the dialer resolves names);
 	// grpc's default dns resolver made hundreds of new connections in one
 	// process wait seconds for their first pick.
 	conn, err := grpc.NewClient("passthrough:///"+m.GRPCAddr, grpc.WithTransportCredentials(creds),
+		grpc.WithContextDialer(p.dial),
 		// Peers come and go; a failed connect is retried soon rather than
-		// after grpc's default backoff of up to two minutes.
+		// after grpc's default backoff of up to two minutes. Each attempt
+		// (TCP connect and handshake) may take grpc's default 20 s: with 5 s,
+		// hundreds of connections opened at once by a starved process timed
+		// out their handshakes and started over, again and again.
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
-			MinConnectTimeout: 5 * time.Second,
+			MinConnectTimeout: 20 * time.Second,
 		}))
 	if err != nil {
 		// Only a malformed address gets here; the member is unusable.
 		r.log.Error().Err(err).Str("peer", name).Str("addr", m.GRPCAddr).Msg("dial peer")
 		return nil
 	}
-	ctx, cancel := context.WithCancel(r.ctx)
-	p := &peer{r: r, name: name, addr: m.GRPCAddr, conn: conn, ctx: ctx, cancel: cancel}
+	p.conn = conn
+	p.ctx, p.cancel = context.WithCancel(r.ctx)
 	r.peers[name] = p
 	return p
+}
+
+// dial opens the TCP connection under the peer's grpc connection and records
+// whether it was refused. TCP keepalives are on with the OS's timings, as
+// with grpc's own dialer. (A dialer of our own also means grpc does not send
+// links to peers through an HTTPS_PROXY from the environment.)
+func (p *peer) dial(ctx context.Context, addr string) (net.Conn, error) {
+	d := net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	var ne net.Error
+	switch {
+	case err == nil:
+		p.refused.Store(false)
+	case ctx.Err() != nil, errors.As(err, &ne) && ne.Timeout():
+		// Timed out or given up: a starved peer (or a full accept queue)
+		// looks like this too, so it proves nothing.
+	default:
+		p.refused.Store(true)
+	}
+	return c, err
 }
 
 func (p *peer) close() {
@@ -398,7 +431,7 @@ func (l *reportLink) run() {
 		},
 		openFailed: func(failures int, err error) {
 			state := l.p.conn.GetState()
-			if gathererDown(failures, state) && !l.p.down.Swap(true) {
+			if gathererDown(failures, state, l.p.refused.Load()) && !l.p.down.Swap(true) {
 				r.log.Warn().Err(err).Str("peer", l.p.name).Int("failures", failures).Str("conn", state.String()).Msg("gatherer unreachable: re-routing its scores")
 				// Treat the gatherer as gone for now and move its scores on.
 				l.ob.drop()
@@ -417,20 +450,26 @@ func (l *reportLink) run() {
 }
 
 // gathererDown says whether a gatherer whose Report stream failed to open
-// failures times running, its connection now in state, counts as unreachable
-// (its scores move to the next gatherer). A connection that failed (refused,
-// reset, handshake timed out: grpc holds it in TransientFailure until it
-// connects again) counts after two failed opens. A connection still being set
-// up does not, however long that takes, unless opens keep failing
-// (maxSlowOpens): at start-up every member opens a link to every gatherer at
-// once, and on a starved machine those took longer than the open timeout;
-// counting that as "down" moved scores to a second gatherer, so two gatherers
-// decided the item, each without some of the scores (a wrong winner, and the
-// other gatherer's reporters told "lose" or never told).
-func gathererDown(failures int, state connectivity.State) bool {
+// failures times running, its connection now in state (refused: its last TCP
+// connect was refused), counts as unreachable (its scores move to the next
+// gatherer). A connection that failed because nothing listens at the address
+// counts after two failed opens. A connection still being set up does not,
+// however long that takes, unless opens keep failing (maxSlowOpens): at
+// start-up every member opens a link to every gatherer at once, and on a
+// starved machine those took longer than the open timeout; counting that as
+// "down" moved scores to a second gatherer, so two gatherers decided the item,
+// each without some of the scores (a wrong winner, and the other gatherer's
+// reporters told "lose" or never told). Nor does a connection in
+// TransientFailure whose TCP connect succeeded: its handshake timed out, which
+// on such a machine is a live gatherer answering late (counting it left the
+// first items of TestEveryItemDecidedOnce split between two gatherers, decided
+// only at their deadline).
+func gathererDown(failures int, state connectivity.State, refused bool) bool {
 	switch state {
 	case connectivity.TransientFailure, connectivity.Shutdown:
-		return failures >= 2
+		if refused {
+			return failures >= 2
+		}
 	}
 	return failures >= maxSlowOpens
 }
