@@ -441,6 +441,9 @@ func (l *reportLink) run() {
 		},
 		opened: func(first bool) {
 			l.p.down.Store(false)
+			if dropped {
+				r.reports.reachable(l.p.name)
+			}
 			if !first || dropped {
 				l.ob.requeue(r.reports.pendingFor(l.p.name))
 			}

@@ -223,6 +223,37 @@ func (rp *reporter) unreachable(g string) {
 	}
 }
 
+// reachable takes back the scores that were moved off gatherer g while it
+// was unreachable (or sent elsewhere because it was) and are meant for it
+// (the origin chose it): their pending reports are pointed at g again, and
+// the caller, g's report link whose stream just opened, sends what
+// pendingFor(g) lists. Without this the scores stayed with the second
+// gatherer, which decided the item at its deadline with only those scores,
+// as the chosen gatherer did without them: seen when a restarted member's
+// link to a live gatherer took longer to open than maxSlowOpens allows on a
+// starved machine, and the second gatherer's decision reached the origin
+// first (1 report, 12 stragglers).
+func (rp *reporter) reachable(g string) {
+	if _, in := rp.r.cur.Load().byName[g]; !in {
+		return // gone meanwhile: membersChanged re-routes
+	}
+	moved := 0
+	for i := range rp.shards {
+		s := &rp.shards[i]
+		s.mu.Lock()
+		for _, pr := range s.m {
+			if pr.stamped == g && pr.gatherer != g {
+				pr.gatherer = g
+				moved++
+			}
+		}
+		s.mu.Unlock()
+	}
+	if moved > 0 {
+		rp.r.metrics.rerouted.Add(float64(moved))
+	}
+}
+
 // membersChanged re-routes scores whose gatherer left to the gatherer the new
 // view hashes their key to, and sends scores that were re-routed back to the
 // gatherer the origin chose once it is in view (and reachable) again: gossip
