@@ -70,7 +70,13 @@ type record struct {
 	// so the winner was never told.
 	decision *relayv1.Decision
 	via      *peer
-	g        *gatherer // for expire
+	// backup is set while this member gathers the item only because
+	// reporters re-routed their scores to it (their gatherer left their view
+	// or could not be reached): the origin did not choose it and its own view
+	// hashes the key to another member. It then decides at the deadline only
+	// backupGrace later; see backupGrace.
+	backup bool
+	g      *gatherer // for expire
 }
 
 // confirmation is the origin's answer to a decision with a winner.
@@ -95,9 +101,16 @@ func (g *gatherer) shard(id itemID) *gatherShard {
 }
 
 // recordLocked returns the record of an item, creating it (expecting every
-// scheduling member of the current view); s.mu must be held.
-func (g *gatherer) recordLocked(s *gatherShard, id itemID, key string, deadline, submitted int64) *record {
+// scheduling member of the current view); chosen says the origin chose this
+// member to gather it (it came by scatter naming this member); s.mu must be
+// held.
+func (g *gatherer) recordLocked(s *gatherShard, id itemID, key string, deadline, submitted int64, chosen bool) *record {
 	if rec, ok := s.recs[id]; ok {
+		if chosen && rec.backup && !rec.decided {
+			// Scores re-routed here came first; it is this member's after all.
+			rec.backup = false
+			g.r.deadlines.add(rec.deadline, rec)
+		}
 		return rec
 	}
 	v := g.r.cur.Load()
@@ -111,6 +124,7 @@ func (g *gatherer) recordLocked(s *gatherShard, id itemID, key string, deadline,
 		expected:  make([]uint64, (len(v.schedulers)+63)/64),
 		remaining: len(v.schedulers),
 		sinks:     map[string]verdictSink{},
+		backup:    !chosen && v.gatherer(key) != g.r.self.Name,
 	}
 	for i := range v.schedulers {
 		rec.expected[i/64] |= 1 << (i % 64)
@@ -119,8 +133,25 @@ func (g *gatherer) recordLocked(s *gatherShard, id itemID, key string, deadline,
 	if rec.remaining == 0 {
 		return rec // nobody to wait for; the caller decides
 	}
-	g.r.deadlines.add(rec.deadline, rec)
+	if rec.backup {
+		g.r.deadlines.add(rec.deadline.Add(g.backupGrace()), rec)
+	} else {
+		g.r.deadlines.add(rec.deadline, rec)
+	}
 	return rec
+}
+
+// backupGrace is how much later than the deadline a backup gather (see
+// record.backup) decides. The gatherer the origin chose, if alive, decides at
+// the deadline at the latest, and the origin takes the first decision it gets;
+// a backup holds only the re-routed scores, so its decision reaching the
+// origin first made a worse winner (seen under -race on a starved machine:
+// both decided at the deadline, and the backup's, with 1 report of 13, arrived
+// first). If the chosen gatherer is gone, the backup still decides well
+// before the origin's backstop (DecisionGrace) and before its reporters stop
+// waiting (VerdictGrace).
+func (g *gatherer) backupGrace() time.Duration {
+	return min(g.r.cfg.DecisionGrace, g.r.cfg.VerdictGrace) / 2
 }
 
 // open starts the gather of an item that reached this member by scatter.
@@ -132,7 +163,7 @@ func (g *gatherer) open(it *relayv1.Item) {
 		s.mu.Unlock()
 		return // may have been decided and forgotten: never open it again
 	}
-	rec := g.recordLocked(s, id, it.GetKey(), it.GetDeadlineUnixNano(), it.GetSubmitUnixNano())
+	rec := g.recordLocked(s, id, it.GetKey(), it.GetDeadlineUnixNano(), it.GetSubmitUnixNano(), true)
 	out := g.maybeDecideLocked(rec)
 	s.mu.Unlock()
 	g.send(out)
@@ -153,7 +184,7 @@ func (g *gatherer) report(sc *relayv1.Score, sink verdictSink) {
 		return
 	}
 	if !known {
-		rec = g.recordLocked(s, id, sc.GetKey(), sc.GetDeadlineUnixNano(), 0)
+		rec = g.recordLocked(s, id, sc.GetKey(), sc.GetDeadlineUnixNano(), 0, false)
 	}
 	member := sc.GetMember()
 	if rec.decided {
@@ -230,6 +261,12 @@ func (g *gatherer) membersChanged(v *view) {
 					outs = append(outs, out)
 				}
 				continue
+			}
+			if rec.backup && v.gatherer(rec.key) == g.r.self.Name {
+				// The member it was re-routed from left this view: the
+				// item is this member's now.
+				rec.backup = false
+				g.r.deadlines.add(rec.deadline, rec)
 			}
 			if rec.v == v {
 				continue
