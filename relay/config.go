@@ -118,8 +118,9 @@ func DefaultConfig() Config {
 }
 
 // DefaultLocalConfig is for many members in one process or on one machine
-// (tests, benchmarks): loopback addresses with free ports and memberlist's local
-// timings, so failures are noticed in seconds.
+// (tests, benchmarks): loopback addresses with free ports, and gossip timings
+// patient enough for a starved machine: a member is declared dead once it has
+// not answered for about half a minute.
 func DefaultLocalConfig() Config {
 	cfg := DefaultConfig()
 	cfg.GRPCAddr = "127.0.0.1:0"
@@ -130,18 +131,43 @@ func DefaultLocalConfig() Config {
 	cfg.VerdictGrace = 2 * time.Second
 	cfg.DecisionGrace = 2 * time.Second
 	cfg.Retention = 10 * time.Second
-	cfg.Memberlist = memberlist.DefaultLocalConfig()
-	cfg.Memberlist.DeadNodeReclaimTime = 200 * time.Millisecond
-	// memberlist's local probe timeout (200ms) declares members of a busy
-	// machine (tests next to compiles) dead while they are alive; a little more
-	// patience still notices real deaths within seconds.
-	cfg.Memberlist.ProbeTimeout = 500 * time.Millisecond
-	cfg.Memberlist.SuspicionMult = 5
-	cfg.Memberlist.TCPTimeout = 5 * time.Second
-	// Gossip is UDP; a busy machine drops some. A full state exchange every 2s
-	// (cheap for tens of members) repairs what was lost.
-	cfg.Memberlist.PushPullInterval = 2 * time.Second
+	cfg.Memberlist = patientLocalMemberlist()
 	return cfg
+}
+
+// patientLocalMemberlist is memberlist's configuration for many members in one
+// process. memberlist's local timings (and the LAN ones) assume each member
+// has a CPU of its own. Tens of members in one process share it: on a busy
+// machine (this one is shared with compiles, and tests run under -race) that
+// process got a tenth to a half of a core, UDP acks took over a second, and
+// members were declared dead and alive again up to ~1,200 times in one test
+// run, the exactly-once tests failing on the churn. Every member's gossip also
+// costs that process CPU: 24 idle members took 15% of a core under -race with
+// the old timings, 6% with these.
+func patientLocalMemberlist() *memberlist.Config {
+	ml := memberlist.DefaultLocalConfig()
+	// A member restarted under its old name comes back on a new port.
+	ml.DeadNodeReclaimTime = 200 * time.Millisecond
+	// Probe less often and wait longer for the direct ack; the LAN config's
+	// three indirect probes and its retransmits give a suspected member more
+	// ways to be heard, and its refutation more chances to spread.
+	ml.ProbeInterval = 2 * time.Second
+	ml.ProbeTimeout = time.Second
+	ml.IndirectChecks = 3
+	ml.RetransmitMult = 4
+	ml.GossipInterval = 200 * time.Millisecond
+	// A suspected member has SuspicionMult*max(1, log10(members))*ProbeInterval
+	// to refute (30 s with up to 10 members, 41 s with 24); SuspicionMaxTimeoutMult
+	// 1 keeps that fixed instead of starting up to 6 times longer and
+	// shrinking with other members' confirmations, so a member that really
+	// died is gone about half a minute later, whoever noticed.
+	ml.SuspicionMult = 15
+	ml.SuspicionMaxTimeoutMult = 1
+	// Gossip is UDP and a starved process drops some; a full state exchange
+	// every 5 s repairs that. TCP exchanges get the LAN config's patience.
+	ml.PushPullInterval = 5 * time.Second
+	ml.TCPTimeout = 10 * time.Second
+	return ml
 }
 
 // validate checks the fields New depends on.
