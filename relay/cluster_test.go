@@ -32,6 +32,10 @@ type testCluster struct {
 	heard     map[uint64]map[string]Verdict // by member, for failure messages
 	arrived   map[uint64]time.Time          // when each item's (first) decision arrived
 	tune      func(*Config)
+	// leaves counts every "member left" any member was told, false failure
+	// detections included (each flap of a live member counts once per
+	// member that saw it); logged at the end of the test.
+	leaves atomic.Int64
 	// stopped is set once every member was shut down: memberlist's goroutines
 	// may still log for a moment, and logging to a finished test panics.
 	stopped atomic.Bool
@@ -63,9 +67,23 @@ func newTestCluster(t *testing.T, score scorer) *testCluster {
 		heard:   map[uint64]map[string]Verdict{},
 		arrived: map[uint64]time.Time{},
 	}
-	t.Cleanup(c.stopAll)
+	// What a run got of the machine, and how often gossip changed its mind,
+	// say whether a failure is the protocol's or a starved machine's.
+	cpu0, start := cpuTime(t), time.Now()
+	t.Cleanup(func() {
+		cpu, took := cpuTime(t)-cpu0, time.Since(start)
+		c.stopAll()
+		t.Logf("%v, %.2f cores of CPU; %d member-left events (members that stayed count each time gossip calls them gone)", took.Round(time.Second), float64(cpu)/float64(took), c.leaves.Load())
+	})
 	return c
 }
+
+// countLeaves counts the leaves a member is told about.
+type countLeaves struct{ n *atomic.Int64 }
+
+func (e countLeaves) MemberJoined(Member)  {}
+func (e countLeaves) MemberLeft(Member)    { e.n.Add(1) }
+func (e countLeaves) MemberUpdated(Member) {}
 
 // start starts a member and joins it to the others.
 func (c *testCluster) start(name string, role Role) *testMember {
@@ -95,6 +113,7 @@ func (c *testCluster) start(name string, role Role) *testMember {
 		m.r.Report(it, s, func(v Verdict) { c.verdict(name, v) })
 	})
 	cfg.Decisions = DecisionFunc(c.decided)
+	cfg.Events = countLeaves{&c.leaves}
 	r, err := New(cfg)
 	if err != nil {
 		c.t.Fatalf("start %s: %v", name, err)
@@ -216,6 +235,19 @@ func (c *testCluster) waitDecided(ids []uint64, within time.Duration) {
 		return nil
 	})
 }
+
+// patientDeadline is the deadline of items a test expects every scheduler to
+// report on. Their gatherer decides as soon as all have, so a long deadline
+// costs nothing when things go well; on a starved machine (-race next to
+// compiles: this process got a tenth to a half of a core) the first items
+// took 15 s to reach every member and their scores as long to come back,
+// and the old 20 s deadline decided them without some.
+const patientDeadline = time.Minute
+
+// patientWait is how long a test waits for such items to be decided: past
+// the origin's backstop (deadline + DecisionGrace), which decides any item
+// no gatherer did, so a wait that runs out means the protocol is stuck.
+const patientWait = patientDeadline + 45*time.Second
 
 // eventually polls cond until it returns nil or within passes.
 func eventually(t *testing.T, within time.Duration, cond func() error) {
