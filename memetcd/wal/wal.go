@@ -470,13 +470,12 @@ func (w *WAL) flush(final bool) {
 	}
 	if err != nil {
 		w.fail(err)
-		w.mu.Lock()
-		err = w.failed
-		w.mu.Unlock()
 	}
-	b.finish(err)
 
 	w.mu.Lock()
+	if err != nil {
+		err = w.failed
+	}
 	w.inflight = nil
 	switch {
 	case err != nil && b != nil:
@@ -493,6 +492,10 @@ func (w *WAL) flush(final bool) {
 		}
 	}
 	w.mu.Unlock()
+	// Waiters wake only now: the reply path's Durable check then finds
+	// minPending past their batch (one atomic load) instead of queueing on
+	// mu behind the appenders.
+	b.finish(err)
 }
 
 func (w *WAL) writeAndSync(work []pendingWrite, sync bool) error {
