@@ -35,12 +35,15 @@ type Config struct {
 	// (--wal-flush-interval). WALSnapshotInterval is how often a snapshot
 	// replaces the segments it covers (--wal-snapshot-interval, 0 = never).
 	// WALSegmentBytes starts a new segment file past this size
-	// (--wal-segment-bytes). WALRepair truncates at the first bad record
-	// instead of refusing to boot (--wal-repair).
+	// (--wal-segment-bytes). WALPreallocBytes is how far ahead fsync-mode
+	// segments are zero-filled (--wal-prealloc-bytes, 0 = off).
+	// WALRepair truncates at the first bad record instead of refusing to
+	// boot (--wal-repair).
 	WALPrefixModes      []string
 	WALFlushInterval    time.Duration
 	WALSnapshotInterval time.Duration
 	WALSegmentBytes     int64
+	WALPreallocBytes    int64
 	WALRepair           bool
 
 	// TLS as etcd's flags: with CertFile and KeyFile the client port serves
@@ -72,6 +75,7 @@ func DefaultConfig() Config {
 		WALFlushInterval:    10 * time.Millisecond,
 		WALSnapshotInterval: 5 * time.Minute,
 		WALSegmentBytes:     64 << 20,
+		WALPreallocBytes:    1 << 20,
 	}
 }
 

@@ -30,6 +30,11 @@ func walConfig(cfg Config) (wal.Config, error) {
 	if err != nil {
 		return wal.Config{}, err
 	}
+	// wal.Config's zero values mean its defaults; a 0 flag means off.
+	prealloc := cfg.WALPreallocBytes
+	if prealloc <= 0 {
+		prealloc = -1
+	}
 	return wal.Config{
 		Dir: cfg.WALDir,
 		Routing: wal.Routing{
@@ -39,6 +44,7 @@ func walConfig(cfg Config) (wal.Config, error) {
 		},
 		FlushInterval: cfg.WALFlushInterval,
 		SegmentBytes:  cfg.WALSegmentBytes,
+		PreallocBytes: prealloc,
 		Repair:        cfg.WALRepair,
 	}, nil
 }
@@ -58,7 +64,7 @@ func openDurability(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (
 	close(snapshotsDone) // reopened below once snapshots run
 	log.Info().Str("wal_dir", wc.Dir).Str("wal_default", cfg.WALDefault).
 		Strs("wal_prefix_modes", cfg.WALPrefixModes).Strs("wal_no_write_prefixes", cfg.WALNoWritePrefixes).
-		Dur("wal_flush_interval", wc.FlushInterval).Dur("wal_snapshot_interval", cfg.WALSnapshotInterval).
+		Dur("wal_flush_interval", wc.FlushInterval).Int64("wal_prealloc_bytes", max(wc.PreallocBytes, 0)).Dur("wal_snapshot_interval", cfg.WALSnapshotInterval).
 		Msg("wal configured")
 	return &durability{
 		journal: w,

@@ -20,7 +20,10 @@ type DecodeError struct {
 	File   string
 	Offset int64
 	Torn   bool
-	Reason string
+	// Unwritten means everything from Offset on is zero: space a
+	// preallocating writer reserved and never used (Torn is set too).
+	Unwritten bool
+	Reason    string
 }
 
 func (e *DecodeError) Error() string {
@@ -77,6 +80,9 @@ func (f *frameReader) next() (payload []byte, off int64, err error) {
 		zero, err := f.restIsZero()
 		if err != nil {
 			return nil, off, err
+		}
+		if zero && h == ([frameHeaderSize]byte{}) {
+			return nil, off, &DecodeError{File: f.file, Offset: off, Torn: true, Unwritten: true, Reason: "zero-filled space after the last record"}
 		}
 		if zero {
 			return nil, off, f.bad(off, true, "zero-filled tail")

@@ -45,7 +45,7 @@ func TestGroupCommitSharesFsync(t *testing.T) {
 	cfg := fsyncCfg(dir)
 	cfg.Routing.ResourceRoot = "" // one file, so one fsync per batch
 	cfg.openFile = func(path string) (walFile, error) {
-		f, err := openAppend(path)
+		f, err := openSegment(path)
 		if err != nil {
 			return nil, err
 		}
@@ -140,7 +140,7 @@ func TestWriteErrorIsNeverAcknowledged(t *testing.T) {
 			cfg := fsyncCfg(dir)
 			cfg.Routing.ResourceRoot = ""
 			cfg.openFile = func(path string) (walFile, error) {
-				f, err := openAppend(path)
+				f, err := openSegment(path)
 				if err != nil {
 					return nil, err
 				}
@@ -190,7 +190,7 @@ func TestStoreReadOnlyAfterWriteError(t *testing.T) {
 	good.Store(1)
 	cfg := fsyncCfg(dir)
 	cfg.openFile = func(path string) (walFile, error) {
-		f, err := openAppend(path)
+		f, err := openSegment(path)
 		if err != nil {
 			return nil, err
 		}
@@ -253,7 +253,7 @@ func TestBarrierWaitsForInflightFsync(t *testing.T) {
 	inSync, release := make(chan struct{}), make(chan struct{})
 	cfg := fsyncCfg(dir)
 	cfg.openFile = func(path string) (walFile, error) {
-		f, err := openAppend(path)
+		f, err := openSegment(path)
 		if err != nil {
 			return nil, err
 		}
@@ -321,7 +321,7 @@ func TestBufferedBackpressure(t *testing.T) {
 	cfg.Routing.ResourceRoot = ""
 	cfg.MaxPendingBytes = 1024
 	cfg.openFile = func(path string) (walFile, error) {
-		f, err := openAppend(path)
+		f, err := openSegment(path)
 		if err != nil {
 			return nil, err
 		}

@@ -210,6 +210,11 @@ func (it *routeIter) bad(err error, off int64) error {
 	seg := it.segs[it.i]
 	last := it.i == len(it.segs)-1
 	switch {
+	case de.Unwritten && last:
+		// The normal end of a segment preallocated by a WAL that did not
+		// close it (a crash or SIGKILL): no record is lost here.
+		it.w.log.Info().Str("file", seg.path).Int64("offset", off).Int64("bytes", seg.size-off).
+			Msg("trimming zero-filled space after the last record")
 	case de.Torn && last:
 		it.w.log.Warn().Str("file", seg.path).Int64("offset", off).Int64("bytes", seg.size-off).
 			Str("reason", de.Reason).Msg("truncating torn final record (crash during write)")

@@ -152,19 +152,30 @@ func listDir(dir string) (*dirListing, error) {
 }
 
 // walFile is what the WAL needs of an open segment; tests wrap it to inject
-// write and sync errors.
+// write and sync errors. Records go through Write, at the file offset, which
+// only Write moves; WriteAt fills preallocated space ahead of it and
+// Truncate gives that space back when the segment is closed.
 type walFile interface {
 	io.Writer
+	io.WriterAt
+	Truncate(size int64) error
 	Sync() error
 	Close() error
 }
 
-// openFileFunc opens a segment for appending (created if missing).
+// openFileFunc opens a segment for writing at its end (created if missing).
 type openFileFunc func(path string) (walFile, error)
 
-func openAppend(path string) (walFile, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+// openSegment opens path positioned at its end. Not O_APPEND: Linux
+// ignores pwrite's offset on such files, and preallocation writes ahead of
+// the end.
+func openSegment(path string) (walFile, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekEnd); err != nil {
+		f.Close()
 		return nil, err
 	}
 	return wrapSync(f), nil

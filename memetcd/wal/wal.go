@@ -35,6 +35,15 @@ type Config struct {
 	// so a disk slower than the write rate bounds memory rather than letting
 	// the buffer grow. Default 4 MiB.
 	MaxPendingBytes int
+	// PreallocBytes is how far ahead of its last record an fsync-mode
+	// segment is zero-filled. A batch then overwrites blocks the file
+	// already has, so its fdatasync writes the data alone; an append also
+	// has to commit the file's new size through the filesystem's journal,
+	// shared with every other writer on the disk (BENCHMARKS.md: "fdatasync
+	// on this disk"). One batch in every PreallocBytes of records pays for
+	// the zeros; the space is truncated away when the segment is closed.
+	// Default 1 MiB; negative: append without preallocating.
+	PreallocBytes int64
 	// Repair truncates at the first bad record instead of refusing to boot
 	// (--wal-repair). Everything after that point is lost, so it is an
 	// operator's decision, never the default.
@@ -54,8 +63,11 @@ func (c *Config) setDefaults() {
 	if c.MaxPendingBytes <= 0 {
 		c.MaxPendingBytes = 4 << 20
 	}
+	if c.PreallocBytes == 0 {
+		c.PreallocBytes = 1 << 20
+	}
 	if c.openFile == nil {
-		c.openFile = openAppend
+		c.openFile = openSegment
 	}
 }
 
@@ -137,10 +149,11 @@ type route struct {
 	lastSeq  uint64
 	count    int // pending records
 
-	segs     []*segment
-	file     walFile // open on segs[len-1], nil until the first write of this boot
-	written  int64   // bytes written to file
-	syncedTo int64   // bytes of file known to be fsynced
+	segs      []*segment
+	file      walFile // open on segs[len-1], nil until the first write of this boot
+	written   int64   // bytes of records written to file
+	syncedTo  int64   // bytes of file known to be fsynced
+	allocated int64   // size of file: written plus zero-filled space ahead
 }
 
 // Open prepares the WAL in cfg.Dir. The store is created with the WAL as its
@@ -534,6 +547,11 @@ func (w *WAL) writeRoute(pw pendingWrite) error {
 		}
 	}
 	seg := rt.segs[len(rt.segs)-1]
+	if rt.mode == ModeFsync && w.cfg.PreallocBytes > 0 {
+		if err := w.preallocate(rt, rt.written+int64(len(pw.buf))); err != nil {
+			return fmt.Errorf("preallocate %s: %w", seg.path, err)
+		}
+	}
 	n, err := rt.file.Write(pw.buf)
 	seg.size += int64(n)
 	rt.written += int64(n)
@@ -542,18 +560,61 @@ func (w *WAL) writeRoute(pw pendingWrite) error {
 		return fmt.Errorf("write %s: %w", seg.path, err)
 	}
 	seg.lastSeq = pw.lastSeq
+	rt.allocated = max(rt.allocated, rt.written)
 	return nil
 }
 
-// cutSegment closes rt's open segment (fsynced: a closed segment is never
-// torn, which is what lets replay call a bad record in it corruption) and
-// starts the next one. Caller holds filesMu.
+// zeros is what preallocation writes.
+var zeros [64 << 10]byte
+
+// preallocate zero-fills rt's file in PreallocBytes steps until it holds at
+// least size bytes. The zeros become durable with the next fdatasync,
+// together with the batch that needed them; until then a crash leaves at
+// worst a shorter zero tail, which replay trims like any unwritten space.
+// Caller holds filesMu.
+func (w *WAL) preallocate(rt *route, size int64) error {
+	for rt.allocated < size {
+		end := rt.allocated + w.cfg.PreallocBytes
+		for off := rt.allocated; off < end; {
+			n, err := rt.file.WriteAt(zeros[:min(int64(len(zeros)), end-off)], off)
+			off += int64(n)
+			if err != nil {
+				return err
+			}
+		}
+		rt.allocated = end
+	}
+	return nil
+}
+
+// finishSegment makes rt's open file end durably at its last record,
+// giving back preallocated space: a closed segment is never torn and has no
+// zero tail, which is what lets replay call a bad record in one corruption.
+// Caller holds filesMu.
+func (w *WAL) finishSegment(rt *route) error {
+	path := rt.segs[len(rt.segs)-1].path
+	trimmed := rt.allocated > rt.written
+	if trimmed {
+		if err := rt.file.Truncate(rt.written); err != nil {
+			return fmt.Errorf("truncate %s: %w", path, err)
+		}
+		rt.allocated = rt.written
+	}
+	if trimmed || rt.syncedTo < rt.written {
+		if err := rt.file.Sync(); err != nil {
+			return fmt.Errorf("fsync %s: %w", path, err)
+		}
+		rt.syncedTo = rt.written
+	}
+	return nil
+}
+
+// cutSegment closes rt's open segment (finishSegment) and starts the next
+// one. Caller holds filesMu.
 func (w *WAL) cutSegment(rt *route, firstSeq uint64) error {
 	if rt.file != nil {
-		if rt.syncedTo < rt.written {
-			if err := rt.file.Sync(); err != nil {
-				return fmt.Errorf("fsync %s: %w", rt.segs[len(rt.segs)-1].path, err)
-			}
+		if err := w.finishSegment(rt); err != nil {
+			return err
 		}
 		w.retired = append(w.retired, rt.file)
 		rt.file = nil
@@ -571,7 +632,7 @@ func (w *WAL) cutSegment(rt *route, firstSeq uint64) error {
 		f.Close()
 		return err
 	}
-	rt.file, rt.written, rt.syncedTo = f, 0, 0
+	rt.file, rt.written, rt.syncedTo, rt.allocated = f, 0, 0, 0
 	rt.segs = append(rt.segs, &segment{path: path, index: index, firstSeq: firstSeq})
 	w.metrics.segments.Inc()
 	return nil
@@ -593,9 +654,17 @@ func (w *WAL) close() error {
 	}
 	w.filesMu.Lock()
 	defer w.filesMu.Unlock()
+	w.mu.Lock()
+	failed := w.failed
+	w.mu.Unlock()
 	var errs []error
 	for _, rt := range w.byName {
 		if rt.file != nil {
+			if failed == nil {
+				// A failed WAL leaves its files as they are: replay
+				// decides what of them is good.
+				errs = append(errs, w.finishSegment(rt))
+			}
 			errs = append(errs, rt.file.Close())
 			rt.file = nil
 		}
@@ -604,9 +673,6 @@ func (w *WAL) close() error {
 		f.Close()
 	}
 	w.retired = nil
-	w.mu.Lock()
-	failed := w.failed
-	w.mu.Unlock()
 	if failed != nil {
 		errs = append(errs, failed)
 	}

@@ -21,6 +21,7 @@ func main() {
 	f.DurationVar(&cfg.WALFlushInterval, "wal-flush-interval", cfg.WALFlushInterval, "buffered mode: longest time a write may wait to reach the disk")
 	f.DurationVar(&cfg.WALSnapshotInterval, "wal-snapshot-interval", cfg.WALSnapshotInterval, "how often to snapshot the store and drop the WAL segments it covers (0: never)")
 	f.Int64Var(&cfg.WALSegmentBytes, "wal-segment-bytes", cfg.WALSegmentBytes, "size in bytes after which a prefix starts a new WAL segment")
+	f.Int64Var(&cfg.WALPreallocBytes, "wal-prealloc-bytes", cfg.WALPreallocBytes, "fsync mode: zero-fill WAL segments this many bytes ahead, so an fdatasync writes data without a filesystem journal commit (0: off, append instead)")
 	f.BoolVar(&cfg.WALRepair, "wal-repair", false, "at boot, truncate the WAL at the first bad record instead of refusing to start (loses every later record)")
 	f.StringVar(&cfg.CertFile, "cert-file", "", "TLS certificate for the client port (PEM)")
 	f.StringVar(&cfg.KeyFile, "key-file", "", "TLS key for the client port (PEM)")
