@@ -37,6 +37,8 @@ type Config struct {
 	// WALSegmentBytes starts a new segment file past this size
 	// (--wal-segment-bytes). WALPreallocBytes is how far ahead fsync-mode
 	// segments are zero-filled (--wal-prealloc-bytes, 0 = off).
+	// WALFlusherSlice is the scheduler time slice the WAL flusher's thread
+	// asks for (--wal-flusher-slice, 0 = the default scheduling).
 	// WALRepair truncates at the first bad record instead of refusing to
 	// boot (--wal-repair).
 	WALPrefixModes      []string
@@ -44,6 +46,7 @@ type Config struct {
 	WALSnapshotInterval time.Duration
 	WALSegmentBytes     int64
 	WALPreallocBytes    int64
+	WALFlusherSlice     time.Duration
 	WALRepair           bool
 
 	// TLS as etcd's flags: with CertFile and KeyFile the client port serves
@@ -76,6 +79,7 @@ func DefaultConfig() Config {
 		WALSnapshotInterval: 5 * time.Minute,
 		WALSegmentBytes:     64 << 20,
 		WALPreallocBytes:    1 << 20,
+		WALFlusherSlice:     100 * time.Microsecond,
 	}
 }
 

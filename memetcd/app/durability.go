@@ -31,9 +31,12 @@ func walConfig(cfg Config) (wal.Config, error) {
 		return wal.Config{}, err
 	}
 	// wal.Config's zero values mean its defaults; a 0 flag means off.
-	prealloc := cfg.WALPreallocBytes
+	prealloc, slice := cfg.WALPreallocBytes, cfg.WALFlusherSlice
 	if prealloc <= 0 {
 		prealloc = -1
+	}
+	if slice <= 0 {
+		slice = -1
 	}
 	return wal.Config{
 		Dir: cfg.WALDir,
@@ -45,6 +48,7 @@ func walConfig(cfg Config) (wal.Config, error) {
 		FlushInterval: cfg.WALFlushInterval,
 		SegmentBytes:  cfg.WALSegmentBytes,
 		PreallocBytes: prealloc,
+		FlusherSlice:  slice,
 		Repair:        cfg.WALRepair,
 	}, nil
 }
@@ -64,7 +68,8 @@ func openDurability(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (
 	close(snapshotsDone) // reopened below once snapshots run
 	log.Info().Str("wal_dir", wc.Dir).Str("wal_default", cfg.WALDefault).
 		Strs("wal_prefix_modes", cfg.WALPrefixModes).Strs("wal_no_write_prefixes", cfg.WALNoWritePrefixes).
-		Dur("wal_flush_interval", wc.FlushInterval).Int64("wal_prealloc_bytes", max(wc.PreallocBytes, 0)).Dur("wal_snapshot_interval", cfg.WALSnapshotInterval).
+		Dur("wal_flush_interval", wc.FlushInterval).Int64("wal_prealloc_bytes", max(wc.PreallocBytes, 0)).
+		Dur("wal_flusher_slice", max(wc.FlusherSlice, 0)).Dur("wal_snapshot_interval", cfg.WALSnapshotInterval).
 		Msg("wal configured")
 	return &durability{
 		journal: w,

@@ -44,6 +44,12 @@ type Config struct {
 	// the zeros; the space is truncated away when the segment is closed.
 	// Default 1 MiB; negative: append without preallocating.
 	PreallocBytes int64
+	// FlusherSlice is the CPU time slice the flusher's thread asks the
+	// kernel for, so it runs as soon as an fdatasync returns instead of
+	// after the running thread's full slice (see lockFlusherThread).
+	// Default 100µs (the kernel's minimum); negative: leave the thread to
+	// the default scheduling.
+	FlusherSlice time.Duration
 	// Repair truncates at the first bad record instead of refusing to boot
 	// (--wal-repair). Everything after that point is lost, so it is an
 	// operator's decision, never the default.
@@ -65,6 +71,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.PreallocBytes == 0 {
 		c.PreallocBytes = 1 << 20
+	}
+	if c.FlusherSlice == 0 {
+		c.FlusherSlice = 100 * time.Microsecond
 	}
 	if c.openFile == nil {
 		c.openFile = openSegment
@@ -361,6 +370,14 @@ func (w *WAL) routeOf(op *store.Op) (*route, Mode) {
 // waiter, or too many buffered bytes) or every FlushInterval.
 func (w *WAL) run() {
 	defer close(w.stopped)
+	if w.cfg.FlusherSlice > 0 {
+		// The thread stays locked until run returns, and then exits with
+		// the goroutine: it never goes back to the runtime's pool with
+		// its scheduling attributes.
+		if err := lockFlusherThread(w.cfg.FlusherSlice); err != nil {
+			w.log.Debug().Err(err).Msg("flusher keeps the default time slice")
+		}
+	}
 	t := time.NewTicker(w.cfg.FlushInterval)
 	defer t.Stop()
 	for {
