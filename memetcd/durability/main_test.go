@@ -38,10 +38,17 @@ func TestMain(m *testing.M) {
 // startT starts memetcd on walDir with extra flags and kills it at cleanup.
 func startT(t testing.TB, walDir string, args ...string) *Process {
 	t.Helper()
+	return startBinT(t, memetcdBin, walDir, args...)
+}
+
+// startBinT is startT with another memetcd binary (an older build, for
+// TestMeasurePuts -measure.variant).
+func startBinT(t testing.TB, bin, walDir string, args ...string) *Process {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	args = append([]string{"--wal-dir=" + walDir}, args...)
-	p, err := Start(ctx, memetcdBin, walDir+".log", args...)
+	p, err := Start(ctx, bin, walDir+".log", args...)
 	if err != nil {
 		t.Fatal(err)
 	}

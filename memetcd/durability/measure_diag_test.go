@@ -40,6 +40,8 @@ type usage struct {
 	machineTotal    float64
 	server          float64 // server process CPU seconds
 	client          float64 // this process's CPU seconds: the client
+	serverRunq      float64 // seconds the server's threads were runnable but not running
+	clientRunq      float64
 	fsyncSum        float64 // etcd_disk_wal_fsync_duration_seconds (memetcd and etcd both export it)
 	fsyncCount      float64
 	batchWaitSum    float64 // memetcd_wal_batch_wait_seconds
@@ -78,6 +80,8 @@ func readUsage(tg target) usage {
 			}
 		}
 	}
+	u.serverRunq = runDelay(tg.pid)
+	u.clientRunq = runDelay(os.Getpid())
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		u.client = float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
@@ -125,6 +129,25 @@ func readUsage(tg target) usage {
 	return u
 }
 
+// runDelay sums how long pid's threads have waited on a CPU run queue
+// (schedstat's second field, ns): the time a thread was ready to run and
+// the kernel ran something else. Threads that exited are not counted.
+func runDelay(pid int) float64 {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	var ns float64
+	for _, p := range tasks {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) >= 2 {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			ns += v
+		}
+	}
+	return ns / 1e9
+}
+
 // cellDiag is what one cell's run spent.
 type cellDiag struct {
 	machineBusy   float64 // fraction of all cores busy
@@ -132,6 +155,8 @@ type cellDiag struct {
 	clientCores   float64
 	serverPerPut  time.Duration // server CPU per put: steady even when neighbours take cores
 	clientPerPut  time.Duration
+	serverRunq    float64 // threads waiting for a CPU, on average
+	clientRunq    float64
 	fsyncRate     float64 // fsyncs per second
 	fsyncMean     time.Duration
 	putsPerFsync  float64
@@ -148,6 +173,8 @@ func diff(a, b usage, puts int) cellDiag {
 	}
 	d.serverCores = (b.server - a.server) / wall
 	d.clientCores = (b.client - a.client) / wall
+	d.serverRunq = (b.serverRunq - a.serverRunq) / wall
+	d.clientRunq = (b.clientRunq - a.clientRunq) / wall
 	if puts > 0 {
 		d.serverPerPut = time.Duration((b.server - a.server) / float64(puts) * 1e9)
 		d.clientPerPut = time.Duration((b.client - a.client) / float64(puts) * 1e9)
@@ -217,8 +244,8 @@ func profilePath(system string, clients, round int) string {
 }
 
 func diagHeader() string {
-	return "| system | clients | round | puts/s | machine busy | server cores | client cores | server CPU/put | client CPU/put | fsyncs/s | fsync mean | puts/fsync | batch wait (oldest record) | Put in server |\n" +
-		"|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+	return "| system | clients | round | puts/s | machine busy | server cores | client cores | server CPU/put | client CPU/put | server runq | client runq | fsyncs/s | fsync mean | puts/fsync | batch wait (oldest record) | Put in server |\n" +
+		"|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
 }
 
 func diagRow(system string, clients, round int, r cellResult, d cellDiag) string {
@@ -228,7 +255,7 @@ func diagRow(system string, clients, round int, r cellResult, d cellDiag) string
 		}
 		return v.Round(time.Microsecond).String()
 	}
-	return fmt.Sprintf("| %s | %d | %d | %.0f | %.0f%% | %.2f | %.2f | %s | %s | %.0f | %s | %.1f | %s | %s |\n",
+	return fmt.Sprintf("| %s | %d | %d | %.0f | %.0f%% | %.2f | %.2f | %s | %s | %.2f | %.2f | %.0f | %s | %.1f | %s | %s |\n",
 		system, clients, round, r.rate, 100*d.machineBusy, d.serverCores, d.clientCores,
-		dur(d.serverPerPut), dur(d.clientPerPut), d.fsyncRate, dur(d.fsyncMean), d.putsPerFsync, dur(d.batchWaitMean), dur(d.putHandleMean))
+		dur(d.serverPerPut), dur(d.clientPerPut), d.serverRunq, d.clientRunq, d.fsyncRate, dur(d.fsyncMean), d.putsPerFsync, dur(d.batchWaitMean), dur(d.putHandleMean))
 }

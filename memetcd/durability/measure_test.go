@@ -39,7 +39,7 @@ var (
 )
 
 func init() {
-	flag.Var(&measureVariants, "measure.variant", `an extra memetcd system, "<name>=<flags>" (space separated), e.g. "fsync-1mib=--wal-default=fsync --wal-segment-bytes=1048576"; repeatable`)
+	flag.Var(&measureVariants, "measure.variant", `an extra memetcd system, "<name>=[bin:<memetcd binary> ]<flags>" (space separated), e.g. "fsync-1mib=--wal-default=fsync --wal-segment-bytes=1048576"; repeatable`)
 }
 
 // variants is a repeatable flag of named memetcd flag sets, for A/B
@@ -190,8 +190,12 @@ func TestMeasurePuts(t *testing.T) {
 	}
 	for _, v := range measureVariants {
 		systems = append(systems, system{"memetcd " + v.name, func(t *testing.T) target {
-			args := append([]string{"--wal-snapshot-interval=0"}, strings.Fields(v.args)...)
-			p := startT(t, filepath.Join(t.TempDir(), "wal"), args...)
+			bin, fields := memetcdBin, strings.Fields(v.args)
+			if len(fields) > 0 && strings.HasPrefix(fields[0], "bin:") {
+				bin, fields = strings.TrimPrefix(fields[0], "bin:"), fields[1:]
+			}
+			args := append([]string{"--wal-snapshot-interval=0"}, fields...)
+			p := startBinT(t, bin, filepath.Join(t.TempDir(), "wal"), args...)
 			return target{endpoint: p.Endpoint, pid: p.Pid(), metrics: "http://" + p.MetricsAddr}
 		}})
 	}
