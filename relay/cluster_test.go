@@ -32,6 +32,13 @@ type testCluster struct {
 	heard     map[uint64]map[string]Verdict // by member, for failure messages
 	arrived   map[uint64]time.Time          // when each item's (first) decision arrived
 	tune      func(*Config)
+	// detectFailures is set by tests that kill members: their gossip declares
+	// a silent member dead in about half a minute (DefaultLocalConfig). The
+	// others kill nobody, so their gossip waits minutes: in a process starved
+	// to a quarter of a core or less (-race next to compiles), half a minute
+	// still saw live members declared dead and back, and a gatherer stops
+	// waiting for a member out of its view.
+	detectFailures bool
 	// leaves counts every "member left" any member was told, false failure
 	// detections included (each flap of a live member counts once per
 	// member that saw it); logged at the end of the test.
@@ -101,6 +108,10 @@ func (c *testCluster) start(name string, role Role) *testMember {
 	// decisions rather than the last-resort timeouts.
 	cfg.VerdictGrace = 30 * time.Second
 	cfg.DecisionGrace = 30 * time.Second
+	if !c.detectFailures {
+		// 60 x log10(members) x 2 s: 2 min with up to 10 members, 2.8 with 24.
+		cfg.Memberlist.SuspicionMult = 60
+	}
 	if c.tune != nil {
 		c.tune(&cfg)
 	}

@@ -228,6 +228,7 @@ func TestKillAndRestartMidStream(t *testing.T) {
 		t.Skip("kills members and waits for failure detection")
 	}
 	c := newTestCluster(t, uniqueScore)
+	c.detectFailures = true
 	leader := c.start("leader", RoleLeaderEligible)
 	for i := range 3 {
 		c.start(fmt.Sprintf("relay-%d", i), RoleRelayOnly)
