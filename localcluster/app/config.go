@@ -32,6 +32,9 @@ type Config struct {
 	// KwokParallelism: node stages, pod stages and lease renewals each kwok
 	// controller runs at once (0: cluster.DefaultKwokParallelism).
 	KwokParallelism int
+	// NodeLeaseDuration: each kwok node's Lease duration, renewed every
+	// quarter of it (0: cluster.DefaultNodeLeaseDuration).
+	NodeLeaseDuration time.Duration
 
 	Nodes, Pods int
 	// Workers is the number of concurrent create requests.

@@ -97,17 +97,18 @@ func runOne(ctx context.Context, log zerolog.Logger, cfg Config, runDir string, 
 	log.Info().Str("run_dir", runDir).Int("nodes", cfg.Nodes).Int("pods", cfg.Pods).Msg("starting")
 	started := time.Now()
 	cl, err := cluster.Up(ctx, log, cluster.Config{
-		RunDir:          runDir,
-		BinDir:          cfg.BinDir,
-		Store:           cfg.Store,
-		Scheduler:       cfg.Scheduler,
-		Schedulers:      cfg.Schedulers,
-		Relays:          cfg.Relays,
-		Kwoks:           cfg.kwoks(),
-		KwokParallelism: cfg.KwokParallelism,
-		APIServerPort:   cfg.APIServerPort,
-		StorePort:       cfg.StorePort,
-		KillWithParent:  !cfg.KeepRunning,
+		RunDir:            runDir,
+		BinDir:            cfg.BinDir,
+		Store:             cfg.Store,
+		Scheduler:         cfg.Scheduler,
+		Schedulers:        cfg.Schedulers,
+		Relays:            cfg.Relays,
+		Kwoks:             cfg.kwoks(),
+		KwokParallelism:   cfg.KwokParallelism,
+		NodeLeaseDuration: cfg.NodeLeaseDuration,
+		APIServerPort:     cfg.APIServerPort,
+		StorePort:         cfg.StorePort,
+		KillWithParent:    !cfg.KeepRunning,
 		Started: func(p *proc.Process) {
 			st.Processes = append(st.Processes, runstate.Process{Name: p.Name(), PID: p.PID(), Log: p.LogPath()})
 			_ = rs.Update(st)

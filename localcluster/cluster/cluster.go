@@ -52,6 +52,12 @@ type Config struct {
 	// KwokParallelism is how many node stages, pod stages and lease
 	// renewals each kwok controller runs at once (0: DefaultKwokParallelism).
 	KwokParallelism int
+	// NodeLeaseDuration is the duration of the Lease kwok keeps for each
+	// node, renewed every quarter of it (0: DefaultNodeLeaseDuration, the
+	// kubelet's 40 s). Nothing here reads the Leases (no
+	// kube-controller-manager runs), so a longer one only lowers the write
+	// load: 10,000 nodes at 40 s are 1,000 Lease writes/s.
+	NodeLeaseDuration time.Duration
 	// APIServerPort and StorePort fix those ports (0 picks free ones).
 	APIServerPort, StorePort int
 	// KillWithParent ties every process's life to this one (run, tests).

@@ -20,6 +20,10 @@ func (c *Cluster) startKwoks(ctx context.Context) error {
 	if parallelism <= 0 {
 		parallelism = DefaultKwokParallelism
 	}
+	leaseSeconds := int(c.cfg.NodeLeaseDuration.Round(time.Second) / time.Second)
+	if leaseSeconds <= 0 {
+		leaseSeconds = int(DefaultNodeLeaseDuration / time.Second)
+	}
 	stages, err := writeKwokStages(c.cfg.RunDir, parallelism)
 	if err != nil {
 		return err
@@ -38,7 +42,7 @@ func (c *Cluster) startKwoks(ctx context.Context) error {
 			"--server-address=" + addr,
 			"--node-ip=10.0.0.1",
 			// Heartbeat through Leases, as kubelets do, not full status updates.
-			"--node-lease-duration-seconds=40",
+			fmt.Sprintf("--node-lease-duration-seconds=%d", leaseSeconds),
 			// Distinct pod IP ranges per controller keep IPs unique cluster-wide.
 			fmt.Sprintf("--cidr=10.%d.0.0/16", 64+i%128),
 		}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	nodefast "sigs.k8s.io/kwok/kustomize/stage/node/fast"
 	nodelease "sigs.k8s.io/kwok/kustomize/stage/node/heartbeat-with-lease"
@@ -17,6 +18,10 @@ import (
 // synchronous request), and renews at most 4 Leases at a time where 10,000
 // nodes need 1,000 renewals/s.
 const DefaultKwokParallelism = 16
+
+// DefaultNodeLeaseDuration is the kubelet's node Lease duration; kwok renews
+// each node's Lease every quarter of it.
+const DefaultNodeLeaseDuration = 40 * time.Second
 
 // kwokOptions sets kwok's parallelism (settable only in its configuration
 // file, not by flag). kwok applies its defaults only when the file has no

@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -14,11 +15,16 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/k8s1m/k8s1m/harness/bins"
 	"github.com/k8s1m/k8s1m/harness/proc"
 	"github.com/k8s1m/k8s1m/localcluster/report"
 	"github.com/k8s1m/k8s1m/localcluster/runstate"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // stack is the store and scheduler tree the end-to-end runs use: the default
@@ -228,7 +234,7 @@ func TestUpDown(t *testing.T) {
 	runs := t.TempDir()
 	base := []string{"--bin-dir", binDir, "--runs-dir", runs}
 	t.Cleanup(func() { runCmd(t, lc, append([]string{"down"}, base...)...) })
-	upArgs := append(append([]string{"up"}, base...), append([]string{"--build", "never", "--nodes", "5", "--pods", "5", "--progress", "0"}, e2eStack.args()...)...)
+	upArgs := append(append([]string{"up"}, base...), append([]string{"--build", "never", "--nodes", "5", "--pods", "5", "--progress", "0", "--node-lease-duration", "2m"}, e2eStack.args()...)...)
 	if res := runCmd(t, lc, upArgs...); res.err != nil {
 		t.Fatalf("up: %v\n%s\n%s", res.err, res.stdout, res.stderr)
 	}
@@ -244,6 +250,7 @@ func TestUpDown(t *testing.T) {
 	if _, err := os.Stat(st.Kubeconfig); err != nil {
 		t.Errorf("kubeconfig: %v", err)
 	}
+	checkNodeLeases(t, st.Kubeconfig, 5, 120)
 
 	res := runCmd(t, lc, upArgs...)
 	if res.err == nil || !strings.Contains(res.stderr, "already running") || !strings.Contains(res.stderr, "localcluster down") {
@@ -314,4 +321,43 @@ func abs(x float64) float64 {
 		return -x
 	}
 	return x
+}
+
+// checkNodeLeases checks that kwok keeps a Lease of the asked duration for
+// each of the cluster's nodes (--node-lease-duration reaches kwok).
+func checkNodeLeases(t *testing.T, kubeconfig string, nodes int, seconds int32) {
+	t.Helper()
+	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatalf("kubeconfig: %v", err)
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var leases []coordinationv1.Lease
+	for {
+		list, err := cs.CoordinationV1().Leases("kube-node-lease").List(ctx, metav1.ListOptions{})
+		if err == nil {
+			leases = list.Items
+		}
+		if len(leases) >= nodes {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("node Leases: %d of %d after a minute (last error: %v)", len(leases), nodes, err)
+		case <-time.After(time.Second):
+		}
+	}
+	for _, l := range leases {
+		switch d := l.Spec.LeaseDurationSeconds; {
+		case d == nil:
+			t.Errorf("Lease %s: no duration, want %d s", l.Name, seconds)
+		case *d != seconds:
+			t.Errorf("Lease %s: duration %d s, want %d s", l.Name, *d, seconds)
+		}
+	}
 }

@@ -35,6 +35,7 @@ func main() {
 		fs.IntVar(&cfg.Kwoks, "kwoks", 0, "kwok controllers (0: one per --per-kwok nodes)")
 		fs.IntVar(&cfg.PerKwok, "per-kwok", app.DefaultPerKwok, "nodes per kwok controller when --kwoks is 0")
 		fs.IntVar(&cfg.KwokParallelism, "kwok-parallelism", cluster.DefaultKwokParallelism, "node stages, pod stages and lease renewals each kwok controller runs at once (kwok's own default is 4)")
+		fs.DurationVar(&cfg.NodeLeaseDuration, "node-lease-duration", cluster.DefaultNodeLeaseDuration, "duration of each kwok node's Lease, renewed every quarter of it (the kubelet's is 40s; nothing in the local cluster reads them, so longer only means fewer writes)")
 		fs.DurationVar(&cfg.Timeout, "timeout", app.DefaultTimeout, "longest wait for all nodes Ready, and again for all pods bound")
 		fs.IntVar(&cfg.APIServerPort, "apiserver-port", 0, "kube-apiserver port on 127.0.0.1 (0: a free one)")
 		fs.IntVar(&cfg.StorePort, "store-port", 0, "store client port on 127.0.0.1 (0: a free one)")
@@ -43,7 +44,8 @@ func main() {
 		fs.BoolVar(&cfg.Chart, "chart", true, "write chart.html (pods bound over time) in the run directory")
 		fs.DurationVar(&cfg.ProgressEvery, "progress", 2e9, "interval of live progress lines (0 disables)")
 		for flag, env := range map[string]string{"store": "LOCALCLUSTER_STORE", "scheduler": "LOCALCLUSTER_SCHEDULER",
-			"nodes": "LOCALCLUSTER_NODES", "pods": "LOCALCLUSTER_PODS", "timeout": "LOCALCLUSTER_TIMEOUT"} {
+			"nodes": "LOCALCLUSTER_NODES", "pods": "LOCALCLUSTER_PODS", "timeout": "LOCALCLUSTER_TIMEOUT",
+			"node-lease-duration": "LOCALCLUSTER_NODE_LEASE_DURATION"} {
 			command.BindEnv(fs, flag, env)
 		}
 	}
