@@ -116,6 +116,9 @@ func runOne(ctx context.Context, log zerolog.Logger, cfg Config, runDir string, 
 	})
 	if err != nil {
 		_ = rs.Release(st.RunDir)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("interrupted while starting: every process this run started is stopped; run directory kept: %s", runDir)
+		}
 		return nil, err
 	}
 	st.Kubeconfig = cl.Kubeconfig()
@@ -132,6 +135,12 @@ func runOne(ctx context.Context, log zerolog.Logger, cfg Config, runDir string, 
 
 	r, werr := runWorkload(ctx, log, cfg, cl, started)
 	if r == nil {
+		if ctx.Err() != nil {
+			// Ctrl-C or SIGTERM: say what happened to the processes, not
+			// "context canceled". The deferred Stop runs before the caller
+			// prints this.
+			werr = fmt.Errorf("interrupted: every process this run started is stopped; run directory kept: %s", runDir)
+		}
 		return nil, werr
 	}
 	r.RunDir = runDir

@@ -4,6 +4,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -360,4 +361,99 @@ func checkNodeLeases(t *testing.T, kubeconfig string, nodes int, seconds int32) 
 			t.Errorf("Lease %s: duration %d s, want %d s", l.Name, *d, seconds)
 		}
 	}
+}
+
+// TestInterruptStopsEverything presses Ctrl-C (SIGINT) on a run while its
+// nodes are being created: the command says it was interrupted and where the
+// run directory is, and every process it started is gone, with nothing left
+// recorded as running.
+func TestInterruptStopsEverything(t *testing.T) {
+	binDir := requireStack(t, e2eStack)
+	lc := localcluster(t)
+	runs := t.TempDir()
+	args := append([]string{"run", "--bin-dir", binDir, "--runs-dir", runs, "--build", "never",
+		"--nodes", "5000", "--pods", "5000", "--progress", "1s"}, e2eStack.args()...)
+	cmd := exec.Command(lc, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill() }()
+	var (
+		mu   sync.Mutex
+		errb strings.Builder
+	)
+	inNodes := make(chan struct{})
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		seen := false
+		for sc.Scan() {
+			mu.Lock()
+			errb.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+			if !seen && strings.Contains(sc.Text(), `"phase":"nodes"`) {
+				seen = true
+				close(inNodes)
+			}
+		}
+	}()
+	select {
+	case <-inNodes:
+	case <-time.After(3 * time.Minute):
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("no nodes-phase progress within 3 minutes:\n%s", errb.String())
+	}
+	st, err := mustStore(t, runs).Load()
+	if err != nil || st == nil {
+		t.Fatalf("no active run recorded during the run: %v", err)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { <-scanned; exited <- cmd.Wait() }()
+	select {
+	case err = <-exited:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("localcluster still running 2 minutes after SIGINT")
+	}
+	mu.Lock()
+	out := errb.String()
+	mu.Unlock()
+	if err == nil {
+		t.Errorf("interrupted run exited 0")
+	}
+	if !strings.Contains(out, "interrupted") || !strings.Contains(out, "run directory kept: "+st.RunDir) {
+		t.Errorf("stderr does not say the run was interrupted and where its directory is:\n%s", lastLines(out, 5))
+	}
+	if len(st.Processes) < 4 {
+		t.Errorf("only %d processes were recorded: %+v", len(st.Processes), st.Processes)
+	}
+	for _, p := range st.Processes {
+		if proc.Alive(p.PID) {
+			t.Errorf("%s (pid %d) still running after the interrupt", p.Name, p.PID)
+		}
+	}
+	if pids, _ := filepath.Glob(filepath.Join(st.RunDir, "*.pid")); len(pids) != 0 {
+		t.Errorf("pid files left after the interrupt: %v", pids)
+	}
+	if _, err := os.Stat(filepath.Join(st.RunDir, "kube-apiserver.log")); err != nil {
+		t.Errorf("run directory not kept: %v", err)
+	}
+	if left, _ := mustStore(t, runs).Load(); left != nil {
+		t.Errorf("active run still recorded after the interrupt: %+v", left)
+	}
+}
+
+// lastLines is the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
