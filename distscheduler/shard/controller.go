@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,8 +30,13 @@ type ControllerConfig struct {
 	NodeSelector string
 	// Members returns the scheduling members, sorted.
 	Members func() []string
-	// Interval bounds how long a membership change waits to be noticed.
+	// Interval bounds how long a membership change waits to be noticed
+	// (Members is polled this often; default 1 s).
 	Interval time.Duration
+	// Resync is how often a full pass over every node's label runs when
+	// neither membership nor any node's shard label changed (default 30 s).
+	// Node adds, deletes and label changes start a pass at once.
+	Resync time.Duration
 	// Workers is how many label patches run at once.
 	Workers int
 	Metrics *Metrics
@@ -55,6 +61,9 @@ func NewController(cfg ControllerConfig) (*Controller, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = time.Second
 	}
+	if cfg.Resync <= 0 {
+		cfg.Resync = 30 * time.Second
+	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 16
 	}
@@ -73,8 +82,16 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 	}
 	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    poke,
-		UpdateFunc: func(_, n any) { poke(n) },
+		AddFunc: poke,
+		// Status heartbeats update every node all the time; only a change of
+		// its shard label (someone removed or moved it) needs a pass before
+		// the next tick. Nodes entering or leaving the selector arrive as
+		// adds and deletes.
+		UpdateFunc: func(o, n any) {
+			if shardLabelChanged(o, n) {
+				poke(n)
+			}
+		},
 		DeleteFunc: poke,
 	}); err != nil {
 		return fmt.Errorf("watch nodes: %w", err)
@@ -87,9 +104,24 @@ func (c *Controller) Run(ctx context.Context) error {
 
 	tick := time.NewTicker(c.cfg.Interval)
 	defer tick.Stop()
+	// A pass lists every node, so it runs only when something may have
+	// changed: a node event, a membership change seen on a tick, a failed
+	// pass, or Resync since the last complete one.
+	var (
+		passed     []string // members of the last complete pass
+		lastPassed time.Time
+		needPass   = true
+	)
 	for {
-		if err := c.reconcile(ctx, inf.Lister()); err != nil && ctx.Err() == nil {
-			c.cfg.Log.Warn().Err(err).Msg("shard rebalance incomplete; retrying")
+		if needPass {
+			members := c.cfg.Members()
+			if err := c.reconcile(ctx, inf.Lister(), members); err != nil {
+				if ctx.Err() == nil {
+					c.cfg.Log.Warn().Err(err).Msg("shard rebalance incomplete; retrying")
+				}
+			} else {
+				passed, lastPassed, needPass = slices.Clone(members), time.Now(), false
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -101,13 +133,16 @@ func (c *Controller) Run(ctx context.Context) error {
 				return nil
 			case <-time.After(c.cfg.Interval / 4):
 			}
+			needPass = true
 		case <-tick.C:
+			if !slices.Equal(c.cfg.Members(), passed) || time.Since(lastPassed) >= c.cfg.Resync {
+				needPass = true
+			}
 		}
 	}
 }
 
-func (c *Controller) reconcile(ctx context.Context, lister cache.GenericLister) error {
-	members := c.cfg.Members()
+func (c *Controller) reconcile(ctx context.Context, lister cache.GenericLister, members []string) error {
 	if len(members) == 0 {
 		// Without members there is nothing to balance towards; keeping the
 		// labels avoids a full relabel when members reappear.
@@ -189,4 +224,17 @@ func (c *Controller) label(ctx context.Context, node, member string) error {
 		return fmt.Errorf("label node %s for %s: %w", node, member, err)
 	}
 	return nil
+}
+
+// shardLabelChanged says whether an update changed the node's shard label
+// (objects that are not node metadata count as changed).
+func shardLabelChanged(old, cur any) bool {
+	o, ok1 := old.(*metav1.PartialObjectMetadata)
+	n, ok2 := cur.(*metav1.PartialObjectMetadata)
+	if !ok1 || !ok2 {
+		return true
+	}
+	ov, oset := o.Labels[Label]
+	nv, nset := n.Labels[Label]
+	return ov != nv || oset != nset
 }
