@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/k8s1m/k8s1m/memetcd/server"
+	"github.com/k8s1m/k8s1m/memetcd/wal"
 )
 
 // Config is everything memetcd's command line sets. Field comments give the
@@ -78,8 +79,8 @@ func DefaultConfig() Config {
 		WALFlushInterval:    10 * time.Millisecond,
 		WALSnapshotInterval: 5 * time.Minute,
 		WALSegmentBytes:     64 << 20,
-		WALPreallocBytes:    1 << 20,
-		WALFlusherSlice:     100 * time.Microsecond,
+		WALPreallocBytes:    wal.DefaultPreallocBytes,
+		WALFlusherSlice:     wal.DefaultFlusherSlice,
 	}
 }
 

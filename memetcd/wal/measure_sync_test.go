@@ -34,16 +34,13 @@ func TestMeasureFdatasync(t *testing.T) {
 	if rounds == 0 {
 		t.Skip("a measurement, not a test: run with -measure.fdatasync=<rounds>")
 	}
-	dir := *measureDir
-	if dir == "" {
-		dir = t.TempDir()
-	}
+	dir := measurementDir(t)
 	size := *measureFdatasyncBytes
 	block := make([]byte, size)
 	for i := range block {
 		block[i] = byte(i) | 1
 	}
-	const prealloc = 1 << 20
+	const prealloc = DefaultPreallocBytes
 	type mode struct {
 		name  string
 		f     *os.File

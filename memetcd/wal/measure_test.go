@@ -44,15 +44,20 @@ func dirBytes(t *testing.T, dir string) (int64, int) {
 	return total, len(entries)
 }
 
+// measurementDir is -measure.dir, or a temp dir when it is not set.
+func measurementDir(t *testing.T) string {
+	if *measureDir != "" {
+		return *measureDir
+	}
+	return t.TempDir()
+}
+
 func TestMeasureReplay(t *testing.T) {
 	n := *measureReplay
 	if n == 0 {
 		t.Skip("a measurement, not a test: run with -measure.replay=<keys>")
 	}
-	dir := *measureDir
-	if dir == "" {
-		dir = t.TempDir()
-	}
+	dir := measurementDir(t)
 	dir = filepath.Join(dir, "wal")
 	cfg := Config{Dir: dir, Routing: Routing{Default: ModeBuffered, ResourceRoot: DefaultResourceRoot}}
 	log := zerolog.Nop()

@@ -59,6 +59,13 @@ type Config struct {
 	openFile openFileFunc
 }
 
+// Defaults of Config.PreallocBytes and Config.FlusherSlice (and of the
+// memetcd flags that set them).
+const (
+	DefaultPreallocBytes = 1 << 20
+	DefaultFlusherSlice  = 100 * time.Microsecond
+)
+
 func (c *Config) setDefaults() {
 	if c.FlushInterval <= 0 {
 		c.FlushInterval = 10 * time.Millisecond
@@ -70,10 +77,10 @@ func (c *Config) setDefaults() {
 		c.MaxPendingBytes = 4 << 20
 	}
 	if c.PreallocBytes == 0 {
-		c.PreallocBytes = 1 << 20
+		c.PreallocBytes = DefaultPreallocBytes
 	}
 	if c.FlusherSlice == 0 {
-		c.FlusherSlice = 100 * time.Microsecond
+		c.FlusherSlice = DefaultFlusherSlice
 	}
 	if c.openFile == nil {
 		c.openFile = openSegment
