@@ -117,7 +117,7 @@ func runOne(ctx context.Context, log zerolog.Logger, cfg Config, runDir string, 
 	if err != nil {
 		_ = rs.Release(st.RunDir)
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("interrupted while starting: every process this run started is stopped; run directory kept: %s", runDir)
+			return nil, interrupted(runDir)
 		}
 		return nil, err
 	}
@@ -136,10 +136,8 @@ func runOne(ctx context.Context, log zerolog.Logger, cfg Config, runDir string, 
 	r, werr := runWorkload(ctx, log, cfg, cl, started)
 	if r == nil {
 		if ctx.Err() != nil {
-			// Ctrl-C or SIGTERM: say what happened to the processes, not
-			// "context canceled". The deferred Stop runs before the caller
-			// prints this.
-			werr = fmt.Errorf("interrupted: every process this run started is stopped; run directory kept: %s", runDir)
+			// The deferred Stop runs before the caller prints this.
+			werr = interrupted(runDir)
 		}
 		return nil, werr
 	}
@@ -169,4 +167,11 @@ func runOne(ctx context.Context, log zerolog.Logger, cfg Config, runDir string, 
 		werr = errors.New("not every pod was bound exactly once (see the report)")
 	}
 	return r, werr
+}
+
+// interrupted is the error of a run stopped by Ctrl-C or SIGTERM: it says
+// what became of the processes and where the run directory is, not
+// "context canceled".
+func interrupted(runDir string) error {
+	return fmt.Errorf("interrupted: every process this run started is stopped; run directory kept: %s", runDir)
 }
