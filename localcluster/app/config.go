@@ -84,6 +84,9 @@ func (c Config) validate() error {
 		return fmt.Errorf("--relays must not be negative")
 	case c.Scheduler == cluster.DistScheduler && c.Relays > 0 && c.Schedulers < 2:
 		return fmt.Errorf("--relays %d need a multi-member tree: use --schedulers 2 or more, or --relays 0", c.Relays)
+	case c.NodeLeaseDuration < 0 || (c.NodeLeaseDuration > 0 && c.NodeLeaseDuration < time.Second):
+		// kwok takes whole seconds; 0 means the default.
+		return fmt.Errorf("--node-lease-duration %s: want at least 1s (kwok counts whole seconds)", c.NodeLeaseDuration)
 	case c.Build != "auto" && c.Build != "always" && c.Build != "never":
 		return fmt.Errorf("--build %q: want auto, always or never", c.Build)
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/k8s1m/k8s1m/harness/store"
 	"github.com/k8s1m/k8s1m/localcluster/cluster"
@@ -28,6 +29,9 @@ func TestValidate(t *testing.T) {
 		{name: "one member and a relay", mutate: func(c *Config) { c.Scheduler, c.Schedulers, c.Relays = cluster.DistScheduler, 1, 1 }, wantErr: "multi-member"},
 		{name: "two members and a relay", mutate: func(c *Config) { c.Scheduler, c.Schedulers, c.Relays = cluster.DistScheduler, 2, 1 }},
 		{name: "negative relays", mutate: func(c *Config) { c.Relays = -1 }, wantErr: "--relays"},
+		{name: "lease under a second", mutate: func(c *Config) { c.NodeLeaseDuration = 500 * time.Millisecond }, wantErr: "--node-lease-duration"},
+		{name: "negative lease", mutate: func(c *Config) { c.NodeLeaseDuration = -time.Second }, wantErr: "--node-lease-duration"},
+		{name: "ten-minute lease", mutate: func(c *Config) { c.NodeLeaseDuration = 10 * time.Minute }},
 		{name: "bad build mode", mutate: func(c *Config) { c.Build = "sometimes" }, wantErr: "--build"},
 	}
 	for _, tt := range tests {
