@@ -24,6 +24,10 @@ import (
 // Write fills dir with the proxy layout for every release in f. repoRoot is the
 // git work tree the commits are read from.
 func Write(dir, repoRoot string, f *versions.File) error {
+	repoRoot, err := mainWorkTree(repoRoot)
+	if err != nil {
+		return err
+	}
 	for _, r := range f.Releases {
 		if err := writeOne(dir, repoRoot, r); err != nil {
 			return fmt.Errorf("module %s %s: %w", r.Dir, r.Version, err)
@@ -77,6 +81,22 @@ func writeOne(dir, repoRoot string, r versions.Release) error {
 		old = append(old, []byte(r.Version+"\n")...)
 	}
 	return os.WriteFile(list, old, 0o644)
+}
+
+// mainWorkTree is the work tree whose .git directory holds repoRoot's commits.
+// It is repoRoot itself except in a linked work tree (git worktree add), where
+// .git is a file: the zip package reads commits only from a work tree whose
+// .git is the git directory, and the commits are the same in the main one.
+func mainWorkTree(repoRoot string) (string, error) {
+	out, err := exec.Command("git", "-C", repoRoot, "rev-parse", "--path-format=absolute", "--git-common-dir").Output()
+	if err != nil {
+		return "", fmt.Errorf("git directory of %s: %w", repoRoot, gitErr(err))
+	}
+	common := strings.TrimSpace(string(out))
+	if filepath.Base(common) != ".git" {
+		return repoRoot, nil // a bare or unusual layout: let the zip package judge it
+	}
+	return filepath.Dir(common), nil
 }
 
 func gitShow(repo, commit, path string) ([]byte, error) {
