@@ -22,6 +22,10 @@ var ErrExhausted = errors.New("address pool exhausted")
 // ErrNotFound means the key holds no allocation.
 var ErrNotFound = errors.New("no allocation for key")
 
+// ErrQuota means the requesting source already holds its share of the pool.
+// The HTTP layer answers 429: the source gets more when its peers go.
+var ErrQuota = errors.New("per-source allocation quota reached")
+
 // Config describes the pool.
 type Config struct {
 	// PoolV4 is the IPv4 tunnel prefix, e.g. 10.99.0.0/24. Its first host address
@@ -36,6 +40,17 @@ type Config struct {
 	StatePath string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// MaxPerSource caps the allocations one source address may hold, so one
+	// client with the shared secret cannot empty the pool for everyone. 0
+	// means no cap. Allocations made without a source are not counted.
+	MaxPerSource int
+}
+
+// Owner is who asks for an allocation: where the request came from (for the
+// per-source quota) and the hash of the token that later proves ownership.
+type Owner struct {
+	Source    netip.Addr
+	TokenHash string
 }
 
 // Allocation is what one public key holds.
@@ -47,6 +62,13 @@ type Allocation struct {
 	// LastSeen is the last API request or WireGuard handshake from the peer;
 	// idle expiry measures from it.
 	LastSeen time.Time `json:"lastSeen"`
+	// Source is the address that registered the key (counted by the
+	// per-source quota).
+	Source netip.Addr `json:"source,omitzero"`
+	// TokenHash is the hex SHA-256 of the release token handed to whoever
+	// created the allocation; only that token releases it. Empty for
+	// allocations made before tokens existed.
+	TokenHash string `json:"tokenHash,omitempty"`
 }
 
 // Pool is safe for concurrent use.
@@ -63,6 +85,7 @@ type Pool struct {
 	mu     sync.Mutex
 	byKey  map[string]*Allocation
 	byAddr map[netip.Addr]string // IPv4 address -> public key
+	bySrc  map[netip.Addr]int    // source address -> allocations it holds
 	next   int                   // offset to try first, so reuse is round-robin
 	dirty  bool                  // LastSeen changed since the last write
 }
@@ -99,6 +122,7 @@ func New(cfg Config, m *Metrics) (*Pool, error) {
 		size:    1<<hostBits - 3,
 		byKey:   map[string]*Allocation{},
 		byAddr:  map[netip.Addr]string{},
+		bySrc:   map[netip.Addr]int{},
 		metrics: m,
 	}
 	if p.now == nil {
@@ -135,9 +159,29 @@ func (p *Pool) adopt(a Allocation) error {
 	// The v6 address is derived, so a changed or newly added v6 pool is applied
 	// on load instead of refusing to start.
 	a.IPv6 = p.v6At(off)
-	p.byKey[a.PublicKey] = &a
-	p.byAddr[a.IPv4] = a.PublicKey
+	p.addLocked(&a)
 	return nil
+}
+
+// addLocked and dropLocked keep the three indexes in step. Caller holds mu.
+func (p *Pool) addLocked(a *Allocation) {
+	p.byKey[a.PublicKey] = a
+	p.byAddr[a.IPv4] = a.PublicKey
+	if a.Source.IsValid() {
+		p.bySrc[a.Source]++
+	}
+}
+
+func (p *Pool) dropLocked(a *Allocation) {
+	delete(p.byKey, a.PublicKey)
+	delete(p.byAddr, a.IPv4)
+	if a.Source.IsValid() {
+		if p.bySrc[a.Source] <= 1 {
+			delete(p.bySrc, a.Source)
+		} else {
+			p.bySrc[a.Source]--
+		}
+	}
 }
 
 // Gateway returns the gateway's own tunnel addresses (the first host of each pool).
@@ -192,6 +236,13 @@ func (p *Pool) v6At(off int) netip.Addr {
 // created reports whether this call made the allocation. The allocation is on
 // disk before Allocate returns.
 func (p *Pool) Allocate(publicKey string) (a Allocation, created bool, err error) {
+	return p.AllocateFor(publicKey, Owner{})
+}
+
+// AllocateFor is Allocate on behalf of owner: a new allocation counts against
+// owner.Source's quota and records owner.TokenHash. A key that already holds
+// an allocation gets it back unchanged (its original owner stays).
+func (p *Pool) AllocateFor(publicKey string, owner Owner) (a Allocation, created bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
@@ -204,6 +255,10 @@ func (p *Pool) Allocate(publicKey string) (a Allocation, created bool, err error
 		p.metrics.incExhausted()
 		return Allocation{}, false, fmt.Errorf("%w: all %d addresses of %s in use", ErrExhausted, p.size, p.cfg.PoolV4)
 	}
+	if src := owner.Source.Unmap(); src.IsValid() && p.cfg.MaxPerSource > 0 && p.bySrc[src] >= p.cfg.MaxPerSource {
+		p.metrics.incQuota()
+		return Allocation{}, false, fmt.Errorf("%w: %s holds %d allocations", ErrQuota, src, p.bySrc[src])
+	}
 	off := p.next
 	for {
 		if _, used := p.byAddr[p.v4At(off)]; !used {
@@ -211,12 +266,11 @@ func (p *Pool) Allocate(publicKey string) (a Allocation, created bool, err error
 		}
 		off = (off + 1) % p.size
 	}
-	na := &Allocation{PublicKey: publicKey, IPv4: p.v4At(off), IPv6: p.v6At(off), Created: now, LastSeen: now}
-	p.byKey[publicKey] = na
-	p.byAddr[na.IPv4] = publicKey
+	na := &Allocation{PublicKey: publicKey, IPv4: p.v4At(off), IPv6: p.v6At(off), Created: now, LastSeen: now,
+		Source: owner.Source.Unmap(), TokenHash: owner.TokenHash}
+	p.addLocked(na)
 	if err := p.persistLocked(); err != nil {
-		delete(p.byKey, publicKey)
-		delete(p.byAddr, na.IPv4)
+		p.dropLocked(na)
 		return Allocation{}, false, err
 	}
 	p.next = (off + 1) % p.size
@@ -232,11 +286,9 @@ func (p *Pool) Release(publicKey string) (Allocation, error) {
 	if !ok {
 		return Allocation{}, ErrNotFound
 	}
-	delete(p.byKey, publicKey)
-	delete(p.byAddr, a.IPv4)
+	p.dropLocked(a)
 	if err := p.persistLocked(); err != nil {
-		p.byKey[publicKey] = a
-		p.byAddr[a.IPv4] = publicKey
+		p.addLocked(a)
 		return Allocation{}, err
 	}
 	p.metrics.setInUse(len(p.byKey))
@@ -260,11 +312,10 @@ func (p *Pool) Expire(idle time.Duration) ([]Allocation, error) {
 	defer p.mu.Unlock()
 	cutoff := p.now().Add(-idle)
 	var gone []Allocation
-	for k, a := range p.byKey {
+	for _, a := range p.byKey {
 		if a.LastSeen.Before(cutoff) {
 			gone = append(gone, *a)
-			delete(p.byKey, k)
-			delete(p.byAddr, a.IPv4)
+			p.dropLocked(a)
 		}
 	}
 	if len(gone) == 0 && !p.dirty {
@@ -272,9 +323,7 @@ func (p *Pool) Expire(idle time.Duration) ([]Allocation, error) {
 	}
 	if err := p.persistLocked(); err != nil {
 		for _, a := range gone {
-			a := a
-			p.byKey[a.PublicKey] = &a
-			p.byAddr[a.IPv4] = a.PublicKey
+			p.addLocked(&a)
 		}
 		return nil, err
 	}

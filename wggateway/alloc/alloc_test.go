@@ -305,3 +305,38 @@ func TestExpireIdle(t *testing.T) {
 		t.Fatalf("touch not persisted: %+v", a)
 	}
 }
+
+// TestQuotaSurvivesRestart: the source of each allocation is on disk, so a
+// restart does not hand a source a fresh quota.
+func TestQuotaSurvivesRestart(t *testing.T) {
+	cfg := Config{PoolV4: netip.MustParsePrefix("10.99.0.0/24"), StatePath: filepath.Join(t.TempDir(), "peers.json"), MaxPerSource: 2}
+	src := Owner{Source: netip.MustParseAddr("2001:db8::5")}
+	p, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"a", "b"} {
+		if _, _, err := p.AllocateFor(k, src); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := p.AllocateFor("c", src); !errors.Is(err, ErrQuota) {
+		t.Fatalf("third allocation: %v, want ErrQuota", err)
+	}
+	p2, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p2.AllocateFor("c", src); !errors.Is(err, ErrQuota) {
+		t.Fatalf("after restart: %v, want ErrQuota", err)
+	}
+	if _, err := p2.Release("a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, created, err := p2.AllocateFor("c", Owner{Source: netip.MustParseAddr("::ffff:192.0.2.1")}); err != nil || !created {
+		t.Fatalf("other source: %v %v", created, err)
+	}
+	if _, created, err := p2.AllocateFor("d", src); err != nil || !created {
+		t.Fatalf("after a release: %v %v", created, err)
+	}
+}

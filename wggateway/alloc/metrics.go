@@ -7,6 +7,7 @@ type Metrics struct {
 	size      prometheus.Gauge
 	inUse     prometheus.Gauge
 	exhausted prometheus.Counter
+	quota     prometheus.Counter
 }
 
 // NewMetrics registers the pool metrics on reg.
@@ -24,8 +25,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "wggateway_alloc_exhausted_total",
 			Help: "Allocation requests refused because the pool was full.",
 		}),
+		quota: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wggateway_alloc_quota_refused_total",
+			Help: "Allocation requests refused because their source held its per-source quota.",
+		}),
 	}
-	reg.MustRegister(m.size, m.inUse, m.exhausted)
+	reg.MustRegister(m.size, m.inUse, m.exhausted, m.quota)
 	return m
 }
 
@@ -44,5 +49,11 @@ func (m *Metrics) setInUse(n int) {
 func (m *Metrics) incExhausted() {
 	if m != nil {
 		m.exhausted.Inc()
+	}
+}
+
+func (m *Metrics) incQuota() {
+	if m != nil {
+		m.quota.Inc()
 	}
 }

@@ -124,9 +124,11 @@ func NewChecker(secret Secret, limit *FailureLimiter, m *Metrics) *Checker {
 
 // Check authenticates r. A source that is over its failure budget gets Limited
 // without its credentials being looked at, so it learns nothing from guessing.
+// The attempt is charged before the check and refunded on success, so
+// concurrent guesses cannot all slip in under one remaining token.
 func (c *Checker) Check(r *http.Request) Result {
 	src := SourceOf(r)
-	if c.limit != nil && !c.limit.Allowed(src) {
+	if c.limit != nil && !c.limit.Reserve(src) {
 		c.metrics.failure(Limited)
 		return Limited
 	}
@@ -138,10 +140,10 @@ func (c *Checker) Check(r *http.Request) Result {
 	case !c.secret.Matches(pass):
 		res = Wrong
 	}
-	if res != OK {
-		if c.limit != nil {
-			c.limit.Fail(src)
-		}
+	switch {
+	case res == OK && c.limit != nil:
+		c.limit.Refund(src)
+	case res != OK:
 		c.metrics.failure(res)
 	}
 	return res

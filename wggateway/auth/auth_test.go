@@ -154,7 +154,10 @@ func TestLoadSecret(t *testing.T) {
 func TestRateLimitFailures(t *testing.T) {
 	secret, _ := NewSecret(testSecret)
 	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	lim := NewFailureLimiter(3, time.Minute, clk.now)
+	lim, err := NewFailureLimiter(3, time.Minute, clk.now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := NewChecker(secret, lim, nil)
 
 	attacker := "[2001:db8:1:2::10]:5555"
@@ -194,10 +197,80 @@ func TestRateLimitFailures(t *testing.T) {
 	}
 }
 
+// TestConcurrentGuessesEachCost fires many wrong passwords from one source at
+// once: each must spend one attempt, so exactly burst of them are checked
+// (Wrong) and the rest refused unchecked (Limited), however they interleave.
+func TestConcurrentGuessesEachCost(t *testing.T) {
+	secret, _ := NewSecret(testSecret)
+	const burst, guesses = 3, 64
+	lim, err := NewFailureLimiter(burst, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewChecker(secret, lim, nil)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		count = map[Result]int{}
+		start = make(chan struct{})
+	)
+	for range guesses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			res := c.Check(request("192.0.2.66:1234", withPassword("guess")))
+			mu.Lock()
+			count[res]++
+			mu.Unlock()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if count[Wrong] != burst || count[Limited] != guesses-burst {
+		t.Fatalf("results %v, want %d Wrong and %d Limited", count, burst, guesses-burst)
+	}
+}
+
+// TestReserveChargesInFlight is the interleaving that made a check-then-charge
+// limiter leak: a second attempt arriving while the first is still being
+// checked must already see the first one's charge.
+func TestReserveChargesInFlight(t *testing.T) {
+	lim, err := NewFailureLimiter(1, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := netip.MustParseAddr("192.0.2.9")
+	if !lim.Reserve(src) {
+		t.Fatal("first attempt refused")
+	}
+	if lim.Reserve(src) {
+		t.Fatal("second attempt in flight allowed: the budget of 1 was spent twice")
+	}
+	lim.Refund(src) // the first one authenticated after all
+	if !lim.Reserve(src) {
+		t.Fatal("refunded attempt not given back")
+	}
+}
+
+func TestLimiterRefusesBadConfig(t *testing.T) {
+	for _, tt := range []struct {
+		burst  int
+		refill time.Duration
+	}{{5, 0}, {5, -time.Second}, {0, time.Minute}} {
+		if _, err := NewFailureLimiter(tt.burst, tt.refill, nil); err == nil {
+			t.Errorf("NewFailureLimiter(%d, %v) accepted", tt.burst, tt.refill)
+		}
+	}
+}
+
 func TestLimiterBounded(t *testing.T) {
-	lim := NewFailureLimiter(2, time.Hour, nil)
+	lim, err := NewFailureLimiter(2, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range maxSources + 10 {
-		lim.Fail(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
+		lim.Reserve(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
 	}
 	if n := lim.Sources(); n > maxSources {
 		t.Fatalf("tracking %d sources, cap is %d", n, maxSources)

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"net/netip"
 	"sync"
 	"time"
@@ -30,15 +31,19 @@ type bucket struct {
 const maxSources = 65536
 
 // NewFailureLimiter allows burst failures per source, refilling one per refill.
-// now may be nil (time.Now).
-func NewFailureLimiter(burst int, refill time.Duration, now Clock) *FailureLimiter {
+// now may be nil (time.Now). A zero refill is refused rather than read as "no
+// limit": a limiter that never limits is a configuration mistake.
+func NewFailureLimiter(burst int, refill time.Duration, now Clock) (*FailureLimiter, error) {
+	if burst < 1 {
+		return nil, errors.New("auth failure burst must be at least 1")
+	}
+	if refill <= 0 {
+		return nil, errors.New("auth failure refill must be positive")
+	}
 	if now == nil {
 		now = time.Now
 	}
-	if burst < 1 {
-		burst = 1
-	}
-	return &FailureLimiter{burst: float64(burst), refill: refill, now: now, buckets: map[netip.Prefix]*bucket{}}
+	return &FailureLimiter{burst: float64(burst), refill: refill, now: now, buckets: map[netip.Prefix]*bucket{}}, nil
 }
 
 func sourceKey(a netip.Addr) netip.Prefix {
@@ -52,11 +57,7 @@ func sourceKey(a netip.Addr) netip.Prefix {
 
 // level brings b up to date and returns its tokens. Caller holds mu.
 func (l *FailureLimiter) level(b *bucket, now time.Time) float64 {
-	if l.refill > 0 {
-		b.tokens += float64(now.Sub(b.at)) / float64(l.refill)
-	} else {
-		b.tokens = l.burst
-	}
+	b.tokens += float64(now.Sub(b.at)) / float64(l.refill)
 	if b.tokens > l.burst {
 		b.tokens = l.burst
 	}
@@ -64,19 +65,12 @@ func (l *FailureLimiter) level(b *bucket, now time.Time) float64 {
 	return b.tokens
 }
 
-// Allowed reports whether src may still try.
-func (l *FailureLimiter) Allowed(src netip.Addr) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b, ok := l.buckets[sourceKey(src)]
-	if !ok {
-		return true
-	}
-	return l.level(b, l.now()) >= 1
-}
-
-// Fail spends one attempt of src.
-func (l *FailureLimiter) Fail(src netip.Addr) {
+// Reserve spends one attempt of src before its credentials are looked at, and
+// reports whether src had one. Checking and charging in one step under mu is
+// what makes N concurrent guesses cost N: a separate "allowed?" then "fail"
+// would let every guess in flight pass the check before any is charged.
+// A request that then authenticates gives the attempt back with Refund.
+func (l *FailureLimiter) Reserve(src netip.Addr) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -97,10 +91,29 @@ func (l *FailureLimiter) Fail(src netip.Addr) {
 		b = &bucket{tokens: l.burst, at: now}
 		l.buckets[k] = b
 	}
-	l.level(b, now)
-	if b.tokens >= 1 {
-		b.tokens--
+	if l.level(b, now) < 1 {
+		return false
 	}
+	b.tokens--
+	return true
+}
+
+// Refund returns the attempt Reserve took from src after it authenticated.
+// A source back at its full budget is forgotten, so sources that only ever
+// succeed (every healthy node) do not fill the table.
+func (l *FailureLimiter) Refund(src netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := sourceKey(src)
+	b, ok := l.buckets[k]
+	if !ok {
+		return
+	}
+	if l.level(b, l.now())+1 >= l.burst {
+		delete(l.buckets, k)
+		return
+	}
+	b.tokens++
 }
 
 // pruneLocked drops sources whose budget has fully refilled.

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -35,18 +36,21 @@ const SecretEnv = "WGGATEWAY_SECRET"
 
 // Config of the client.
 type Config struct {
-	Server      string // base URL of the gateway API, e.g. http://[2001:db8::1]:8080
-	CAFile      string // PEM CA bundle for an HTTPS gateway with a private CA
-	SecretFile  string
-	Interface   string
-	Userspace   bool
-	MTU         int
-	KeyFile     string // client private key, created when missing
-	ServerKeys  bool   // ask the gateway to generate the key pair instead
-	WriteConfig string // also write the full wg-quick config here (0600)
-	NoRoutes    bool   // do not route AllowedIPs through the interface
-	Retry       time.Duration
-	Timeout     time.Duration
+	Server string // base URL of the gateway API, e.g. https://[2001:db8::1]:8443
+	CAFile string // PEM CA bundle for an HTTPS gateway with a private CA
+	// InsecureHTTP allows an http:// Server: the shared secret (and a
+	// server-generated private key) then cross the network in clear.
+	InsecureHTTP bool
+	SecretFile   string
+	Interface    string
+	Userspace    bool
+	MTU          int
+	KeyFile      string // client private key, created when missing
+	ServerKeys   bool   // ask the gateway to generate the key pair instead
+	WriteConfig  string // also write the full wg-quick config here (0600)
+	NoRoutes     bool   // do not route AllowedIPs through the interface
+	Retry        time.Duration
+	Timeout      time.Duration
 }
 
 // DefaultConfig returns the defaults the flags show.
@@ -61,7 +65,8 @@ func DefaultConfig() Config {
 
 // AddFlags binds c to flags in fs with WGGATEWAY_CLIENT_* env fallbacks.
 func (c *Config) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&c.Server, "server", c.Server, "gateway API base URL, e.g. http://[2001:db8::1]:8080 (required)")
+	fs.StringVar(&c.Server, "server", c.Server, "gateway API base URL, e.g. https://[2001:db8::1]:8443 (required)")
+	fs.BoolVar(&c.InsecureHTTP, "insecure-http", c.InsecureHTTP, "allow an http:// --server (the shared secret then crosses the network in clear; refused without this flag)")
 	fs.StringVar(&c.CAFile, "ca-file", c.CAFile, "PEM CA bundle to verify an HTTPS gateway (default: system roots)")
 	fs.StringVar(&c.SecretFile, "secret-file", c.SecretFile, "file holding the shared secret (else env "+SecretEnv+")")
 	fs.StringVar(&c.Interface, "interface", c.Interface, "WireGuard interface to create or adopt")
@@ -73,7 +78,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.NoRoutes, "no-routes", c.NoRoutes, "do not route the gateway's AllowedIPs through the interface")
 	fs.DurationVar(&c.Retry, "retry", c.Retry, "wait between attempts while the gateway is unreachable or busy")
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "give up fetching the config after this long")
-	for _, name := range []string{"server", "ca-file", "secret-file", "interface", "userspace", "mtu", "key-file",
+	for _, name := range []string{"server", "insecure-http", "ca-file", "secret-file", "interface", "userspace", "mtu", "key-file",
 		"server-keys", "write-config", "no-routes", "retry", "timeout"} {
 		command.BindEnv(fs, name, "WGGATEWAY_CLIENT_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_")))
 	}
@@ -83,8 +88,11 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 // userspace device it then waits for ctx (the device lives in this process);
 // with a kernel interface it returns once the tunnel is configured.
 func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
-	if cfg.Server == "" {
-		return errors.New("--server is required")
+	if err := checkServerURL(cfg.Server, cfg.InsecureHTTP); err != nil {
+		return err
+	}
+	if strings.HasPrefix(cfg.Server, "http://") {
+		log.Warn().Str("server", cfg.Server).Msg("--insecure-http: sending the shared secret over plain HTTP")
 	}
 	secret, err := auth.ReadSecret(cfg.SecretFile, SecretEnv)
 	if err != nil {
@@ -109,9 +117,17 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 	}
 	fetchCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	cc, err := Fetch(fetchCtx, log, hc, cfg.Server, secret, req, cfg.Retry)
+	answer, err := Fetch(fetchCtx, log, hc, cfg.Server, secret, req, cfg.Retry)
 	if err != nil {
 		return err
+	}
+	cc := answer.ClientConfig
+	if answer.ReleaseToken != "" && !cfg.ServerKeys {
+		// Kept beside the key it belongs to: it is what releases this
+		// node's address (DELETE /v1/peers), and only this node has it.
+		if err := keyfile.WriteSecretFile(ReleaseTokenFile(cfg.KeyFile), []byte(answer.ReleaseToken+"\n")); err != nil {
+			return err
+		}
 	}
 	if cfg.ServerKeys {
 		k, err := wgtypes.ParseKey(cc.Interface.PrivateKey)
@@ -176,6 +192,31 @@ func Up(ctx context.Context, log zerolog.Logger, cfg Config, key wgtypes.Key, cc
 	return dev, nil
 }
 
+// ReleaseTokenFile is where the client keeps the release token of the
+// allocation its key got: next to the key file.
+func ReleaseTokenFile(keyFile string) string { return keyFile + ".release-token" }
+
+// checkServerURL refuses a gateway URL the secret should not be sent to:
+// anything but https://, unless insecureHTTP allows http://.
+func checkServerURL(server string, insecureHTTP bool) error {
+	if server == "" {
+		return errors.New("--server is required")
+	}
+	u, err := url.Parse(server)
+	if err != nil {
+		return fmt.Errorf("--server %q: %w", server, err)
+	}
+	switch {
+	case u.Scheme == "https" && u.Host != "":
+		return nil
+	case u.Scheme == "http" && u.Host != "" && insecureHTTP:
+		return nil
+	case u.Scheme == "http" && u.Host != "":
+		return fmt.Errorf("--server %s is plain HTTP: the shared secret would cross the network in clear; use https://, or --insecure-http to allow it", server)
+	}
+	return fmt.Errorf("--server %q: want https://host[:port]", server)
+}
+
 func resolveEndpoint(ctx context.Context, ep string) (netip.AddrPort, error) {
 	if ap, err := netip.ParseAddrPort(ep); err == nil {
 		return ap, nil
@@ -217,34 +258,34 @@ type permanentError struct{ error }
 // Fetch registers with the gateway and returns its configuration, retrying
 // every retry while the gateway is unreachable, rate limiting or out of
 // addresses, until ctx ends. Answers that cannot change on retry fail at once.
-func Fetch(ctx context.Context, log zerolog.Logger, hc *http.Client, base, secret string, req server.RegisterRequest, retry time.Duration) (render.ClientConfig, error) {
+func Fetch(ctx context.Context, log zerolog.Logger, hc *http.Client, base, secret string, req server.RegisterRequest, retry time.Duration) (server.RegisterResponse, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
-		return render.ClientConfig{}, err
+		return server.RegisterResponse{}, err
 	}
-	url := strings.TrimSuffix(base, "/") + "/v1/peers"
+	peersURL := strings.TrimSuffix(base, "/") + "/v1/peers"
 	for attempt := 1; ; attempt++ {
-		cc, err := fetchOnce(ctx, hc, url, secret, body)
+		cc, err := fetchOnce(ctx, hc, peersURL, secret, body)
 		if err == nil {
 			return cc, nil
 		}
 		var perm permanentError
 		if errors.As(err, &perm) {
-			return render.ClientConfig{}, perm.error
+			return server.RegisterResponse{}, perm.error
 		}
 		log.Warn().Err(err).Int("attempt", attempt).Dur("retryIn", retry).Msg("fetch config")
 		select {
 		case <-ctx.Done():
-			return render.ClientConfig{}, fmt.Errorf("fetch config from %s: %w (last error: %v)", url, ctx.Err(), err)
+			return server.RegisterResponse{}, fmt.Errorf("fetch config from %s: %w (last error: %v)", peersURL, ctx.Err(), err)
 		case <-time.After(retry):
 		}
 	}
 }
 
-func fetchOnce(ctx context.Context, hc *http.Client, url, secret string, body []byte) (render.ClientConfig, error) {
+func fetchOnce(ctx context.Context, hc *http.Client, url, secret string, body []byte) (server.RegisterResponse, error) {
 	r, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return render.ClientConfig{}, permanentError{fmt.Errorf("request: %w", err)}
+		return server.RegisterResponse{}, permanentError{fmt.Errorf("request: %w", err)}
 	}
 	r.Header.Set("Content-Type", "application/json")
 	r.Header.Set("Accept", "application/json")
@@ -252,24 +293,24 @@ func fetchOnce(ctx context.Context, hc *http.Client, url, secret string, body []
 	r.SetBasicAuth(host, secret)
 	resp, err := hc.Do(r)
 	if err != nil {
-		return render.ClientConfig{}, err
+		return server.RegisterResponse{}, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return render.ClientConfig{}, fmt.Errorf("read answer: %w", err)
+		return server.RegisterResponse{}, fmt.Errorf("read answer: %w", err)
 	}
 	switch {
 	case resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusCreated:
-		var cc render.ClientConfig
+		var cc server.RegisterResponse
 		if err := json.Unmarshal(b, &cc); err != nil {
-			return render.ClientConfig{}, permanentError{fmt.Errorf("decode config: %w", err)}
+			return server.RegisterResponse{}, permanentError{fmt.Errorf("decode config: %w", err)}
 		}
 		return cc, nil
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		return render.ClientConfig{}, fmt.Errorf("gateway answered %s: %s", resp.Status, errorText(b))
+		return server.RegisterResponse{}, fmt.Errorf("gateway answered %s: %s", resp.Status, errorText(b))
 	default:
-		return render.ClientConfig{}, permanentError{fmt.Errorf("gateway answered %s: %s", resp.Status, errorText(b))}
+		return server.RegisterResponse{}, permanentError{fmt.Errorf("gateway answered %s: %s", resp.Status, errorText(b))}
 	}
 }
 

@@ -104,9 +104,45 @@ func TestRunNeedsServerAndSecret(t *testing.T) {
 	if err := Run(context.Background(), zerolog.Nop(), cfg); err == nil || !strings.Contains(err.Error(), "--server") {
 		t.Fatalf("Run without server = %v", err)
 	}
-	cfg.Server = "http://[::1]:1"
+	cfg.Server = "https://[::1]:1"
 	if err := Run(context.Background(), zerolog.Nop(), cfg); err == nil || !strings.Contains(err.Error(), "secret") {
 		t.Fatalf("Run without secret = %v", err)
+	}
+}
+
+// TestRunRefusesPlainHTTP: a gateway URL with http:// would send the shared
+// secret in clear. The client refuses before connecting, unless
+// --insecure-http says the operator means it.
+func TestRunRefusesPlainHTTP(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	t.Cleanup(srv.Close)
+	t.Setenv(SecretEnv, "a shared secret of enough length")
+	cfg := DefaultConfig()
+	cfg.Server = srv.URL
+	cfg.KeyFile = filepath.Join(t.TempDir(), "client.key")
+	cfg.Timeout = 5 * time.Second
+	if err := Run(context.Background(), zerolog.Nop(), cfg); err == nil || !strings.Contains(err.Error(), "--insecure-http") {
+		t.Fatalf("Run with %s = %v, want a refusal naming --insecure-http", srv.URL, err)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("the secret was sent over plain HTTP %d times", n)
+	}
+	for _, bad := range []string{"ftp://gw", "https://", "[::1]:8080", "gw:8080"} {
+		if err := checkServerURL(bad, true); err == nil {
+			t.Errorf("server URL %q accepted", bad)
+		}
+	}
+	// Allowed with the flag: it reaches the gateway (which says 401 here).
+	cfg.InsecureHTTP = true
+	if err := Run(context.Background(), zerolog.Nop(), cfg); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("Run with --insecure-http = %v, want the gateway's 401", err)
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("gateway saw %d requests with --insecure-http, want 1", calls.Load())
 	}
 }
 

@@ -4,8 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/netip"
@@ -23,12 +31,18 @@ import (
 	"golang.org/x/net/ipv4"
 )
 
-// Addresses inside the test's namespaces (documentation and ULA ranges).
+// Addresses inside the test's namespaces (documentation, ULA and link-local
+// ranges; none of them leaves the namespaces).
 const (
-	gwLinkV6   = "fd00:1::1" // gateway, on the client-facing veth
-	clLinkV6   = "fd00:1::2" // client, IPv6 only like a cluster node
-	gwPublicV4 = "203.0.113.1"
-	inetHostV4 = "203.0.113.2" // the "internet" host
+	gwLinkV6   = "fd00:1::1"   // gateway, on the client-facing veth
+	clLinkV6   = "fd00:1::2"   // client, IPv6 only like a cluster node
+	gw2LinkV6  = "fd00:2::1"   // gateway, on the second client's veth
+	cl2LinkV6  = "fd00:2::2"   // second client
+	gwPublicV4 = "192.0.2.1"   // gateway on its LAN, the SNAT source
+	lanHostV4  = "192.0.2.254" // another host on the gateway's LAN (and its router)
+	inetHostV4 = "203.0.113.2" // the "internet" host, beyond the LAN router
+	metadataV4 = "169.254.169.254"
+	cl2TunV4   = "10.99.0.3" // the second client's tunnel address
 	poolV4     = "10.99.0.0/24"
 	apiPort    = "8080"
 	wgPort     = "51820"
@@ -128,10 +142,12 @@ func buildBinary(t *testing.T) string {
 }
 
 // TestTunnelSNAT is the whole path: the client namespace (IPv6 only) fetches
-// its config from the gateway over HTTP, brings the tunnel up, and reaches a
+// its config from the gateway over HTTPS, brings the tunnel up, and reaches a
 // host in the internet namespace over IPv4 with ping and TCP; that host sees
-// the gateway's IPv4 address as the source. Then the gateway restarts and the
-// tunnel works again from the persisted state.
+// the gateway's IPv4 address as the source. A second client comes up, and
+// the first one can reach neither it, nor another host on the gateway's LAN,
+// nor the metadata address, through the tunnel. Then the gateway restarts and
+// the tunnel works again from the persisted state.
 func TestTunnelSNAT(t *testing.T) {
 	netnstest.Require(t)
 	bin := buildBinary(t)
@@ -139,13 +155,25 @@ func TestTunnelSNAT(t *testing.T) {
 
 	gw := netnstest.New(t, "gw")
 	cl := netnstest.New(t, "cl")
+	cl2 := netnstest.New(t, "cl2")
 	inet := netnstest.New(t, "inet")
 	netnstest.Veth(t, gw, "veth-cl", cl, "veth-gw")
+	netnstest.Veth(t, gw, "veth-cl2", cl2, "veth-gw")
 	netnstest.Veth(t, gw, "veth-inet", inet, "veth-gw")
 	gw.Run(t, "ip", "-6", "addr", "add", gwLinkV6+"/64", "dev", "veth-cl", "nodad")
 	cl.Run(t, "ip", "-6", "addr", "add", clLinkV6+"/64", "dev", "veth-gw", "nodad")
+	gw.Run(t, "ip", "-6", "addr", "add", gw2LinkV6+"/64", "dev", "veth-cl2", "nodad")
+	cl2.Run(t, "ip", "-6", "addr", "add", cl2LinkV6+"/64", "dev", "veth-gw", "nodad")
+	// The second client reaches the gateway's API and WireGuard address
+	// (fd00:1::1) through its own link.
+	cl2.Run(t, "ip", "-6", "route", "add", "fd00:1::/64", "via", gw2LinkV6)
+	// The gateway's LAN is 192.0.2.0/24; the inet namespace is both another
+	// LAN host and the router to the internet host and the metadata address.
 	gw.Run(t, "ip", "addr", "add", gwPublicV4+"/24", "dev", "veth-inet")
-	inet.Run(t, "ip", "addr", "add", inetHostV4+"/24", "dev", "veth-gw")
+	gw.Run(t, "ip", "route", "add", "default", "via", lanHostV4)
+	inet.Run(t, "ip", "addr", "add", lanHostV4+"/24", "dev", "veth-gw")
+	inet.Run(t, "ip", "addr", "add", inetHostV4+"/32", "dev", "lo")
+	inet.Run(t, "ip", "addr", "add", metadataV4+"/32", "dev", "lo")
 	// The internet host has no route to the tunnel pool: a reply can only get
 	// back if the gateway rewrote the source to its own address.
 
@@ -153,14 +181,17 @@ func TestTunnelSNAT(t *testing.T) {
 	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	certFile, keyFile := writeCert(t, dir, gwLinkV6)
 	// Interface names carry the pid: /var/run/wireguard is shared by all
 	// namespaces, and so are the UAPI sockets named after the interfaces.
 	gwIface := fmt.Sprintf("wggw%d", os.Getpid()%1000000)
 	clIface := fmt.Sprintf("wgcl%d", os.Getpid()%1000000)
+	cl2Iface := fmt.Sprintf("wgcm%d", os.Getpid()%1000000)
 	mode := wireguardMode(t, gw)
 	gwArgs := []string{bin,
 		mode, "--interface", gwIface,
 		"--listen", net.JoinHostPort(gwLinkV6, apiPort),
+		"--tls-cert", certFile, "--tls-key", keyFile,
 		"--endpoint", net.JoinHostPort(gwLinkV6, wgPort), "--listen-port", wgPort,
 		"--pool-v4", poolV4, "--pool-v6", "fd00:99::/64",
 		"--snat-interface", "veth-inet",
@@ -174,14 +205,18 @@ func TestTunnelSNAT(t *testing.T) {
 
 	// The client gets the secret from the environment, the way a node's boot
 	// unit passes it.
-	client := start(t, cl, "client", []string{"WGGATEWAY_SECRET=" + secret}, bin, "client",
-		mode, "--interface", clIface,
-		"--server", "http://"+net.JoinHostPort(gwLinkV6, apiPort),
-		"--key-file", filepath.Join(dir, "client.key"),
-		"--write-config", filepath.Join(dir, "client.conf"),
-		"--retry", "200ms", "--timeout", "60s",
-	)
-	waitFor(t, "client tunnel", client, 60*time.Second, func() bool { return strings.Contains(client.out.String(), "tunnel up") })
+	startClient := func(ns *netnstest.NS, name, iface string) *proc {
+		c := start(t, ns, name, []string{"WGGATEWAY_SECRET=" + secret}, bin, "client",
+			mode, "--interface", iface,
+			"--server", "https://"+net.JoinHostPort(gwLinkV6, apiPort), "--ca-file", certFile,
+			"--key-file", filepath.Join(dir, name+".key"),
+			"--write-config", filepath.Join(dir, name+".conf"),
+			"--retry", "200ms", "--timeout", "60s",
+		)
+		waitFor(t, name+" tunnel", c, 60*time.Second, func() bool { return strings.Contains(c.out.String(), "tunnel up") })
+		return c
+	}
+	client := startClient(cl, "client", clIface)
 
 	conf, err := os.ReadFile(filepath.Join(dir, "client.conf"))
 	if err != nil {
@@ -192,14 +227,27 @@ func TestTunnelSNAT(t *testing.T) {
 			t.Fatalf("client config lacks %q:\n%s", want, conf)
 		}
 	}
+	if fi, err := os.Stat(filepath.Join(dir, "client.key.release-token")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("release token not kept beside the key with mode 0600: %v", err)
+	}
 
-	srv := listenTCP(t, inet)
+	srv := listenTCP(t, inet, inetHostV4)
 	checkPath(t, cl, srv, gateway)
-	checkAPIFromClient(t, cl)
+	checkAPIFromClient(t, cl, certFile)
+
+	// A second peer: reachable from the internet side of its own tunnel, but
+	// not from the first peer.
+	client2 := startClient(cl2, "client2", cl2Iface)
+	checkPath(t, cl2, srv, gateway)
+	checkDenied(t, cl, []deniedTarget{
+		{"another tunnel peer", listenTCP(t, cl2, cl2TunV4)},
+		{"a host on the gateway's LAN", listenTCP(t, inet, lanHostV4)},
+		{"the metadata address", listenTCP(t, inet, metadataV4)},
+	})
 
 	// Restart the gateway: the userspace interface is recreated empty, and the
-	// client's peer must come back from the state file without the client
-	// asking again.
+	// clients' peers must come back from the state file without them asking
+	// again.
 	if err := gateway.stop(t); err != nil {
 		t.Fatalf("gateway did not shut down cleanly: %v\n%s", err, gateway.out.String())
 	}
@@ -208,14 +256,81 @@ func TestTunnelSNAT(t *testing.T) {
 	}
 	gateway2 := start(t, gw, "gateway-restarted", nil, gwArgs...)
 	waitFor(t, "restarted gateway API", gateway2, 60*time.Second, func() bool { return strings.Contains(gateway2.out.String(), "API serving") })
-	if !strings.Contains(gateway2.out.String(), `"peers":1`) {
-		t.Fatalf("restarted gateway did not restore the peer:\n%s", gateway2.out.String())
+	if !strings.Contains(gateway2.out.String(), `"peers":2`) {
+		t.Fatalf("restarted gateway did not restore the peers:\n%s", gateway2.out.String())
 	}
 	checkPath(t, cl, srv, gateway2)
 
-	for _, p := range []*proc{gateway, gateway2, client} {
+	for _, p := range []*proc{gateway, gateway2, client, client2} {
 		if strings.Contains(p.out.String(), secret) {
 			t.Fatalf("%s logged the shared secret", p.name)
+		}
+	}
+}
+
+// writeCert writes a self-signed certificate for ip and its key; the
+// certificate is also the CA file clients trust.
+func writeCert(t *testing.T, dir, ip string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "wggateway e2e"},
+		IPAddresses:           []net.IP{net.ParseIP(ip)},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "api.crt"), filepath.Join(dir, "api.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// deniedTarget is a listener tunnel traffic must not reach.
+type deniedTarget struct {
+	what string
+	srv  *tcpServer
+}
+
+// checkDenied dials each target from ns through the tunnel (the path to the
+// internet host was just shown to work): the gateway's forward filter drops
+// the packets, so no dial succeeds and no listener sees a connection.
+func checkDenied(t *testing.T, ns *netnstest.NS, targets []deniedTarget) {
+	t.Helper()
+	for _, tg := range targets {
+		var conn net.Conn
+		err := ns.Do(func() (err error) {
+			d := net.Dialer{Timeout: 3 * time.Second}
+			conn, err = d.DialContext(context.Background(), "tcp4", tg.srv.addr)
+			return err
+		})
+		if err == nil {
+			conn.Close()
+			t.Fatalf("%s (%s) is reachable through the tunnel", tg.what, tg.srv.addr)
+		}
+		select {
+		case src := <-tg.srv.peers:
+			t.Fatalf("%s (%s) accepted a connection from %s through the tunnel", tg.what, tg.srv.addr, src)
+		default:
 		}
 	}
 }
@@ -236,17 +351,17 @@ func wireguardMode(t *testing.T, ns *netnstest.NS) string {
 	return "--userspace"
 }
 
-// tcpServer accepts in the internet namespace and reports each peer address.
+// tcpServer accepts in a namespace and reports each peer address.
 type tcpServer struct {
 	addr  string
 	peers chan netip.Addr
 }
 
-func listenTCP(t *testing.T, inet *netnstest.NS) *tcpServer {
+func listenTCP(t *testing.T, ns *netnstest.NS, addr string) *tcpServer {
 	t.Helper()
 	var ln net.Listener
-	if err := inet.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", net.JoinHostPort(inetHostV4, tcpPort))
+	if err := ns.Do(func() (err error) {
+		ln, err = net.Listen("tcp4", net.JoinHostPort(addr, tcpPort))
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -352,9 +467,16 @@ func pingOnce(t *testing.T, pc *icmp.PacketConn, target netip.Addr, seq int) boo
 	}
 }
 
-// httpIn is an HTTP client whose connections are made inside ns.
-func httpIn(ns *netnstest.NS) *http.Client {
-	tr := &http.Transport{DisableKeepAlives: true}
+// httpIn is an HTTPS client trusting caFile whose connections are made inside ns.
+func httpIn(t *testing.T, ns *netnstest.NS, caFile string) *http.Client {
+	t.Helper()
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca)
+	tr := &http.Transport{DisableKeepAlives: true, TLSClientConfig: &tls.Config{RootCAs: roots}}
 	tr.DialContext = func(ctx context.Context, network, addr string) (c net.Conn, err error) {
 		err = ns.Do(func() error {
 			var d net.Dialer
@@ -368,10 +490,10 @@ func httpIn(ns *netnstest.NS) *http.Client {
 
 // checkAPIFromClient talks to the API over the client's IPv6 link: a wrong
 // secret is refused, and the metrics show the peer on the interface.
-func checkAPIFromClient(t *testing.T, cl *netnstest.NS) {
+func checkAPIFromClient(t *testing.T, cl *netnstest.NS, caFile string) {
 	t.Helper()
-	hc := httpIn(cl)
-	base := "http://" + net.JoinHostPort(gwLinkV6, apiPort)
+	hc := httpIn(t, cl, caFile)
+	base := "https://" + net.JoinHostPort(gwLinkV6, apiPort)
 	req, _ := http.NewRequest("POST", base+"/v1/peers", strings.NewReader(`{"publicKey":"AAAA"}`))
 	req.SetBasicAuth("intruder", "not the secret at all")
 	resp, err := hc.Do(req)

@@ -21,8 +21,11 @@ const SecretEnv = "WGGATEWAY_SECRET"
 
 // Config of a gateway.
 type Config struct {
-	Listen          string       // HTTP(S) listen address
-	TLSCert, TLSKey string       // serve HTTPS when both are set
+	Listen          string // HTTP(S) listen address
+	TLSCert, TLSKey string // serve HTTPS when both are set
+	// BehindTLSProxy allows plain HTTP: a proxy in front terminates TLS, so
+	// the secret and server-generated keys are encrypted on the wire outside.
+	BehindTLSProxy  bool
 	SecretFile      string       // file holding the shared secret (else SecretEnv)
 	Interface       string       // WireGuard interface name
 	Userspace       bool         // run WireGuard in-process on a TUN device
@@ -43,6 +46,11 @@ type Config struct {
 	AuthFailBurst   int
 	AuthFailRefill  time.Duration
 	ShutdownTimeout time.Duration
+	// MaxPeersPerSource caps the allocations one source address holds (0: no cap).
+	MaxPeersPerSource int
+	// ForwardDeny are IPv4 destinations tunnel traffic may not reach, on top
+	// of the SNAT interface's own subnets and link-local (always denied).
+	ForwardDeny []netip.Prefix
 }
 
 // DefaultConfig returns the defaults the flags show.
@@ -60,6 +68,9 @@ func DefaultConfig() Config {
 		AuthFailBurst:   5,
 		AuthFailRefill:  time.Minute,
 		ShutdownTimeout: 10 * time.Second,
+		// A node holds one allocation; a few more cover key changes and
+		// reinstalls before the old one expires.
+		MaxPeersPerSource: 4,
 	}
 }
 
@@ -68,6 +79,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "HTTP API listen address (host:port)")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate file; with --tls-key the API serves HTTPS")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key file for --tls-cert")
+	fs.BoolVar(&c.BehindTLSProxy, "behind-tls-proxy", c.BehindTLSProxy, "serve plain HTTP because a TLS-terminating proxy fronts the API (without --tls-cert the gateway refuses to start otherwise: the shared secret and server-generated keys would cross the network in clear)")
 	fs.StringVar(&c.SecretFile, "secret-file", c.SecretFile, "file holding the shared secret clients send as the Basic Auth password (else env "+SecretEnv+")")
 	fs.StringVar(&c.Interface, "interface", c.Interface, "WireGuard interface to create or adopt")
 	fs.BoolVar(&c.Userspace, "userspace", c.Userspace, "run WireGuard in this process on a TUN device (for kernels without the wireguard module)")
@@ -88,7 +100,9 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.AuthFailBurst, "auth-fail-burst", c.AuthFailBurst, "failed authentications a source may make before it is refused")
 	fs.DurationVar(&c.AuthFailRefill, "auth-fail-refill", c.AuthFailRefill, "time after which a source earns back one failed attempt")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long in-flight requests get on shutdown")
-	for _, name := range []string{"listen", "tls-cert", "tls-key", "secret-file", "interface", "userspace", "mtu", "listen-port",
+	fs.IntVar(&c.MaxPeersPerSource, "max-peers-per-source", c.MaxPeersPerSource, "allocations one source address may hold; more are refused with 429 (0: no cap)")
+	fs.Var(flagvalue.Prefixes{P: &c.ForwardDeny}, "forward-deny", "comma-separated IPv4 prefixes tunnel peers may not reach (added to the --snat-interface subnets and 169.254.0.0/16, always denied)")
+	for _, name := range []string{"listen", "tls-cert", "tls-key", "behind-tls-proxy", "max-peers-per-source", "forward-deny", "secret-file", "interface", "userspace", "mtu", "listen-port",
 		"private-key-file", "endpoint", "pool-v4", "pool-v6", "allowed-ips", "dns", "keepalive", "state-file", "idle-timeout",
 		"sweep-interval", "snat-interface", "allow-server-keys", "auth-fail-burst", "auth-fail-refill", "shutdown-timeout"} {
 		command.BindEnv(fs, name, envName(name))
@@ -122,6 +136,23 @@ func (c Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if c.TLSCert == "" && c.TLSKey == "" && !c.BehindTLSProxy {
+		errs = append(errs, errors.New("no --tls-cert/--tls-key: the API would take the shared secret over plain HTTP; give a certificate, or --behind-tls-proxy if a proxy in front terminates TLS"))
+	}
+	if c.AuthFailBurst < 1 {
+		errs = append(errs, errors.New("--auth-fail-burst must be at least 1"))
+	}
+	if c.AuthFailRefill <= 0 {
+		errs = append(errs, errors.New("--auth-fail-refill must be positive (0 would never limit guessing)"))
+	}
+	if c.MaxPeersPerSource < 0 {
+		errs = append(errs, errors.New("--max-peers-per-source must not be negative"))
+	}
+	for _, p := range c.ForwardDeny {
+		if !p.Addr().Is4() {
+			errs = append(errs, fmt.Errorf("--forward-deny %s: only IPv4 prefixes (tunnel IPv6 is never forwarded)", p))
+		}
 	}
 	if c.ListenPort < 1 || c.ListenPort > 65535 {
 		errs = append(errs, fmt.Errorf("--listen-port %d out of range", c.ListenPort))

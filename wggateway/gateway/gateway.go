@@ -35,7 +35,14 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	pool, err := alloc.New(alloc.Config{PoolV4: cfg.PoolV4, PoolV6: cfg.PoolV6, StatePath: cfg.StateFile}, alloc.NewMetrics(reg))
+	if cfg.TLSCert == "" {
+		log.Warn().Str("listen", cfg.Listen).Msg("--behind-tls-proxy: serving the API over plain HTTP; only a TLS-terminating proxy in front keeps the shared secret off the wire")
+	}
+	limiter, err := auth.NewFailureLimiter(cfg.AuthFailBurst, cfg.AuthFailRefill, nil)
+	if err != nil {
+		return err
+	}
+	pool, err := alloc.New(alloc.Config{PoolV4: cfg.PoolV4, PoolV6: cfg.PoolV6, StatePath: cfg.StateFile, MaxPerSource: cfg.MaxPeersPerSource}, alloc.NewMetrics(reg))
 	if err != nil {
 		return err
 	}
@@ -69,14 +76,20 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 
 	var snatCfg *snat.Config
 	if cfg.SNATInterface != "" {
-		snatCfg = &snat.Config{Pool: cfg.PoolV4, OutInterface: cfg.SNATInterface}
+		lan, err := snat.ConnectedPrefixes(cfg.SNATInterface)
+		if err != nil {
+			return err
+		}
+		snatCfg = &snat.Config{Pool: cfg.PoolV4, OutInterface: cfg.SNATInterface, TunnelInterface: cfg.Interface,
+			Deny: append(lan, cfg.ForwardDeny...)}
 		if err := snat.Apply(*snatCfg); err != nil {
 			return err
 		}
-		log.Info().Stringer("pool", cfg.PoolV4).Str("out", cfg.SNATInterface).Msg("forwarding on, masquerade installed")
+		log.Info().Stringer("pool", cfg.PoolV4).Str("out", cfg.SNATInterface).Str("deny", fmt.Sprint(append([]netip.Prefix{snat.LinkLocal}, snatCfg.Deny...))).
+			Msg("forwarding on, masquerade and forward filter installed")
 	}
 
-	checker := auth.NewChecker(secret, auth.NewFailureLimiter(cfg.AuthFailBurst, cfg.AuthFailRefill, nil), auth.NewMetrics(reg))
+	checker := auth.NewChecker(secret, limiter, auth.NewMetrics(reg))
 	api := server.New(server.Config{
 		GatewayPublicKey: key.PublicKey(),
 		Endpoint:         cfg.Endpoint,

@@ -23,6 +23,7 @@ import (
 func TestValidate(t *testing.T) {
 	good := DefaultConfig()
 	good.Endpoint = "[2001:db8::1]:51820"
+	good.TLSCert, good.TLSKey = "cert.pem", "key.pem"
 	tests := []struct {
 		name   string
 		change func(*Config)
@@ -31,7 +32,13 @@ func TestValidate(t *testing.T) {
 		{"defaults plus endpoint", func(*Config) {}, ""},
 		{"no endpoint", func(c *Config) { c.Endpoint = "" }, "--endpoint is required"},
 		{"endpoint without port", func(c *Config) { c.Endpoint = "2001:db8::1" }, "--endpoint"},
-		{"half TLS", func(c *Config) { c.TLSCert = "cert.pem" }, "--tls-key"},
+		{"half TLS", func(c *Config) { c.TLSKey = "" }, "--tls-key"},
+		{"plain HTTP", func(c *Config) { c.TLSCert, c.TLSKey = "", "" }, "--behind-tls-proxy"},
+		{"plain HTTP behind a TLS proxy", func(c *Config) { c.TLSCert, c.TLSKey, c.BehindTLSProxy = "", "", true }, ""},
+		{"zero auth refill", func(c *Config) { c.AuthFailRefill = 0 }, "--auth-fail-refill"},
+		{"zero auth burst", func(c *Config) { c.AuthFailBurst = 0 }, "--auth-fail-burst"},
+		{"negative quota", func(c *Config) { c.MaxPeersPerSource = -1 }, "--max-peers-per-source"},
+		{"v6 forward deny", func(c *Config) { c.ForwardDeny = []netip.Prefix{netip.MustParsePrefix("fd00::/8")} }, "--forward-deny"},
 		{"bad port", func(c *Config) { c.ListenPort = 70000 }, "--listen-port"},
 		{"no allowed ips", func(c *Config) { c.AllowedIPs = nil }, "--allowed-ips"},
 		{"idle shorter than keepalives", func(c *Config) { c.IdleTimeout = time.Minute }, "too short"},
@@ -99,6 +106,7 @@ func TestRunExpiresIdlePeers(t *testing.T) {
 	cfg.IdleTimeout = 500 * time.Millisecond
 	cfg.SweepInterval = 100 * time.Millisecond
 	cfg.SNATInterface = "lo"
+	cfg.BehindTLSProxy = true // loopback inside the test's namespace
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

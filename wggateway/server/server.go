@@ -6,6 +6,11 @@
 package server
 
 import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -83,6 +88,20 @@ type RegisterRequest struct {
 // ReleaseRequest is the body of DELETE /v1/peers.
 type ReleaseRequest struct {
 	PublicKey string `json:"publicKey"`
+	// ReleaseToken is the token the registration that created the allocation
+	// answered with: everyone shares the secret, so the secret alone must not
+	// let one node release another's address.
+	ReleaseToken string `json:"releaseToken"`
+}
+
+// RegisterResponse is the JSON answer of POST /v1/peers: the client config,
+// plus the release token when this request created the allocation.
+type RegisterResponse struct {
+	render.ClientConfig
+	// ReleaseToken proves ownership of the allocation to DELETE /v1/peers. It
+	// is only in the answer that created the allocation; the gateway keeps
+	// only its hash.
+	ReleaseToken string `json:"releaseToken,omitempty"`
 }
 
 // Error is the JSON body of every error answer.
@@ -157,9 +176,22 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		pub = k
 	}
 
+	token, tokenHash, err := newReleaseToken()
+	if err != nil {
+		s.log.Error().Err(err).Msg("generate release token")
+		writeError(w, http.StatusInternalServerError, "cannot generate a release token")
+		return
+	}
+
 	s.changeMu.Lock()
 	defer s.changeMu.Unlock()
-	a, created, err := s.pool.Allocate(pub.String())
+	a, created, err := s.pool.AllocateFor(pub.String(), alloc.Owner{Source: auth.SourceOf(r), TokenHash: tokenHash})
+	if errors.Is(err, alloc.ErrQuota) {
+		s.log.Warn().Err(err).Str("publicKey", pub.String()).Stringer("source", auth.SourceOf(r)).Msg("per-source quota reached")
+		w.Header().Set("Retry-After", "300")
+		writeError(w, http.StatusTooManyRequests, "this source holds its quota of allocations: release one first")
+		return
+	}
 	if errors.Is(err, alloc.ErrExhausted) {
 		s.log.Error().Err(err).Str("publicKey", pub.String()).Stringer("source", auth.SourceOf(r)).Msg("tunnel pool exhausted")
 		w.Header().Set("Retry-After", "300")
@@ -215,7 +247,35 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	writeJSON(w, status, cc)
+	resp := RegisterResponse{ClientConfig: cc}
+	if created {
+		resp.ReleaseToken = token
+		w.Header().Set("Cache-Control", "no-store")
+	}
+	writeJSON(w, status, resp)
+}
+
+// newReleaseToken returns a random token and the hex SHA-256 the pool keeps.
+func newReleaseToken() (token, hash string, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", err
+	}
+	token = base64.RawURLEncoding.EncodeToString(b)
+	return token, hashToken(token), nil
+}
+
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// ownsAllocation reports in constant time whether token is a's release token.
+func ownsAllocation(a alloc.Allocation, token string) bool {
+	if a.TokenHash == "" || token == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(a.TokenHash), []byte(hashToken(token))) == 1
 }
 
 func (s *Server) release(w http.ResponseWriter, r *http.Request) {
@@ -230,6 +290,18 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 	}
 	s.changeMu.Lock()
 	defer s.changeMu.Unlock()
+	// changeMu is held from the ownership check to the release, so the
+	// allocation checked is the one released.
+	held, ok := s.pool.Get(pub.String())
+	if !ok {
+		writeError(w, http.StatusNotFound, "no peer with this public key")
+		return
+	}
+	if !ownsAllocation(held, req.ReleaseToken) {
+		s.log.Warn().Str("publicKey", pub.String()).Stringer("source", auth.SourceOf(r)).Msg("release refused: wrong or missing release token")
+		writeError(w, http.StatusForbidden, "releaseToken does not match the one this allocation was created with")
+		return
+	}
 	a, err := s.pool.Release(pub.String())
 	if errors.Is(err, alloc.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no peer with this public key")

@@ -65,12 +65,21 @@ type fixture struct {
 
 func newFixture(t *testing.T, pool string, allowServerKeys bool) *fixture {
 	t.Helper()
+	return newFixtureWith(t, alloc.Config{PoolV4: netip.MustParsePrefix(pool)}, allowServerKeys)
+}
+
+func newFixtureWith(t *testing.T, pc alloc.Config, allowServerKeys bool) *fixture {
+	t.Helper()
 	reg := prometheus.NewRegistry()
-	p, err := alloc.New(alloc.Config{PoolV4: netip.MustParsePrefix(pool)}, alloc.NewMetrics(reg))
+	p, err := alloc.New(pc, alloc.NewMetrics(reg))
 	if err != nil {
 		t.Fatal(err)
 	}
 	sec, err := auth.NewSecret(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim, err := auth.NewFailureLimiter(3, time.Hour, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +91,7 @@ func newFixture(t *testing.T, pool string, allowServerKeys bool) *fixture {
 		AllowedIPs:       []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")},
 		Keepalive:        25 * time.Second,
 		AllowServerKeys:  allowServerKeys,
-	}, p, peers, auth.NewChecker(sec, auth.NewFailureLimiter(3, time.Hour, nil), auth.NewMetrics(reg)), zerolog.New(zerolog.NewTestWriter(t)), reg)
+	}, p, peers, auth.NewChecker(sec, lim, auth.NewMetrics(reg)), zerolog.New(zerolog.NewTestWriter(t)), reg)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	return &fixture{srv: srv, url: hs.URL, pool: p, peers: peers, gw: gw}
@@ -273,11 +282,56 @@ func TestExhaustion(t *testing.T) {
 	}
 }
 
+// register creates k's allocation and returns its release token.
+func (f *fixture) register(t *testing.T, k wgtypes.Key) string {
+	t.Helper()
+	resp, body := f.do(t, call{method: "POST", path: "/v1/peers", body: registerBody(k), password: secret})
+	var r RegisterResponse
+	if err := json.Unmarshal(body, &r); err != nil || resp.StatusCode != http.StatusCreated || r.ReleaseToken == "" {
+		t.Fatalf("register: %d %s (%v)", resp.StatusCode, body, err)
+	}
+	return r.ReleaseToken
+}
+
+func releaseBody(k wgtypes.Key, token string) string {
+	return `{"publicKey":"` + k.String() + `","releaseToken":"` + token + `"}`
+}
+
+// TestReleaseNeedsOwnersToken: every node knows the shared secret, so a node
+// that knows another's public key tries to release that node's address.
+// Only the token handed to the registration that created it releases it.
+func TestReleaseNeedsOwnersToken(t *testing.T) {
+	f := newFixture(t, "10.99.0.0/24", false)
+	victim, attacker := pubKey(t), pubKey(t)
+	f.register(t, victim)
+	attackerToken := f.register(t, attacker)
+	// A second registration of the victim's key (anyone can send it) gets
+	// the config but no token.
+	resp, body := f.do(t, call{method: "POST", path: "/v1/peers", body: registerBody(victim), password: secret})
+	if resp.StatusCode != http.StatusOK || strings.Contains(string(body), "releaseToken") {
+		t.Fatalf("re-registration of a held key: %d %s", resp.StatusCode, body)
+	}
+	for _, tt := range []struct{ name, body string }{
+		{"no token", registerBody(victim)},
+		{"empty token", releaseBody(victim, "")},
+		{"another allocation's token", releaseBody(victim, attackerToken)},
+		{"made-up token", releaseBody(victim, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")},
+	} {
+		resp, body := f.do(t, call{method: "DELETE", path: "/v1/peers", body: tt.body, password: secret})
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("%s: release answered %d %s, want 403", tt.name, resp.StatusCode, body)
+		}
+	}
+	if _, ok := f.pool.Get(victim.String()); !ok || !f.peers.has(victim) {
+		t.Fatal("the victim's allocation or peer is gone")
+	}
+}
+
 func TestReleaseAndRollback(t *testing.T) {
 	f := newFixture(t, "10.99.0.0/24", false)
 	k := pubKey(t)
-	f.do(t, call{method: "POST", path: "/v1/peers", body: registerBody(k), password: secret})
-	resp, body := f.do(t, call{method: "DELETE", path: "/v1/peers", body: registerBody(k), password: secret})
+	token := f.register(t, k)
+	resp, body := f.do(t, call{method: "DELETE", path: "/v1/peers", body: releaseBody(k, token), password: secret})
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("release: %d %s", resp.StatusCode, body)
 	}
@@ -297,6 +351,47 @@ func TestReleaseAndRollback(t *testing.T) {
 	if _, ok := f.pool.Get(k2.String()); ok {
 		t.Fatal("allocation kept although the peer was not added")
 	}
+}
+
+// TestPerSourceQuota: one source with the secret registers fresh keys in a
+// loop to empty the pool; it stops at its quota while another source still
+// gets an address, and a released allocation gives the source room again.
+func TestPerSourceQuota(t *testing.T) {
+	f := newFixtureWith(t, alloc.Config{PoolV4: netip.MustParsePrefix("10.99.0.0/24"), MaxPerSource: 3}, true)
+	var tokens []string
+	var keys []wgtypes.Key
+	for range 3 {
+		k := pubKey(t)
+		keys = append(keys, k)
+		tokens = append(tokens, f.register(t, k))
+	}
+	for range 5 {
+		resp, body := f.do(t, call{method: "POST", path: "/v1/peers", body: `{"generateKey":true}`, password: secret})
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("over quota: %d %s, want 429 with Retry-After", resp.StatusCode, body)
+		}
+	}
+	if n := len(f.pool.List()); n != 3 {
+		t.Fatalf("pool holds %d allocations, want the quota of 3", n)
+	}
+	// Re-registering a held key is not a new allocation: still served.
+	if resp, body := f.do(t, call{method: "POST", path: "/v1/peers", body: registerBody(keys[0]), password: secret}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("re-register at quota: %d %s", resp.StatusCode, body)
+	}
+	// Another source is not affected.
+	other := httptest.NewRequest("POST", "/v1/peers", strings.NewReader(registerBody(pubKey(t))))
+	other.RemoteAddr = "[2001:db8::7]:4000"
+	other.SetBasicAuth("node", secret)
+	other.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	f.srv.Handler().ServeHTTP(rec, other)
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("other source: %d %s", rec.Code, rec.Body)
+	}
+	if resp, body := f.do(t, call{method: "DELETE", path: "/v1/peers", body: releaseBody(keys[1], tokens[1]), password: secret}); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("release: %d %s", resp.StatusCode, body)
+	}
+	f.register(t, pubKey(t))
 }
 
 func TestServerGeneratedKeys(t *testing.T) {

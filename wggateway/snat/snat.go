@@ -1,14 +1,19 @@
-// Package snat lets tunnel traffic out through the gateway's own IPv4 address:
-// it turns on IPv4 forwarding and keeps one nftables masquerade rule for the
-// tunnel pool on the outbound interface. It talks netlink directly (no nft or
-// iptables binaries), and applying twice leaves the same single rule.
+// Package snat lets tunnel traffic out through the gateway's own IPv4 address,
+// and only there: it turns on IPv4 forwarding, keeps one nftables masquerade
+// rule for the tunnel pool on the outbound interface, and a forward filter so
+// that what arrives from the tunnel can leave only through that interface and
+// never towards denied destinations (other peers, the gateway's LAN,
+// link-local and cloud metadata addresses). It talks netlink directly (no nft
+// or iptables binaries), and applying twice leaves the same rules.
 package snat
 
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/google/nftables"
@@ -20,14 +25,28 @@ import (
 // means we never edit rules someone else owns, and removal is one delete.
 const DefaultTable = "k8s1m_wggateway"
 
-const chainName = "postrouting"
+const (
+	chainName       = "postrouting"
+	filterChainName = "forward"
+)
 
-// Config of the masquerade rule.
+// LinkLocal is always denied to tunnel traffic: it holds the cloud metadata
+// service (169.254.169.254), which hands out the gateway VM's credentials.
+var LinkLocal = netip.MustParsePrefix("169.254.0.0/16")
+
+// Config of the masquerade rule and the forward filter.
 type Config struct {
 	// Pool is the IPv4 tunnel prefix whose traffic is masqueraded.
 	Pool netip.Prefix
 	// OutInterface is the interface carrying the gateway's IPv4 address.
 	OutInterface string
+	// TunnelInterface is the WireGuard interface: packets arriving on it may
+	// only be forwarded out of OutInterface, and not to Deny.
+	TunnelInterface string
+	// Deny are IPv4 destinations tunnel traffic must not reach even through
+	// OutInterface: the gateway's LAN (see ConnectedPrefixes) and whatever
+	// the operator adds. LinkLocal is always denied.
+	Deny []netip.Prefix
 	// Table overrides DefaultTable.
 	Table string
 	// ProcSys is the root of the sysctl tree; empty means /proc/sys.
@@ -42,6 +61,23 @@ func (c *Config) defaults() error {
 	if c.OutInterface == "" || len(c.OutInterface) >= unix.IFNAMSIZ {
 		return fmt.Errorf("snat out interface %q: want 1 to %d bytes", c.OutInterface, unix.IFNAMSIZ-1)
 	}
+	if c.TunnelInterface == "" || len(c.TunnelInterface) >= unix.IFNAMSIZ {
+		return fmt.Errorf("snat tunnel interface %q: want 1 to %d bytes", c.TunnelInterface, unix.IFNAMSIZ-1)
+	}
+	if c.TunnelInterface == c.OutInterface {
+		return fmt.Errorf("snat tunnel interface %q is also the out interface", c.TunnelInterface)
+	}
+	deny := []netip.Prefix{LinkLocal}
+	for _, p := range c.Deny {
+		if !p.IsValid() || !p.Addr().Is4() {
+			return fmt.Errorf("snat deny %q: not an IPv4 prefix", p)
+		}
+		p = p.Masked()
+		if !slices.Contains(deny, p) {
+			deny = append(deny, p)
+		}
+	}
+	c.Deny = deny
 	if c.Table == "" {
 		c.Table = DefaultTable
 	}
@@ -51,9 +87,36 @@ func (c *Config) defaults() error {
 	return nil
 }
 
-// Apply enables forwarding and installs the rule, replacing whatever our table
-// held before in one nftables transaction, so there is no moment without the
-// rule and no way to end up with two.
+// ConnectedPrefixes returns the IPv4 prefixes of the addresses on ifname: the
+// gateway's LAN, which tunnel peers must not reach through it.
+func ConnectedPrefixes(ifname string) ([]netip.Prefix, error) {
+	ifc, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: %w", ifname, err)
+	}
+	addrs, err := ifc.Addrs()
+	if err != nil {
+		return nil, fmt.Errorf("addresses of %s: %w", ifname, err)
+	}
+	var out []netip.Prefix
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		addr, ok := netip.AddrFromSlice(ipn.IP)
+		ones, _ := ipn.Mask.Size()
+		if addr = addr.Unmap(); !ok || !addr.Is4() {
+			continue
+		}
+		out = append(out, netip.PrefixFrom(addr, ones).Masked())
+	}
+	return out, nil
+}
+
+// Apply enables forwarding and installs the rules, replacing whatever our
+// tables held before in one nftables transaction, so there is no moment with
+// the masquerade but without the filter, and no way to end up with two.
 func Apply(cfg Config) error {
 	if err := cfg.defaults(); err != nil {
 		return err
@@ -75,15 +138,75 @@ func Apply(cfg Config) error {
 	})
 	c.FlushChain(chain)
 	c.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: masqueradeExprs(cfg)})
+
+	// The filter is in an inet table of the same name: one chain sees both
+	// families, so tunnel IPv6 (never meant to leave) is dropped there too.
+	ftable := c.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: cfg.Table})
+	accept := nftables.ChainPolicyAccept
+	fchain := c.AddChain(&nftables.Chain{
+		Name:     filterChainName,
+		Table:    ftable,
+		Type:     nftables.ChainTypeFilter,
+		Hooknum:  nftables.ChainHookForward,
+		Priority: nftables.ChainPriorityFilter,
+		Policy:   &accept,
+	})
+	c.FlushChain(fchain)
+	for _, r := range filterRules(cfg) {
+		c.AddRule(&nftables.Rule{Table: ftable, Chain: fchain, Exprs: r})
+	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("install masquerade for %s out of %s: %w", cfg.Pool, cfg.OutInterface, err)
+		return fmt.Errorf("install masquerade and forward filter for %s out of %s: %w", cfg.Pool, cfg.OutInterface, err)
 	}
 	return nil
 }
 
-// masqueradeExprs is `oifname <out> ip saddr <pool> masquerade`.
-func masqueradeExprs(cfg Config) []expr.Any {
-	bits := cfg.Pool.Bits()
+// filterRules are, in order:
+//
+//	iifname <tunnel> oifname != <out> drop      (peer to peer, other interfaces)
+//	iifname <tunnel> meta nfproto ipv6 drop     (the IPv6 pool is tunnel-only)
+//	iifname <tunnel> ip daddr <deny> drop       (one per denied prefix)
+//
+// Everything else from the tunnel (IPv4 out of <out>) is accepted by the
+// chain's policy; traffic not from the tunnel is not touched.
+func filterRules(cfg Config) [][]expr.Any {
+	fromTunnel := []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(cfg.TunnelInterface)},
+	}
+	drop := &expr.Verdict{Kind: expr.VerdictDrop}
+	rules := [][]expr.Any{
+		append(slices.Clone(fromTunnel),
+			&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ifname(cfg.OutInterface)},
+			drop),
+		append(slices.Clone(fromTunnel),
+			&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV6}},
+			drop),
+	}
+	for _, p := range cfg.Deny {
+		r := append(slices.Clone(fromTunnel),
+			&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}})
+		// IPv4 destination address: network header offset 16, 4 bytes.
+		r = append(r, prefixMatch(16, p)...)
+		rules = append(rules, append(r, drop))
+	}
+	return rules
+}
+
+// prefixMatch compares the 4 bytes at network header offset off with p.
+func prefixMatch(off uint32, p netip.Prefix) []expr.Any {
+	addr := p.Addr().As4()
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: 4},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: mask4(p.Bits()), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: addr[:]},
+	}
+}
+
+func mask4(bits int) []byte {
 	m := make([]byte, 4)
 	for i := range 4 {
 		switch {
@@ -95,16 +218,18 @@ func masqueradeExprs(cfg Config) []expr.Any {
 			bits = 0
 		}
 	}
-	addr := cfg.Pool.Addr().As4()
-	return []expr.Any{
+	return m
+}
+
+// masqueradeExprs is `oifname <out> ip saddr <pool> masquerade`.
+func masqueradeExprs(cfg Config) []expr.Any {
+	r := []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(cfg.OutInterface)},
-		// IPv4 source address: network header offset 12, 4 bytes.
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: m, Xor: make([]byte, 4)},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: addr[:]},
-		&expr.Masq{},
 	}
+	// IPv4 source address: network header offset 12, 4 bytes.
+	r = append(r, prefixMatch(12, cfg.Pool)...)
+	return append(r, &expr.Masq{})
 }
 
 // ifname pads an interface name to IFNAMSIZ the way the kernel compares it.
@@ -114,7 +239,7 @@ func ifname(n string) []byte {
 	return b
 }
 
-// Remove deletes our table (and with it the rule). Removing an absent table is
+// Remove deletes our tables (and with them the rules). Removing an absent table is
 // not an error. Forwarding is left on: other things on the host may rely on it.
 func Remove(table string) error {
 	if table == "" {
@@ -124,18 +249,25 @@ func Remove(table string) error {
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	if t, err := c.ListTableOfFamily(table, nftables.TableFamilyIPv4); err != nil || t == nil {
+	found := false
+	for _, fam := range []nftables.TableFamily{nftables.TableFamilyIPv4, nftables.TableFamilyINet} {
+		if t, err := c.ListTableOfFamily(table, fam); err == nil && t != nil {
+			c.DelTable(&nftables.Table{Family: fam, Name: table})
+			found = true
+		}
+	}
+	if !found {
 		return nil
 	}
-	c.DelTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: table})
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("delete table %s: %w", table, err)
 	}
 	return nil
 }
 
-// Installed reports whether the table holds exactly the masquerade rule cfg
-// describes; the gateway uses it to report the state and tests to check Apply.
+// Installed reports whether our tables hold exactly the masquerade rule and
+// the forward filter cfg describes; the gateway uses it to re-install them if
+// someone flushed them, and tests to check Apply.
 func Installed(cfg Config) (bool, error) {
 	if err := cfg.defaults(); err != nil {
 		return false, err
@@ -144,25 +276,34 @@ func Installed(cfg Config) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("nftables: %w", err)
 	}
-	t := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: cfg.Table}
-	rules, err := c.GetRules(t, &nftables.Chain{Name: chainName, Table: t})
+	ok, err := chainHolds(c, nftables.TableFamilyIPv4, cfg.Table, chainName, [][]expr.Any{masqueradeExprs(cfg)})
+	if err != nil || !ok {
+		return false, err
+	}
+	return chainHolds(c, nftables.TableFamilyINet, cfg.Table, filterChainName, filterRules(cfg))
+}
+
+// chainHolds reports whether the chain holds exactly the rules want.
+func chainHolds(c *nftables.Conn, fam nftables.TableFamily, table, chain string, want [][]expr.Any) (bool, error) {
+	t := &nftables.Table{Family: fam, Name: table}
+	rules, err := c.GetRules(t, &nftables.Chain{Name: chain, Table: t})
 	if err != nil {
 		if strings.Contains(err.Error(), "no such file") {
 			return false, nil
 		}
-		return false, fmt.Errorf("list rules of %s: %w", cfg.Table, err)
+		return false, fmt.Errorf("list rules of %s %s: %w", table, chain, err)
 	}
-	if len(rules) != 1 {
+	if len(rules) != len(want) {
 		return false, nil
 	}
-	want := masqueradeExprs(cfg)
-	got := rules[0].Exprs
-	if len(got) != len(want) {
-		return false, nil
-	}
-	for i := range want {
-		if !sameExpr(got[i], want[i]) {
+	for i, r := range rules {
+		if len(r.Exprs) != len(want[i]) {
 			return false, nil
+		}
+		for j := range want[i] {
+			if !sameExpr(r.Exprs[j], want[i][j]) {
+				return false, nil
+			}
 		}
 	}
 	return true, nil
@@ -186,6 +327,9 @@ func sameExpr(got, want expr.Any) bool {
 	case *expr.Masq:
 		_, ok := got.(*expr.Masq)
 		return ok
+	case *expr.Verdict:
+		g, ok := got.(*expr.Verdict)
+		return ok && g.Kind == w.Kind
 	}
 	return false
 }

@@ -19,7 +19,8 @@ func TestApplyIdempotent(t *testing.T) {
 		netnstest.RunIsolated(t)
 		return
 	}
-	cfg := Config{Pool: netip.MustParsePrefix("10.99.0.0/24"), OutInterface: "lo"}
+	cfg := Config{Pool: netip.MustParsePrefix("10.99.0.0/24"), OutInterface: "lo", TunnelInterface: "wgtest",
+		Deny: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}
 	if ok, err := Installed(cfg); err != nil || ok {
 		t.Fatalf("Installed before Apply = %v, %v", ok, err)
 	}
@@ -37,7 +38,8 @@ func TestApplyIdempotent(t *testing.T) {
 		t.Fatalf("ip_forward = %q, %v", b, err)
 	}
 	// A changed pool replaces the rule rather than adding a second one.
-	moved := Config{Pool: netip.MustParsePrefix("10.98.0.0/16"), OutInterface: "lo"}
+	moved := cfg
+	moved.Pool = netip.MustParsePrefix("10.98.0.0/16")
 	if err := Apply(moved); err != nil {
 		t.Fatal(err)
 	}
@@ -46,6 +48,22 @@ func TestApplyIdempotent(t *testing.T) {
 	}
 	if ok, err := Installed(moved); err != nil || !ok {
 		t.Fatalf("new rule: %v, %v", ok, err)
+	}
+	// A changed deny list is a different filter: Installed says so, and
+	// Apply replaces the filter rather than adding to it.
+	wider := moved
+	wider.Deny = append(wider.Deny, netip.MustParsePrefix("198.51.100.0/24"))
+	if ok, _ := Installed(wider); ok {
+		t.Fatal("filter with another deny list reported installed")
+	}
+	if err := Apply(wider); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := Installed(wider); err != nil || !ok {
+		t.Fatalf("wider filter: %v, %v", ok, err)
+	}
+	if ok, _ := Installed(moved); ok {
+		t.Fatal("old filter still reported installed")
 	}
 	for range 2 {
 		if err := Remove(""); err != nil {
@@ -62,10 +80,13 @@ func TestConfigRejected(t *testing.T) {
 		name string
 		cfg  Config
 	}{
-		{"no pool", Config{OutInterface: "eth0"}},
-		{"v6 pool", Config{Pool: netip.MustParsePrefix("fd00::/64"), OutInterface: "eth0"}},
-		{"no interface", Config{Pool: netip.MustParsePrefix("10.0.0.0/24")}},
-		{"long interface", Config{Pool: netip.MustParsePrefix("10.0.0.0/24"), OutInterface: "a-very-long-interface"}},
+		{"no pool", Config{OutInterface: "eth0", TunnelInterface: "wg0"}},
+		{"v6 pool", Config{Pool: netip.MustParsePrefix("fd00::/64"), OutInterface: "eth0", TunnelInterface: "wg0"}},
+		{"no interface", Config{Pool: netip.MustParsePrefix("10.0.0.0/24"), TunnelInterface: "wg0"}},
+		{"long interface", Config{Pool: netip.MustParsePrefix("10.0.0.0/24"), OutInterface: "a-very-long-interface", TunnelInterface: "wg0"}},
+		{"no tunnel interface", Config{Pool: netip.MustParsePrefix("10.0.0.0/24"), OutInterface: "eth0"}},
+		{"tunnel is out", Config{Pool: netip.MustParsePrefix("10.0.0.0/24"), OutInterface: "wg0", TunnelInterface: "wg0"}},
+		{"v6 deny", Config{Pool: netip.MustParsePrefix("10.0.0.0/24"), OutInterface: "eth0", TunnelInterface: "wg0", Deny: []netip.Prefix{netip.MustParsePrefix("fd00::/8")}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,7 +110,7 @@ func TestMaskBits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.pool, func(t *testing.T) {
-			cfg := Config{Pool: netip.MustParsePrefix(tt.pool), OutInterface: "eth0"}
+			cfg := Config{Pool: netip.MustParsePrefix(tt.pool), OutInterface: "eth0", TunnelInterface: "wg0"}
 			if err := cfg.defaults(); err != nil {
 				t.Fatal(err)
 			}
