@@ -15,7 +15,7 @@ PROTOC_GEN_GO_GRPC := $(call pin,google.golang.org/grpc/cmd/protoc-gen-go-grpc)
 BUF                := $(call pin,github.com/bufbuild/buf)
 
 # Modules in the workspace, in dependency order.
-MODULES := cli harness proto relay memetcd makenodes wggateway distscheduler localcluster tools/release
+MODULES := cli harness proto relay memetcd makenodes wggateway distscheduler localcluster tools/release tools/scalemodel
 # Binaries built from the workspace (module dir/cmd/name).
 WORKSPACE_BINS := memetcd relay distscheduler makenodes wggateway localcluster
 # Upstream binaries built at the pinned versions.
