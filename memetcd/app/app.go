@@ -8,16 +8,15 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"strconv"
 	"time"
 
+	"github.com/k8s1m/k8s1m/cli/opshttp"
 	"github.com/k8s1m/k8s1m/memetcd/server"
 	"github.com/k8s1m/k8s1m/memetcd/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -25,15 +24,14 @@ import (
 
 // App is a memetcd process with its listeners bound.
 type App struct {
-	cfg        Config
-	log        zerolog.Logger
-	store      *store.Store
-	server     *server.Server
-	grpc       *grpc.Server
-	http       *http.Server
-	clientLis  net.Listener
-	metricsLis net.Listener
-	dur        *durability
+	cfg       Config
+	log       zerolog.Logger
+	store     *store.Store
+	server    *server.Server
+	grpc      *grpc.Server
+	ops       *opshttp.Server
+	clientLis net.Listener
+	dur       *durability
 }
 
 // Run starts memetcd and blocks until ctx is cancelled, then shuts down.
@@ -83,19 +81,24 @@ func New(log zerolog.Logger, cfg Config) (*App, error) {
 		st.Close()
 		return nil, fmt.Errorf("listen on client port: %w", err)
 	}
-	a.metricsLis, err = net.Listen("tcp", net.JoinHostPort(cfg.ListenAddress, strconv.Itoa(cfg.MetricsPort)))
+	a.ops, err = opshttp.Listen(net.JoinHostPort(cfg.ListenAddress, strconv.Itoa(cfg.MetricsPort)), opshttp.Config{
+		Gatherer:   reg,
+		Registerer: reg,
+		Live:       a.writable,
+		Pprof:      cfg.EnablePprof,
+	}, log)
 	if err != nil {
 		a.clientLis.Close()
 		st.Close()
-		return nil, fmt.Errorf("listen on metrics port: %w", err)
+		return nil, fmt.Errorf("metrics port: %w", err)
 	}
+	a.ops.Handle("GET /health", http.HandlerFunc(a.etcdHealth))
 	a.server = server.New(st, server.Config{
 		ClientURLs:      []string{scheme + "://" + a.clientLis.Addr().String()},
 		MaxRequestBytes: cfg.MaxRequestBytes,
 		Log:             log,
 	}, reg)
 	a.grpc = a.server.GRPCServer(opts...)
-	a.http = &http.Server{Handler: a.httpHandler(reg), ReadHeaderTimeout: 10 * time.Second}
 	return a, nil
 }
 
@@ -103,7 +106,7 @@ func New(log zerolog.Logger, cfg Config) (*App, error) {
 func (a *App) ClientAddr() string { return a.clientLis.Addr().String() }
 
 // MetricsAddr is the bound metrics/health address.
-func (a *App) MetricsAddr() string { return a.metricsLis.Addr().String() }
+func (a *App) MetricsAddr() string { return a.ops.Addr() }
 
 // Store is the store being served (tests and embedding).
 func (a *App) Store() *store.Store { return a.store }
@@ -113,17 +116,15 @@ func (a *App) Store() *store.Store { return a.store }
 func (a *App) Run(ctx context.Context) error {
 	errc := make(chan error, 2)
 	go func() { errc <- fmt.Errorf("grpc server: %w", a.grpc.Serve(a.clientLis)) }()
-	go func() {
-		if err := a.http.Serve(a.metricsLis); !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("metrics server: %w", err)
-		}
-	}()
+	a.ops.Start()
 	a.log.Info().Str("client_addr", a.ClientAddr()).Str("metrics_addr", a.MetricsAddr()).
 		Int64("rev", a.store.Rev()).Msg("memetcd serving")
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
+	case err := <-a.ops.Err():
+		runErr = fmt.Errorf("metrics server: %w", err)
 	}
 	a.log.Info().Msg("shutting down")
 	a.server.BeginShutdown()
@@ -137,7 +138,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_ = a.http.Shutdown(shutdownCtx)
+	_ = a.ops.Shutdown(shutdownCtx)
 	a.store.Close()
 	if err := a.dur.close(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("close wal: %w", err))
@@ -146,32 +147,27 @@ func (a *App) Run(ctx context.Context) error {
 	return runErr
 }
 
-func (a *App) httpHandler(reg *prometheus.Registry) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if a.store.Stats().ReadOnly {
-			http.Error(w, "store is read-only after a journal failure", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	// etcd's /health answer, for probes written against etcd.
-	mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if a.store.Stats().ReadOnly {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprint(w, `{"health":"false","reason":"store is read-only after a journal failure"}`)
-			return
-		}
-		fmt.Fprint(w, `{"health":"true","reason":""}`)
-	})
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return mux
+// errReadOnly is why the store stops being live: after a journal failure
+// it refuses writes rather than acknowledge what the disk did not take.
+var errReadOnly = errors.New("store is read-only after a journal failure")
+
+// writable is /healthz: the store takes writes.
+func (a *App) writable() error {
+	if a.store.Stats().ReadOnly {
+		return errReadOnly
+	}
+	return nil
+}
+
+// etcdHealth is etcd's /health answer, for probes written against etcd.
+func (a *App) etcdHealth(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if err := a.writable(); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, `{"health":"false","reason":%q}`, err.Error())
+		return
+	}
+	fmt.Fprint(w, `{"health":"true","reason":""}`)
 }
 
 func serverTLS(cfg Config) (*tls.Config, error) {

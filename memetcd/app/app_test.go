@@ -58,8 +58,8 @@ func TestMetricsPort(t *testing.T) {
 		{"/metrics", `grpc_server_handled_total{grpc_code="OK",grpc_method="Put",grpc_service="etcdserverpb.KV",grpc_type="unary"} 1`},
 		{"/metrics", "etcd_server_has_leader 1"},
 		{"/healthz", "ok"},
+		{"/readyz", "ok"},
 		{"/health", `{"health":"true","reason":""}`},
-		{"/debug/pprof/", "goroutine"},
 	} {
 		resp, err := http.Get("http://" + a.MetricsAddr() + tc.path)
 		if err != nil {
@@ -71,6 +71,27 @@ func TestMetricsPort(t *testing.T) {
 			t.Errorf("GET %s: %d, body lacks %q:\n%s", tc.path, resp.StatusCode, tc.want, body)
 		}
 	}
+	if code := getStatus(t, "http://"+a.MetricsAddr()+"/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/ without --enable-pprof: %d, want 404", code)
+	}
+}
+
+// TestEnablePprof: --enable-pprof serves /debug/pprof on the metrics port.
+func TestEnablePprof(t *testing.T) {
+	a := startAppWith(t, func(c *app.Config) { c.EnablePprof = true })
+	if code := getStatus(t, "http://"+a.MetricsAddr()+"/debug/pprof/goroutine?debug=1"); code != http.StatusOK {
+		t.Fatalf("GET /debug/pprof/goroutine: %d, want 200", code)
+	}
+}
+
+func getStatus(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // TestClientCertAuth: with --client-cert-auth only clients with a

@@ -19,9 +19,13 @@ type Config struct {
 	ListenAddress string
 	// Port is the etcd gRPC client port (--port, env ETCD_PORT, default 2379).
 	Port int
-	// MetricsPort serves /metrics, /healthz, /health and /debug/pprof
-	// (--metrics-port, env ETCD_METRICS_PORT, default 9000).
+	// MetricsPort serves /metrics, /healthz, /readyz, etcd's /health and,
+	// with EnablePprof, /debug/pprof (--metrics-port, env ETCD_METRICS_PORT,
+	// default 9000).
 	MetricsPort int
+	// EnablePprof serves /debug/pprof on the metrics port (--enable-pprof,
+	// etcd's flag; default off).
+	EnablePprof bool
 
 	// WALDir, WALDefault and WALNoWritePrefixes configure durability
 	// (--wal-dir, env ETCD_WAL_DIR, default ./wal; --wal-default none|buffered|fsync,

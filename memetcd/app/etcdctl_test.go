@@ -20,9 +20,16 @@ import (
 // ports and stops it when the test ends.
 func startApp(t *testing.T) *app.App {
 	t.Helper()
+	return startAppWith(t, func(*app.Config) {})
+}
+
+// startAppWith is startApp with modify applied to the default config.
+func startAppWith(t *testing.T, modify func(*app.Config)) *app.App {
+	t.Helper()
 	cfg := app.DefaultConfig()
 	cfg.Port, cfg.MetricsPort = 0, 0
 	cfg.WALDir = t.TempDir() // never the default ./wal in the source tree
+	modify(&cfg)
 	a, err := app.New(zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), cfg)
 	if err != nil {
 		t.Fatal(err)

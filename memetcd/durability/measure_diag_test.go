@@ -21,7 +21,7 @@ import (
 // so the plain table is what it always was.
 var (
 	measureDiag  = flag.Bool("measure.diag", false, "also report per cell: CPU busy (machine, server, client), fsyncs, records per fsync, batch queue wait, Put handling time")
-	measurePprof = flag.String("measure.pprof", "", "directory: write a CPU profile of the server of every cell there (etcd gets --enable-pprof), and with -measure.trace a 1s runtime trace")
+	measurePprof = flag.String("measure.pprof", "", "directory: write a CPU profile of the server of every cell there (etcd and memetcd get --enable-pprof), and with -measure.trace a 1s runtime trace")
 	measureTrace = flag.Bool("measure.trace", false, "with -measure.pprof: also write a 1s runtime trace from the middle of every cell")
 )
 

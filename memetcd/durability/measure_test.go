@@ -184,6 +184,9 @@ func TestMeasurePuts(t *testing.T) {
 	for _, mode := range strings.Split(*measureModes, ",") {
 		systems = append(systems, system{"memetcd " + mode, func(t *testing.T) target {
 			args := append([]string{"--wal-default=" + mode, "--wal-snapshot-interval=0"}, strings.Fields(*measureArgs)...)
+			if *measurePprof != "" {
+				args = append(args, "--enable-pprof")
+			}
 			p := startT(t, filepath.Join(t.TempDir(), "wal"), args...)
 			return target{endpoint: p.Endpoint, pid: p.Pid(), metrics: "http://" + p.MetricsAddr}
 		}})
@@ -195,6 +198,9 @@ func TestMeasurePuts(t *testing.T) {
 				bin, fields = strings.TrimPrefix(fields[0], "bin:"), fields[1:]
 			}
 			args := append([]string{"--wal-snapshot-interval=0"}, fields...)
+			if *measurePprof != "" && bin == memetcdBin {
+				args = append(args, "--enable-pprof") // a bin: older than the flag serves pprof always
+			}
 			p := startBinT(t, bin, filepath.Join(t.TempDir(), "wal"), args...)
 			return target{endpoint: p.Endpoint, pid: p.Pid(), metrics: "http://" + p.MetricsAddr}
 		}})

@@ -13,7 +13,8 @@ func main() {
 	f := root.Cmd.Flags()
 	f.StringVar(&cfg.ListenAddress, "listen-address", cfg.ListenAddress, "address to listen on for both ports")
 	f.IntVar(&cfg.Port, "port", cfg.Port, "etcd gRPC client port")
-	f.IntVar(&cfg.MetricsPort, "metrics-port", cfg.MetricsPort, "port for /metrics, /healthz, /health and /debug/pprof")
+	f.IntVar(&cfg.MetricsPort, "metrics-port", cfg.MetricsPort, "port for /metrics, /healthz, /readyz, /health and (with --enable-pprof) /debug/pprof")
+	f.BoolVar(&cfg.EnablePprof, "enable-pprof", false, "serve /debug/pprof on the metrics port (anyone who reaches it can profile the process)")
 	f.StringVar(&cfg.WALDir, "wal-dir", cfg.WALDir, "WAL directory (one file per prefix)")
 	f.StringVar(&cfg.WALDefault, "wal-default", cfg.WALDefault, "WAL mode for prefixes without an override: none, buffered or fsync")
 	f.StringArrayVar(&cfg.WALNoWritePrefixes, "wal-no-write-prefix", nil, "key prefix never written to the WAL (repeatable)")
@@ -33,6 +34,7 @@ func main() {
 	command.BindEnv(f, "port", "ETCD_PORT")
 	command.BindEnv(f, "metrics-port", "ETCD_METRICS_PORT")
 	command.BindEnv(f, "wal-dir", "ETCD_WAL_DIR")
+	command.BindEnv(f, "enable-pprof", "ETCD_ENABLE_PPROF")
 	root.Cmd.RunE = func(c *cobra.Command, _ []string) error {
 		log, err := root.Logger()
 		if err != nil {
