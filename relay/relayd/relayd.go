@@ -1,5 +1,6 @@
 // Package relayd runs a relay-only member as a process: the member itself, a
-// join loop over the seeds, /healthz and /metrics over HTTP, and a graceful leave
+// join loop over the seeds, /metrics, /healthz and /readyz (ready once joined)
+// over HTTP, and a graceful leave
 // when the context ends (SIGTERM), so peers re-route at once instead of waiting
 // for failure detection.
 package relayd
@@ -10,17 +11,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"strings"
-	"sync/atomic"
 	"time"
 
+	"github.com/k8s1m/k8s1m/cli/opshttp"
 	"github.com/k8s1m/k8s1m/relay"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 )
 
@@ -33,8 +31,11 @@ type Config struct {
 	Seeds []string
 	// JoinRetry is the pause between join attempts while no seed answers.
 	JoinRetry time.Duration
-	// MetricsAddr serves /metrics and /healthz; empty disables it.
+	// MetricsAddr serves /metrics, /healthz and /readyz (ready once joined);
+	// empty disables it.
 	MetricsAddr string
+	// EnablePprof also serves /debug/pprof there.
+	EnablePprof bool
 	// LeaveTimeout bounds the graceful leave on shutdown.
 	LeaveTimeout time.Duration
 	// Ready, if set, is called with the HTTP listener's address once serving
@@ -54,38 +55,28 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	var joined atomic.Bool
+	joined := opshttp.NewReadiness("not joined yet")
 	if len(cfg.Seeds) == 0 {
-		joined.Store(true)
+		joined.Set()
 	}
 
-	var srv *http.Server
-	httpErr := make(chan error, 1)
+	var srv *opshttp.Server
+	var httpErr <-chan error // nil without a server: never receives
 	if cfg.MetricsAddr != "" {
-		lis, err := net.Listen("tcp", cfg.MetricsAddr)
+		srv, err = opshttp.Listen(cfg.MetricsAddr, opshttp.Config{Gatherer: reg, Registerer: reg, Ready: joined.Check, Pprof: cfg.EnablePprof}, log)
 		if err != nil {
 			_ = r.Shutdown()
-			return fmt.Errorf("listen metrics %s: %w", cfg.MetricsAddr, err)
+			return err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-			if !joined.Load() {
-				http.Error(w, "not joined yet", http.StatusServiceUnavailable)
-				return
-			}
-			fmt.Fprintf(w, "ok %d members\n", len(r.Members()))
-		})
-		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go func() { httpErr <- srv.Serve(lis) }()
+		srv.Start()
+		httpErr = srv.Err()
 		if cfg.Ready != nil {
-			cfg.Ready(lis.Addr().String())
+			cfg.Ready(srv.Addr())
 		}
-		log.Info().Str("addr", lis.Addr().String()).Msg("serving /metrics and /healthz")
 	}
 
 	if len(cfg.Seeds) > 0 {
-		go joinLoop(ctx, log, r, cfg.Seeds, cfg.JoinRetry, &joined)
+		go joinLoop(ctx, log, r, cfg.Seeds, cfg.JoinRetry, joined)
 	}
 
 	select {
@@ -105,14 +96,14 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 
 // joinLoop joins the seeds, retrying: members of a new cluster start in any
 // order, and a seed's DNS name may not resolve until its pods exist.
-func joinLoop(ctx context.Context, log zerolog.Logger, r *relay.Relay, seeds []string, retry time.Duration, joined *atomic.Bool) {
+func joinLoop(ctx context.Context, log zerolog.Logger, r *relay.Relay, seeds []string, retry time.Duration, joined *opshttp.Readiness) {
 	if retry <= 0 {
 		retry = 2 * time.Second
 	}
 	for {
 		n, err := r.Join(ctx, seeds...)
 		if err == nil {
-			joined.Store(true)
+			joined.Set()
 			log.Info().Int("contacted", n).Int("members", len(r.Members())).Msg("joined the cluster")
 			return
 		}

@@ -27,7 +27,8 @@ func main() {
 	f.StringSliceVar(&cfg.Seeds, "seeds", nil, "comma-separated host:port of members to join; a DNS name joins every address it resolves to")
 	f.StringVar(&keyFile, "gossip-key-file", "", "file of base64 gossip keys (16, 24 or 32 bytes), one per line; the first encrypts")
 	f.IntVar(&cfg.Relay.Fanout, "fanout", rc.Fanout, "most children a member forwards to (must match the whole cluster)")
-	f.StringVar(&cfg.MetricsAddr, "metrics-addr", ":9090", "serves /metrics and /healthz; empty disables")
+	f.StringVar(&cfg.MetricsAddr, "metrics-addr", ":9090", "serves /metrics, /healthz and /readyz (ready once joined); empty disables")
+	f.BoolVar(&cfg.EnablePprof, "enable-pprof", false, "also serve /debug/pprof on --metrics-addr (anyone who reaches it can profile the process)")
 	f.DurationVar(&cfg.JoinRetry, "join-retry", 2*time.Second, "pause between join attempts")
 	f.DurationVar(&cfg.LeaveTimeout, "leave-timeout", 10*time.Second, "time allowed for a graceful leave on SIGTERM")
 	f.StringVar(&certFile, "tls-cert-file", "", "certificate for mutual TLS on gRPC links (with --tls-key-file and --tls-ca-file)")
@@ -37,7 +38,7 @@ func main() {
 		"name": "RELAY_NAME", "grpc-addr": "RELAY_GRPC_ADDR", "advertise-grpc-addr": "RELAY_ADVERTISE_GRPC_ADDR",
 		"gossip-addr": "RELAY_GOSSIP_ADDR", "gossip-port": "RELAY_GOSSIP_PORT", "advertise-gossip-addr": "RELAY_ADVERTISE_GOSSIP_ADDR",
 		"seeds": "RELAY_SEEDS", "gossip-key-file": "RELAY_GOSSIP_KEY_FILE", "fanout": "RELAY_FANOUT",
-		"metrics-addr": "RELAY_METRICS_ADDR", "join-retry": "RELAY_JOIN_RETRY", "leave-timeout": "RELAY_LEAVE_TIMEOUT",
+		"metrics-addr": "RELAY_METRICS_ADDR", "enable-pprof": "RELAY_ENABLE_PPROF", "join-retry": "RELAY_JOIN_RETRY", "leave-timeout": "RELAY_LEAVE_TIMEOUT",
 		"tls-cert-file": "RELAY_TLS_CERT_FILE", "tls-key-file": "RELAY_TLS_KEY_FILE", "tls-ca-file": "RELAY_TLS_CA_FILE",
 	} {
 		command.BindEnv(f, flag, env)
