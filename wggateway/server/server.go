@@ -1,7 +1,7 @@
 // Package server is the gateway's HTTP API: authenticated clients register
 // their WireGuard public key and get back a ready client configuration (JSON
-// or wg-quick), release their address, and operators read /healthz and
-// /metrics. Allocation, the interface and authentication are behind small
+// or wg-quick), release their address, and operators read /healthz, /readyz
+// and /metrics (package cli/opshttp). Allocation, the interface and authentication are behind small
 // interfaces so the API is tested without a real device.
 package server
 
@@ -14,19 +14,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/k8s1m/k8s1m/cli/opshttp"
 	"github.com/k8s1m/k8s1m/wggateway/alloc"
 	"github.com/k8s1m/k8s1m/wggateway/auth"
 	"github.com/k8s1m/k8s1m/wggateway/device"
 	"github.com/k8s1m/k8s1m/wggateway/render"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -114,11 +113,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/peers", s.authenticated(s.register))
 	mux.Handle("DELETE /v1/peers", s.authenticated(s.release))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	opshttp.Mount(mux, opshttp.Config{Gatherer: s.reg, Registerer: s.reg}) // /healthz, /readyz, /metrics: no auth
 	return s.instrument(mux)
 }
 
