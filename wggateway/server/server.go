@@ -1,8 +1,9 @@
 // Package server is the gateway's HTTP API: authenticated clients register
 // their WireGuard public key and get back a ready client configuration (JSON
 // or wg-quick), release their address, and operators read /healthz, /readyz
-// and /metrics (package cli/opshttp). Allocation, the interface and authentication are behind small
-// interfaces so the API is tested without a real device.
+// and /metrics (package cli/opshttp). Allocation, the interface and
+// authentication are behind small interfaces so the API is tested without a
+// real device.
 package server
 
 import (
