@@ -197,8 +197,8 @@ func (c *Config) validate() error {
 		}
 	}
 	for i, k := range c.GossipKeys {
-		if n := len(k); n != 16 && n != 24 && n != 32 {
-			errs = append(errs, fmt.Errorf("gossip key %d is %d bytes: must be 16, 24 or 32", i, n))
+		if err := CheckGossipKey(k); err != nil {
+			errs = append(errs, fmt.Errorf("gossip key %d: %w", i, err))
 		}
 	}
 	if c.Memberlist == nil {

@@ -21,7 +21,7 @@ func TestConfigValidate(t *testing.T) {
 		{"fanout", func(c *Config) { c.Fanout = 0 }, "fanout"},
 		{"batch", func(c *Config) { c.MaxBatch = 0 }, "max batch"},
 		{"deadline", func(c *Config) { c.DefaultDeadline = 0 }, "default deadline"},
-		{"key size", func(c *Config) { c.GossipKeys = [][]byte{make([]byte, 7)} }, "gossip key 0 is 7 bytes"},
+		{"key size", func(c *Config) { c.GossipKeys = [][]byte{make([]byte, 7)} }, "gossip key 0: key is 7 bytes"},
 		{"no memberlist", func(c *Config) { c.Memberlist = nil }, "memberlist"},
 	}
 	for _, tc := range tests {

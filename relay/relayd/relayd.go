@@ -6,13 +6,8 @@
 package relayd
 
 import (
-	"bufio"
 	"context"
-	"encoding/base64"
 	"errors"
-	"fmt"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/k8s1m/k8s1m/cli/opshttp"
@@ -116,35 +111,8 @@ func joinLoop(ctx context.Context, log zerolog.Logger, r *relay.Relay, seeds []s
 	}
 }
 
-// LoadGossipKeys reads base64 gossip keys, one per line (blank lines and lines
-// starting with # are skipped). The first key encrypts; all decrypt.
-func LoadGossipKeys(path string) ([][]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("gossip key file: %w", err)
-	}
-	defer f.Close()
-	var keys [][]byte
-	sc := bufio.NewScanner(f)
-	for line := 1; sc.Scan(); line++ {
-		s := strings.TrimSpace(sc.Text())
-		if s == "" || strings.HasPrefix(s, "#") {
-			continue
-		}
-		k, err := base64.StdEncoding.DecodeString(s)
-		if err != nil {
-			return nil, fmt.Errorf("gossip key file %s line %d: %w", path, line, err)
-		}
-		if n := len(k); n != 16 && n != 24 && n != 32 {
-			return nil, fmt.Errorf("gossip key file %s line %d: key is %d bytes, want 16, 24 or 32", path, line, n)
-		}
-		keys = append(keys, k)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("gossip key file %s: %w", path, err)
-	}
-	if len(keys) == 0 {
-		return nil, fmt.Errorf("gossip key file %s holds no key", path)
-	}
-	return keys, nil
-}
+// LoadGossipKeys reads a gossip key file.
+//
+// Deprecated: use relay.LoadGossipKeys; this stays for callers built against
+// relay v0.1.
+func LoadGossipKeys(path string) ([][]byte, error) { return relay.LoadGossipKeys(path) }

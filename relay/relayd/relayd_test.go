@@ -2,11 +2,8 @@ package relayd
 
 import (
 	"context"
-	"encoding/base64"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -125,38 +122,5 @@ func poll(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met in 20s")
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func TestLoadGossipKeys(t *testing.T) {
-	dir := t.TempDir()
-	k16 := base64.StdEncoding.EncodeToString(make([]byte, 16))
-	k32 := base64.StdEncoding.EncodeToString(make([]byte, 32))
-	tests := []struct {
-		name    string
-		content string
-		keys    int
-		wantErr bool
-	}{
-		{"one key", k32 + "\n", 1, false},
-		{"rotation", "# primary first\n" + k16 + "\n\n" + k32 + "\n", 2, false},
-		{"empty", "# nothing\n", 0, true},
-		{"not base64", "!!!\n", 0, true},
-		{"bad size", base64.StdEncoding.EncodeToString(make([]byte, 10)) + "\n", 0, true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_"))
-			if err := os.WriteFile(p, []byte(tc.content), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			keys, err := LoadGossipKeys(p)
-			if (err != nil) != tc.wantErr || len(keys) != tc.keys {
-				t.Fatalf("keys %d, err %v", len(keys), err)
-			}
-		})
-	}
-	if _, err := LoadGossipKeys(filepath.Join(dir, "missing")); err == nil {
-		t.Fatal("missing file: no error")
 	}
 }

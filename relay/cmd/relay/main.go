@@ -49,7 +49,7 @@ func main() {
 			return err
 		}
 		if keyFile != "" {
-			if cfg.Relay.GossipKeys, err = relayd.LoadGossipKeys(keyFile); err != nil {
+			if cfg.Relay.GossipKeys, err = relay.LoadGossipKeys(keyFile); err != nil {
 				return err
 			}
 		}
