@@ -52,7 +52,7 @@ func printPrediction(w io.Writer, p model.Prediction) {
 	}
 
 	ms := p.Messages
-	fmt.Fprintf(w, "\nMessages per pod: %d tree items, %d reports, %d verdicts, %d decision (unbatched), %d apiserver writes, %d watch events to members (not costed); %d in all.\n",
+	fmt.Fprintf(w, "\nMessages per pod: %d tree items, %d reports, %d verdicts, %d decision (unbatched), %d apiserver writes, %d watch events to members; %d in all.\n",
 		ms.TreeItems, ms.Reports, ms.Verdicts, ms.Decisions, ms.APIWrites, ms.WatchEvents, ms.Total())
 	fmt.Fprintf(w, "Per second at %.0f pods/s: %.3g messages.\n", p.PodsPerS, float64(ms.Total())*p.PodsPerS)
 }
@@ -73,7 +73,7 @@ func printSensitivities(w io.Writer, ss []model.Sensitivity) {
 			fmt.Fprintf(tw, "  %s\t-\t%s\n", s.What, s.Bound)
 			continue
 		}
-		fmt.Fprintf(tw, "  %s\t%.0f s with %d members\tbound by %s\n", s.What, s.ScheduleS, s.Members, s.Bound)
+		fmt.Fprintf(tw, "  %s\t%.0f s with %d members, %d apiservers\tbound by %s\n", s.What, s.ScheduleS, s.Members, s.APIServers, s.Bound)
 	}
 	tw.Flush()
 }

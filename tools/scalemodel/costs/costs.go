@@ -43,10 +43,14 @@ type Figures struct {
 	GossipBytesPerS Figure `json:"gossip_bytes_per_s"`
 
 	// kube-apiserver
-	APINodeCreateMs    Figure `json:"api_node_create_ms"`
-	APIPodCreateMs     Figure `json:"api_pod_create_ms"`
-	APILeaseUpdateMs   Figure `json:"api_lease_update_ms"`
-	APIOtherWriteMs    Figure `json:"api_other_write_ms"`
+	APINodeCreateMs  Figure `json:"api_node_create_ms"`
+	APIPodCreateMs   Figure `json:"api_pod_create_ms"`
+	APILeaseUpdateMs Figure `json:"api_lease_update_ms"`
+	APIOtherWriteMs  Figure `json:"api_other_write_ms"`
+	APIWatchEventUs  Figure `json:"api_watch_event_us"`
+	// MemberPodEvents may be zero: once members get pods from the tree only,
+	// they no longer watch every pod.
+	MemberPodEvents    Figure `json:"member_pod_events" zero:"allowed"`
 	APIRSSBaseMiB      Figure `json:"api_rss_base_mib"`
 	APIRSSKiBPerObject Figure `json:"api_rss_kib_per_object"`
 
@@ -139,8 +143,9 @@ func (f *File) validate() error {
 	for i := range t.NumField() {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
 		fig := v.Field(i).Interface().(Figure)
+		zeroOK := t.Field(i).Tag.Get("zero") == "allowed"
 		switch {
-		case fig.Value <= 0:
+		case fig.Value < 0 || (fig.Value == 0 && !zeroOK):
 			errs = append(errs, fmt.Errorf("figure %s: value %v must be positive (missing from the file?)", name, fig.Value))
 		case fig.Unit == "" || fig.Source == "" || fig.Date == "" || fig.How == "":
 			errs = append(errs, fmt.Errorf("figure %s: unit, source, date and how are all required", name))
@@ -160,13 +165,13 @@ func (f *File) validate() error {
 // Set changes one figure's value by its name in the file, for what-if runs
 // (scalemodel --set sched_fixed_ms=0.25).
 func (f *Figures) Set(name string, value float64) error {
-	if value <= 0 {
-		return fmt.Errorf("figure %s: value %v must be positive", name, value)
-	}
 	v := reflect.ValueOf(f).Elem()
 	t := v.Type()
 	for i := range t.NumField() {
 		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); tag == name {
+			if value < 0 || (value == 0 && t.Field(i).Tag.Get("zero") != "allowed") {
+				return fmt.Errorf("figure %s: value %v must be positive", name, value)
+			}
 			fig := v.Field(i).Addr().Interface().(*Figure)
 			fig.Value = value
 			return nil

@@ -71,3 +71,21 @@ func TestLoadMissingFileSaysWhich(t *testing.T) {
 		t.Fatalf("got %v, want an error naming the file", err)
 	}
 }
+
+// TestZeroOnlyWhereAllowed: member_pod_events may drop to zero (members no
+// longer watching pods); a cost such as F may not.
+func TestZeroOnlyWhereAllowed(t *testing.T) {
+	f, err := Load(repoFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Figures.Set("member_pod_events", 0); err != nil {
+		t.Errorf("member_pod_events = 0 refused: %v", err)
+	}
+	if err := f.Figures.Set("sched_fixed_ms", 0); err == nil {
+		t.Error("sched_fixed_ms = 0 accepted")
+	}
+	if err := f.Figures.Set("no_such_figure", 1); err == nil || !strings.Contains(err.Error(), "no_such_figure") {
+		t.Errorf("unknown figure: got %v", err)
+	}
+}

@@ -63,6 +63,7 @@ func Local(f *costs.Figures, r costs.Run) (LocalPrediction, error) {
 
 	evaluated := math.Max(localMinToScore, localPctToScore*n)
 	podMs := f.APIPodCreateMs.Value + (apiWritesPerPod-1)*other +
+		f.MemberPodEvents.Value*f.APIWatchEventUs.Value/1000 + // one member's pod watch
 		2*create + 2*update + // pod and event; Binding and status
 		f.SchedFixedMs.Value + evaluated*f.SchedPlainUsPerNode.Value/1000 +
 		f.KwokObjectMs.Value + f.MakenodesObjectMs.Value

@@ -1,5 +1,7 @@
 package model
 
+import "math"
+
 // Messages counts what one pod costs in messages.
 type Messages struct {
 	// Tree: the item reaches every member once; each scheduling member
@@ -10,19 +12,20 @@ type Messages struct {
 	// APIWrites are the pod's writes to the kube-apiserver (create, Binding,
 	// status, event).
 	APIWrites int
-	// WatchEvents is what the apiservers send members about the pod: every
-	// member's pod informer gets its create, its binding and its status
-	// change (distscheduler/README.md, Intake). Not costed: no figure yet.
+	// WatchEvents is what the apiservers send members about the pod:
+	// member_pod_events to each member (its pod informer sees the create, the
+	// binding and the status change: distscheduler/README.md, Intake).
 	WatchEvents int
 }
 
-// MessagesPerPod counts one pod's messages in a tree of the given size.
-func MessagesPerPod(members, relays int) Messages {
+// MessagesPerPod counts one pod's messages in a tree of the given size, each
+// member getting eventsPerMember watch events about it.
+func MessagesPerPod(members, relays int, eventsPerMember float64) Messages {
 	return Messages{
 		TreeItems: members - 1 + relays,
 		Reports:   members, Verdicts: members, Decisions: 1,
 		APIWrites:   apiWritesPerPod,
-		WatchEvents: 3 * members,
+		WatchEvents: int(math.Round(eventsPerMember * float64(members))),
 	}
 }
 

@@ -176,7 +176,7 @@ func Predict(f *costs.Figures, c Cluster, m Machines, members int) Prediction {
 	p.InFlight = int(math.Ceil(p.PodsPerS * tripS))
 	p.NumConcurrentSchedulers = max(8, (p.InFlight+3)/4)
 
-	api := APIServer(f, c, m, p.PodsPerS)
+	api := APIServer(f, c, m, p.PodsPerS, members)
 	p.Components = []Component{api}
 	for _, s := range stores {
 		p.Components = append(p.Components, s.Component(p.PodsPerS))
@@ -187,7 +187,7 @@ func Predict(f *costs.Figures, c Cluster, m Machines, members int) Prediction {
 		relay.Component(p.Relays, p.PodsPerS),
 		kwok.Component(p.PodsPerS),
 	)
-	p.Messages = MessagesPerPod(p.Members, p.Relays)
+	p.Messages = MessagesPerPod(p.Members, p.Relays, f.MemberPodEvents.Value)
 	return p
 }
 
@@ -214,7 +214,9 @@ const apiserverName, kwokName = "kube-apiserver", "kwok controllers"
 const kib, mib, gib = 1024.0, 1024.0 * 1024, 1024.0 * 1024 * 1024
 
 // TFVars are the terraform root variables the answer sets
-// (terraform/examples/1m-nodes.tfvars), by variable name.
+// (terraform/examples/1m-nodes.tfvars), by variable name. terraform's
+// kube_apiserver_count counts the standalone apiservers besides the k3s
+// server's own, so it is one less than the model's count.
 func (p Prediction) TFVars() map[string]int {
 	var api, kwok int
 	for _, c := range p.Components {
@@ -229,7 +231,7 @@ func (p Prediction) TFVars() map[string]int {
 		"node_count":                p.Cluster.Nodes,
 		"kwok_controllers":          kwok,
 		"nodes_per_kwok_controller": p.Machines.NodesPerKwok,
-		"kube_apiserver_count":      api,
+		"kube_apiserver_count":      api - 1,
 		"distscheduler_replicas":    p.Members,
 		"relay_replicas":            p.Relays,
 	}

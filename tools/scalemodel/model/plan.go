@@ -61,10 +61,11 @@ const nearBest = 1.10
 
 // Sensitivity is the planned time with one figure scaled.
 type Sensitivity struct {
-	What      string
-	ScheduleS float64
-	Members   int
-	Bound     string
+	What       string
+	ScheduleS  float64
+	Members    int
+	APIServers int
+	Bound      string
 }
 
 // Sensitivities re-plans with F and c changed, so the answer shows how it
@@ -79,6 +80,7 @@ func Sensitivities(f *costs.Figures, c Cluster, m Machines, targetS float64) []S
 		{"F = 0.25 ms (the rework's aim)", func(g *costs.Figures) { g.SchedFixedMs.Value = 0.25 }},
 		{"c halved", func(g *costs.Figures) { g.SchedShardMsPer1K.Value /= 2 }},
 		{"serial share of F halved", func(g *costs.Figures) { g.SchedSerialShare.Value /= 2 }},
+		{"members watch no pods (member_pod_events = 0)", func(g *costs.Figures) { g.MemberPodEvents.Value = 0 }},
 	}
 	var out []Sensitivity
 	for _, ch := range changes {
@@ -89,7 +91,7 @@ func Sensitivities(f *costs.Figures, c Cluster, m Machines, targetS float64) []S
 			out = append(out, Sensitivity{What: ch.what, ScheduleS: math.NaN(), Bound: err.Error()})
 			continue
 		}
-		out = append(out, Sensitivity{What: ch.what, ScheduleS: r.ScheduleS, Members: r.Members,
+		out = append(out, Sensitivity{What: ch.what, ScheduleS: r.ScheduleS, Members: r.Members, APIServers: r.TFVars()["kube_apiserver_count"] + 1,
 			Bound: fmt.Sprintf("%s (%s)", r.Bottleneck().Name, r.Bottleneck().Figure)})
 	}
 	return out
