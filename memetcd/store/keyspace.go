@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/google/btree"
+	"github.com/k8s1m/k8s1m/memetcd/keys"
 )
 
 // record is one revision of one key. A record with version 0 is a tombstone:
@@ -67,9 +68,9 @@ func newShard(prefix []byte) *shard {
 	return &shard{prefix: prefix, tree: btree.NewG[*entry](btreeDegree, entryLess)}
 }
 
-// keyspace holds every key, split per top-level resource prefix so that a scan
-// of one Kubernetes kind never walks another's keys. Prefixes are chosen so that
-// no prefix is a prefix of another: each shard's keys form one contiguous interval
+// keyspace holds every key, split per Kubernetes resource prefix so that a
+// scan of one kind never walks another's keys. No resource prefix is a prefix
+// of another (package keys): each shard's keys form one contiguous interval
 // of the global key order, and keys outside every shard ("misc") lie between
 // those intervals. A global ordered scan is therefore the shards in prefix order
 // with misc keys merged into the gaps.
@@ -83,44 +84,9 @@ func newKeyspace() keyspace {
 	return keyspace{shards: map[string]*shard{}, misc: newShard(nil)}
 }
 
-var registryPrefix = []byte("/registry/")
-
-// shardPrefix returns the prefix that owns key, or nil for misc keys. Kubernetes
-// stores objects under /registry/<resource>/... for built-in kinds and under
-// /registry/<group>/<resource>/... when the first segment is a dotted API group
-// (CRDs, apiextensions, aggregated APIs); the prefix is everything up to and
-// including the slash after the resource.
-func shardPrefix(key []byte) []byte {
-	if !bytes.HasPrefix(key, registryPrefix) {
-		return nil
-	}
-	rest := key[len(registryPrefix):]
-	i := bytes.IndexByte(rest, '/')
-	if i <= 0 {
-		return nil
-	}
-	end := len(registryPrefix) + i + 1
-	if bytes.IndexByte(rest[:i], '.') >= 0 {
-		j := bytes.IndexByte(rest[i+1:], '/')
-		if j <= 0 {
-			return nil
-		}
-		end += j + 1
-	}
-	return key[:end]
-}
-
-// prefixEnd is the smallest key greater than every key starting with p.
-func prefixEnd(p []byte) []byte {
-	end := bytes.Clone(p)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil // p is all 0xff: no upper bound
-}
+// shardPrefix returns the prefix that owns key, or nil for misc keys: its
+// Kubernetes resource prefix (package keys).
+func shardPrefix(key []byte) []byte { return keys.ResourcePrefix(key, keys.ResourceRoot) }
 
 func (ks *keyspace) shardFor(key []byte, create bool) *shard {
 	p := shardPrefix(key)
@@ -176,7 +142,7 @@ func (ks *keyspace) remove(e *entry) {
 // no upper bound) until fn returns false.
 func (ks *keyspace) ascend(start, end []byte, fn func(*entry) bool) {
 	if p := shardPrefix(start); p != nil {
-		pe := prefixEnd(p)
+		pe := keys.PrefixEnd(p)
 		if end != nil && bytes.Compare(end, pe) <= 0 {
 			if sh := ks.shards[string(p)]; sh != nil {
 				ascendTree(sh.tree, start, end, fn)
@@ -186,7 +152,7 @@ func (ks *keyspace) ascend(start, end []byte, fn func(*entry) bool) {
 	}
 	cur := start
 	for _, sh := range ks.order {
-		pe := prefixEnd(sh.prefix)
+		pe := keys.PrefixEnd(sh.prefix)
 		if pe != nil && bytes.Compare(pe, start) <= 0 {
 			continue
 		}
@@ -195,7 +161,7 @@ func (ks *keyspace) ascend(start, end []byte, fn func(*entry) bool) {
 		}
 		// Misc keys below this shard's interval come first.
 		if bytes.Compare(cur, sh.prefix) < 0 {
-			if !ascendTree(ks.misc.tree, cur, minKey(sh.prefix, end), fn) {
+			if !ascendTree(ks.misc.tree, cur, keys.MinEnd(sh.prefix, end), fn) {
 				return
 			}
 		}
@@ -203,7 +169,7 @@ func (ks *keyspace) ascend(start, end []byte, fn func(*entry) bool) {
 		if bytes.Compare(start, lo) > 0 {
 			lo = start
 		}
-		if !ascendTree(sh.tree, lo, minKey(pe, end), fn) {
+		if !ascendTree(sh.tree, lo, keys.MinEnd(pe, end), fn) {
 			return
 		}
 		if pe == nil {
@@ -212,17 +178,6 @@ func (ks *keyspace) ascend(start, end []byte, fn func(*entry) bool) {
 		cur = pe
 	}
 	ascendTree(ks.misc.tree, cur, end, fn)
-}
-
-// minKey returns the smaller upper bound, where nil means unbounded.
-func minKey(a, b []byte) []byte {
-	if a == nil {
-		return b
-	}
-	if b == nil || bytes.Compare(a, b) < 0 {
-		return a
-	}
-	return b
 }
 
 func ascendTree(t *btree.BTreeG[*entry], start, end []byte, fn func(*entry) bool) bool {

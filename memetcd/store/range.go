@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"cmp"
 	"slices"
+
+	"github.com/k8s1m/k8s1m/memetcd/keys"
 )
 
 // Range reads keys at a revision; see RangeRequest.
@@ -42,7 +44,7 @@ func (s *Store) rangeLocked(req *RangeRequest, latest int64) (*RangeResult, erro
 		}
 		return res, nil
 	}
-	start, end := rangeBounds(req.Key, req.End)
+	rng := keys.Parse(req.Key, req.End).Range
 
 	order := req.SortOrder
 	if req.SortTarget != SortByKey && order == SortNone {
@@ -53,7 +55,7 @@ func (s *Store) rangeLocked(req *RangeRequest, latest int64) (*RangeResult, erro
 	if !natural {
 		limit = 0 // sort everything first, then cut
 	}
-	s.keys.ascend(start, end, func(e *entry) bool {
+	s.keys.ascend(rng.Start, rng.End, func(e *entry) bool {
 		r := e.at(readRev)
 		if r == nil || !req.passes(r) {
 			return true
@@ -72,18 +74,6 @@ func (s *Store) rangeLocked(req *RangeRequest, latest int64) (*RangeResult, erro
 	}
 	res.More = !req.CountOnly && res.Count > int64(len(res.KVs))
 	return res, nil
-}
-
-// rangeBounds turns etcd's (key, range_end) into a start and an exclusive end
-// (nil: unbounded). range_end "\x00" means "to the end of the keyspace".
-func rangeBounds(key, end []byte) ([]byte, []byte) {
-	if len(end) == 1 && end[0] == 0 {
-		end = nil
-	}
-	if len(key) == 1 && key[0] == 0 {
-		key = []byte{}
-	}
-	return key, end
 }
 
 func (req *RangeRequest) passes(r *record) bool {

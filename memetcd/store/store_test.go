@@ -37,22 +37,6 @@ func keysOf(kvs []KeyValue) []string {
 	return out
 }
 
-func TestShardPrefix(t *testing.T) {
-	for _, tc := range []struct{ key, want string }{
-		{"/registry/pods/ns/a", "/registry/pods/"},
-		{"/registry/pods/", "/registry/pods/"},
-		{"/registry/pods", ""},
-		{"/registry/apiextensions.k8s.io/customresourcedefinitions/x", "/registry/apiextensions.k8s.io/customresourcedefinitions/"},
-		{"/registry/example.com/widgets", ""},
-		{"/other/x", ""},
-		{"foo", ""},
-	} {
-		if got := string(shardPrefix([]byte(tc.key))); got != tc.want {
-			t.Errorf("shardPrefix(%q) = %q, want %q", tc.key, got, tc.want)
-		}
-	}
-}
-
 // TestRangeAcrossShards checks that ordered scans merge shard and misc keys
 // exactly as one sorted keyspace would.
 func TestRangeAcrossShards(t *testing.T) {

@@ -2,6 +2,8 @@ package store
 
 import (
 	"bytes"
+
+	"github.com/k8s1m/k8s1m/memetcd/keys"
 )
 
 // writeTxn applies the mutations of one revision. Every mutation is applied to
@@ -142,9 +144,9 @@ func (t *writeTxn) deleteRange(d *DeleteRequest) *DeleteResult {
 		}
 		return res
 	}
-	start, end := rangeBounds(d.Key, d.End)
+	rng := keys.Parse(d.Key, d.End).Range
 	// Tombstones change no tree structure, so deleting while ascending is safe.
-	t.s.keys.ascend(start, end, del)
+	t.s.keys.ascend(rng.Start, rng.End, del)
 	return res
 }
 
@@ -358,9 +360,9 @@ func (t *writeTxn) compare(c *Compare) bool {
 		}
 		return compareRecord(c, r)
 	}
-	start, end := rangeBounds(c.Key, c.End)
+	rng := keys.Parse(c.Key, c.End).Range
 	ok := true
-	t.s.keys.ascend(start, end, func(e *entry) bool {
+	t.s.keys.ascend(rng.Start, rng.End, func(e *entry) bool {
 		if r := e.latest(); r.version != 0 {
 			ok = compareRecord(c, r)
 		}

@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/k8s1m/k8s1m/memetcd/keys"
 )
 
-// DefaultResourceRoot is where kube-apiserver keeps its objects (its
-// --etcd-prefix default plus the slash).
-const DefaultResourceRoot = "/registry/"
+// DefaultResourceRoot is where kube-apiserver keeps its objects.
+const DefaultResourceRoot = keys.ResourceRoot
 
 // Routing decides, for every key, which WAL prefix (and so which segment
 // series) its writes go to and how durable they are.
@@ -19,12 +20,9 @@ const DefaultResourceRoot = "/registry/"
 //  1. The file prefix of a key is the longest of: every configured prefix
 //     (Prefixes) that the key starts with, and the key's resource prefix.
 //  2. The resource prefix of a key under ResourceRoot is one Kubernetes
-//     resource: ResourceRoot + "<resource>/" for core and legacy resources
-//     (/registry/pods/ns/name -> /registry/pods/), or ResourceRoot +
-//     "<group>/<resource>/" when the first segment is an API group, that is
-//     contains a dot (/registry/example.com/widgets/ns/name ->
-//     /registry/example.com/widgets/). Keys with no such segment, and keys
-//     outside ResourceRoot, have no resource prefix.
+//     resource, keys.ResourcePrefix: /registry/pods/ns/name -> /registry/pods/,
+//     /registry/example.com/widgets/ns/name -> /registry/example.com/widgets/
+//     (the store's shards split keys the same way).
 //  3. Keys that match nothing go to the catch-all prefix "".
 //  4. The mode of a key is the mode of the longest configured prefix it starts
 //     with, or Default. A no-write prefix is a configured prefix of mode none.
@@ -106,29 +104,9 @@ func (r *Routing) Route(key []byte) (prefix []byte, mode Mode) {
 			break
 		}
 	}
-	res := resourcePrefix(key, r.ResourceRoot)
+	res := keys.ResourcePrefix(key, r.ResourceRoot)
 	if len(res) > len(configured) {
 		return res, mode
 	}
 	return configured, mode
-}
-
-// resourcePrefix is rule 2 of Routing: the one-resource prefix of key, or nil.
-func resourcePrefix(key []byte, root string) []byte {
-	if root == "" || len(key) <= len(root) || string(key[:len(root)]) != root {
-		return nil
-	}
-	rest := key[len(root):]
-	i := bytes.IndexByte(rest, '/')
-	if i <= 0 {
-		return nil
-	}
-	if bytes.IndexByte(rest[:i], '.') < 0 {
-		return key[:len(root)+i+1]
-	}
-	j := bytes.IndexByte(rest[i+1:], '/')
-	if j <= 0 {
-		return nil
-	}
-	return key[:len(root)+i+1+j+1]
 }
