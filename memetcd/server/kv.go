@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 
+	"github.com/k8s1m/k8s1m/memetcd/keys"
 	"github.com/k8s1m/k8s1m/memetcd/store"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -175,13 +176,13 @@ func (s *Server) checkOp(op *pb.RequestOp) error {
 // put and deleted in it (each key changes at most once per revision).
 func checkOverlaps(ops []*pb.RequestOp) error {
 	var puts [][]byte
-	var dels [][2][]byte
+	var dels []keys.Request
 	for _, op := range ops {
 		switch v := op.Request.(type) {
 		case *pb.RequestOp_RequestPut:
 			puts = append(puts, v.RequestPut.Key)
 		case *pb.RequestOp_RequestDeleteRange:
-			dels = append(dels, [2][]byte{v.RequestDeleteRange.Key, v.RequestDeleteRange.RangeEnd})
+			dels = append(dels, keys.Parse(v.RequestDeleteRange.Key, v.RequestDeleteRange.RangeEnd))
 		}
 	}
 	for i := range puts {
@@ -191,22 +192,12 @@ func checkOverlaps(ops []*pb.RequestOp) error {
 			}
 		}
 		for _, d := range dels {
-			if inRange(puts[i], d[0], d[1]) {
+			if d.Contains(puts[i]) {
 				return rpctypes.ErrGRPCDuplicateKey
 			}
 		}
 	}
 	return nil
-}
-
-func inRange(key, start, end []byte) bool {
-	if len(end) == 0 {
-		return bytes.Equal(key, start)
-	}
-	if bytes.Compare(key, start) < 0 {
-		return false
-	}
-	return (len(end) == 1 && end[0] == 0) || bytes.Compare(key, end) < 0
 }
 
 // Translation between the wire types and the store's.

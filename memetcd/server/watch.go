@@ -1,12 +1,12 @@
 package server
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"slices"
 	"time"
 
+	"github.com/k8s1m/k8s1m/memetcd/keys"
 	"github.com/k8s1m/k8s1m/memetcd/store"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -21,7 +21,7 @@ const invalidWatchID = -1
 // not yet been sent. Everything below that revision that matches has been sent.
 type watcher struct {
 	id             int64
-	key, end       []byte // end nil: single key; empty: every key >= key
+	sel            keys.Request // the keys watched
 	next           int64
 	prevKV         bool
 	noPut, noDel   bool
@@ -29,15 +29,7 @@ type watcher struct {
 	sentSinceTick  bool
 }
 
-func (w *watcher) matches(key []byte) bool {
-	if w.end == nil {
-		return bytes.Equal(key, w.key)
-	}
-	if bytes.Compare(key, w.key) < 0 {
-		return false
-	}
-	return len(w.end) == 0 || bytes.Compare(key, w.end) < 0
-}
+func (w *watcher) matches(key []byte) bool { return w.sel.Contains(key) }
 
 // watchStream serves one Watch RPC. A reader goroutine turns requests into
 // control messages; the send loop owns the watchers and is the only sender,
@@ -144,20 +136,13 @@ func (ws *watchStream) create(c *pb.WatchCreateRequest) error {
 	if c.StartRevision < 0 {
 		return fail(rpctypes.ErrCompacted.Error())
 	}
-	w := &watcher{key: c.Key, next: c.StartRevision, prevKV: c.PrevKv, progressNotify: c.ProgressNotify}
-	if len(w.key) == 0 {
-		w.key = []byte{0} // the smallest key, as etcd
+	key := c.Key
+	if len(key) == 0 {
+		key = []byte{0} // the smallest key, as etcd
 	}
-	switch {
-	case len(c.RangeEnd) == 0:
-		w.end = nil
-	case len(c.RangeEnd) == 1 && c.RangeEnd[0] == 0:
-		w.end = []byte{}
-	default:
-		w.end = c.RangeEnd
-		if bytes.Compare(w.key, w.end) >= 0 {
-			return fail("mvcc: watcher range is empty")
-		}
+	w := &watcher{sel: keys.Parse(key, c.RangeEnd), next: c.StartRevision, prevKV: c.PrevKv, progressNotify: c.ProgressNotify}
+	if !w.sel.Single && w.sel.Range.Empty() {
+		return fail("mvcc: watcher range is empty")
 	}
 	for _, f := range c.Filters {
 		switch f {
