@@ -164,3 +164,32 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestMembersWithoutPodWatch: with member_pod_events 0 (members get pods from
+// the tree only) the apiservers send members nothing and members hold no pods.
+func TestMembersWithoutPodWatch(t *testing.T) {
+	f := load(t).Figures
+	c := Cluster{Nodes: 1_000_000, Pods: 1_000_000, LeaseRenewS: 10}
+	m := DefaultMachines()
+	watching := Predict(&f, c, m, 256)
+	f.MemberPodEvents.Value = 0
+	quiet := Predict(&f, c, m, 256)
+	if quiet.Messages.WatchEvents != 0 || watching.Messages.WatchEvents != 3*256 {
+		t.Fatalf("watch events per pod: %d watching, %d not; want 768 and 0", watching.Messages.WatchEvents, quiet.Messages.WatchEvents)
+	}
+	byName := func(p Prediction, name string) Component {
+		for _, c := range p.Components {
+			if c.Name == name {
+				return c
+			}
+		}
+		t.Fatalf("no component %q", name)
+		return Component{}
+	}
+	if a, b := byName(watching, apiserverName), byName(quiet, apiserverName); b.Count >= a.Count {
+		t.Errorf("apiservers: %d watching, %d not; want fewer without the watch", a.Count, b.Count)
+	}
+	if a, b := byName(watching, "distscheduler members"), byName(quiet, "distscheduler members"); b.MemGiB > a.MemGiB-9 {
+		t.Errorf("member memory: %.1f GiB watching, %.1f not; want ~9.5 GiB less (1M pods × 10 KiB)", a.MemGiB, b.MemGiB)
+	}
+}

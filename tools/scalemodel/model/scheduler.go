@@ -61,9 +61,12 @@ func Member(f *costs.Figures, c Cluster, m Machines, members int) MemberLoad {
 		ml.Limits = append(ml.Limits, Limit{Name: "leader CPU (schedules and forwards)",
 			PodsPerS: usable * 1000 / (ml.CPUMs + ml.leaderMs), Figure: dominant(fixed, shardMs)})
 	}
-	// Every member's pod informer holds every pod (sched_rss_kib_per_pod).
-	ml.rssBytes = f.SchedRSSBaseMiB.Value*mib + shard*f.SchedRSSKiBShardNode.Value*kib +
-		float64(c.Pods)*f.SchedRSSKiBPerPod.Value*kib
+	// Every member's pod informer holds every pod (sched_rss_kib_per_pod);
+	// a member that watches no pods (member_pod_events 0) holds none.
+	ml.rssBytes = f.SchedRSSBaseMiB.Value*mib + shard*f.SchedRSSKiBShardNode.Value*kib
+	if f.MemberPodEvents.Value > 0 {
+		ml.rssBytes += float64(c.Pods) * f.SchedRSSKiBPerPod.Value * kib
+	}
 	ml.gossipCores = f.GossipMsPerS.Value / 1000
 	return ml
 }
