@@ -124,7 +124,6 @@ type Prediction struct {
 	Depth    int // tree levels below the root
 
 	Components []Component
-	Stores     []Store
 	Limits     []Limit // every ceiling, lowest first
 	PodsPerS   float64 // the lowest ceiling
 	// ScheduleS is the time to schedule every pod: P at the pod rate plus one
@@ -153,7 +152,9 @@ func Predict(f *costs.Figures, c Cluster, m Machines, members int) Prediction {
 	stores := StoreLoads(f, c, m)
 	kwok := Kwok(f, c, m)
 	p.Limits = append(p.Limits, member.Limits...)
-	p.Limits = append(p.Limits, relay.Limit)
+	if p.Relays > 0 {
+		p.Limits = append(p.Limits, relay.Limit)
+	}
 	for _, s := range stores {
 		if s.Limit.PodsPerS > 0 {
 			p.Limits = append(p.Limits, s.Limit)
@@ -181,7 +182,6 @@ func Predict(f *costs.Figures, c Cluster, m Machines, members int) Prediction {
 	for _, s := range stores {
 		p.Components = append(p.Components, s.Component(p.PodsPerS))
 	}
-	p.Stores = stores
 	p.Components = append(p.Components,
 		member.Component(p.PodsPerS),
 		relay.Component(p.Relays, p.PodsPerS),

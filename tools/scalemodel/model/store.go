@@ -31,9 +31,9 @@ type Store struct {
 	f          *costs.Figures
 }
 
-// StoreLoads splits the store by resource the way the original did (Leases,
-// Events and Pods on instances of their own, everything else on a default
-// one) and charges each write its measured CPU: store_create_ms for a create,
+// StoreLoads splits the store by resource (Leases, Events and Pods on
+// instances of their own through --etcd-servers-overrides, everything else on
+// a default one) and charges each write its measured CPU: store_create_ms for a create,
 // store_update_ms for an update (GuaranteedUpdate's Txn).
 func StoreLoads(f *costs.Figures, c Cluster, m Machines) []Store {
 	n, p := float64(c.Nodes), float64(c.Pods)
