@@ -91,9 +91,13 @@ func printTFVars(w io.Writer, p model.Prediction, cmdPath string) error {
 
 func printCheck(w io.Writer, rows []model.CheckRow) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "localcluster run\tfigure\tmodel\tmeasured\terror")
+	fmt.Fprintln(tw, "localcluster run\tfigure\tmodel\tmeasured\terror\t")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%+.0f%%\n", r.Run, r.Figure, r.Predicted, r.Measured, 100*r.Err)
+		note := ""
+		if r.Diagnostic {
+			note = "(diagnostic: where the CPU goes)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%+.0f%%\t%s\n", r.Run, r.Figure, r.Predicted, r.Measured, 100*r.Err, note)
 	}
 	tw.Flush()
 }

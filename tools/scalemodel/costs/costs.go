@@ -93,7 +93,10 @@ type Run struct {
 	PodsPerS       float64 `json:"pods_per_s"`
 	NodesPhaseS    float64 `json:"nodes_phase_s,omitempty"`
 	RSSMiB         float64 `json:"rss_mib,omitempty"`
-	Source         string  `json:"source"`
+	// CPUSeconds is each process's CPU over the whole run, by process:
+	// "kube-apiserver", "memetcd", "kwok", "distscheduler".
+	CPUSeconds map[string]float64 `json:"cpu_s,omitempty"`
+	Source     string             `json:"source"`
 }
 
 // File is the whole data file.

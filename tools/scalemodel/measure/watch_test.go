@@ -78,7 +78,7 @@ func TestMeasureWatchFanout(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	type result struct{ cpu, wall float64 }
+	type result struct{ cpu, storeCPU, wall float64 }
 	byK := map[int][]result{}
 	for r := range *rounds {
 		for _, k := range []int{0, *watchers} {
@@ -89,7 +89,7 @@ func TestMeasureWatchFanout(t *testing.T) {
 				t.Fatal(err)
 			}
 			ws := startWatchers(ctx, t, tlsCfg, a.URL, rv, k)
-			before, start := a.Proc.Usage().CPUSeconds, time.Now()
+			before, storeBefore, start := a.Proc.Usage().CPUSeconds, s.Proc.Usage().CPUSeconds, time.Now()
 			prefix := fmt.Sprintf("r%d-k%d-", r, k)
 			if err := api.createAndPatch(ctx, prefix, *pods); err != nil {
 				cancel()
@@ -99,26 +99,28 @@ func TestMeasureWatchFanout(t *testing.T) {
 				cancel()
 				t.Fatalf("round %d, %d watchers: %v", r, k, err)
 			}
-			res := result{cpu: a.Proc.Usage().CPUSeconds - before, wall: time.Since(start).Seconds()}
+			res := result{cpu: a.Proc.Usage().CPUSeconds - before, storeCPU: s.Proc.Usage().CPUSeconds - storeBefore, wall: time.Since(start).Seconds()}
 			cancel()
 			ws.wg.Wait()
 			byK[k] = append(byK[k], res)
-			t.Logf("round %d, %3d watchers: apiserver %.2f CPU s over %.1f s for %d pods created and patched", r, k, res.cpu, res.wall, *pods)
+			t.Logf("round %d, %3d watchers: apiserver %.2f CPU s, memetcd %.2f CPU s, over %.1f s for %d pods created and patched", r, k, res.cpu, res.storeCPU, res.wall, *pods)
 			if err := api.deleteAll(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	mean := func(rs []result) float64 {
-		var s float64
+	mean := func(rs []result, of func(result) float64) float64 {
+		var sum float64
 		for _, r := range rs {
-			s += r.cpu
+			sum += of(r)
 		}
-		return s / float64(len(rs))
+		return sum / float64(len(rs))
 	}
-	base, loaded := mean(byK[0]), mean(byK[*watchers])
+	apiCPU := func(r result) float64 { return r.cpu }
+	base, loaded := mean(byK[0], apiCPU), mean(byK[*watchers], apiCPU)
 	events := float64(2 * *pods)
-	t.Logf("apiserver CPU per pod write, no watchers: %.3f ms", base/events*1000)
+	t.Logf("per pod write (one create or PATCH), no watchers: apiserver %.3f ms, memetcd %.3f ms",
+		base/events*1000, mean(byK[0], func(r result) float64 { return r.storeCPU })/events*1000)
 	t.Logf("apiserver CPU per watch event sent: %.2f µs ((%.2f - %.2f) CPU s / (%d watchers × %.0f events))",
 		(loaded-base)/(float64(*watchers)*events)*1e6, loaded, base, *watchers, events)
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {

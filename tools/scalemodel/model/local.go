@@ -7,6 +7,27 @@ import (
 	"github.com/k8s1m/k8s1m/tools/scalemodel/costs"
 )
 
+// Process names in a localcluster run, as the data file's cpu_s keys.
+const (
+	procAPI   = "kube-apiserver"
+	procStore = "memetcd"
+	procKwok  = "kwok"
+	procSched = "distscheduler"
+)
+
+// cpu is CPU time (ms, or ms per second) by process.
+type cpu struct{ api, store, kwok, sched, makenodes float64 }
+
+func (c cpu) sum() float64 { return c.api + c.store + c.kwok + c.sched + c.makenodes }
+
+func (c cpu) scaled(k float64) cpu {
+	return cpu{c.api * k, c.store * k, c.kwok * k, c.sched * k, c.makenodes * k}
+}
+
+func (c cpu) plus(d cpu) cpu {
+	return cpu{c.api + d.api, c.store + d.store, c.kwok + d.kwok, c.sched + d.sched, c.makenodes + d.makenodes}
+}
+
 // LocalPrediction is the model's figure for a localcluster run: every
 // process (memetcd, one kube-apiserver, kwok, one distscheduler member,
 // makenodes) on one machine, so a phase lasts as long as its CPU takes on the
@@ -16,6 +37,8 @@ type LocalPrediction struct {
 	PodsPerS    float64
 	NodesPhaseS float64
 	RSSMiB      float64
+	// CPUSeconds is each process's CPU over the run, by the data file's names.
+	CPUSeconds map[string]float64
 	// PodMs and NodeMs are the CPU one pod and one node cost, all processes.
 	PodMs, NodeMs float64
 	// BackgroundCores is what Lease renewals and node heartbeats take
@@ -33,9 +56,9 @@ const localPctToScore, localMinToScore = 0.05, 100
 //     Lease POST and the shard label PATCH in the apiserver and the store,
 //     kwok_object_ms in kwok and makenodes_object_ms in makenodes.
 //   - A pod costs its four apiserver writes and their store writes (as in
-//     APIServer and StoreLoads), the member's F plus filter and score on 5% of
-//     the nodes (sched_plain_us_per_node: localcluster's pods are plain),
-//     kwok_object_ms and makenodes_object_ms.
+//     APIServer and StoreLoads), the member's pod watch, the member's F plus
+//     filter and score on 5% of the nodes (sched_plain_us_per_node:
+//     localcluster's pods are plain), kwok_object_ms and makenodes_object_ms.
 //   - In the background, kwok renews each node's Lease every quarter of the
 //     Lease duration, but one busy controller gets through at most
 //     kwok_renewals_per_s (the rest lag; nothing here reads them), and sends
@@ -49,38 +72,52 @@ func Local(f *costs.Figures, r costs.Run) (LocalPrediction, error) {
 	controllers := math.Ceil(n / 10000)
 	other, update, create := f.APIOtherWriteMs.Value, f.StoreUpdateMs.Value, f.StoreCreateMs.Value
 
-	leaseMs := f.APILeaseUpdateMs.Value + update + f.KwokLeaseMs.Value
-	heartbeatMs := other + update + f.KwokLeaseMs.Value
-	background := func(nodes float64) float64 {
+	// Background CPU per second with the given number of nodes.
+	background := func(nodes float64) cpu {
 		renewals := math.Min(nodes/(r.LeaseDurationS/4), controllers*f.KwokRenewalsPerS.Value)
-		return (renewals*leaseMs + nodes/f.NodeHeartbeatS.Value*heartbeatMs) / 1000
+		heartbeats := nodes / f.NodeHeartbeatS.Value
+		return cpu{
+			api:   renewals*f.APILeaseUpdateMs.Value + heartbeats*other,
+			store: (renewals + heartbeats) * update,
+			kwok:  (renewals + heartbeats) * f.KwokLeaseMs.Value,
+		}.scaled(1.0 / 1000)
 	}
 
-	patches := f.NodeStatusPatches.Value + 1                // kwok's status PATCHes and the shard label
-	nodeMs := f.APINodeCreateMs.Value + (patches+1)*other + // the node, its PATCHes, its Lease POST
-		2*create + patches*update + // the node and its Lease, the PATCHes
-		f.KwokObjectMs.Value + f.MakenodesObjectMs.Value
-
+	patches := f.NodeStatusPatches.Value + 1 // kwok's status PATCHes and the shard label
+	node := cpu{
+		api:       f.APINodeCreateMs.Value + (patches+1)*other, // the node, its PATCHes, its Lease POST
+		store:     2*create + patches*update,                   // the node and its Lease, the PATCHes
+		kwok:      f.KwokObjectMs.Value,
+		makenodes: f.MakenodesObjectMs.Value,
+	}
 	evaluated := math.Max(localMinToScore, localPctToScore*n)
-	podMs := f.APIPodCreateMs.Value + (apiWritesPerPod-1)*other +
-		f.MemberPodEvents.Value*f.APIWatchEventUs.Value/1000 + // one member's pod watch
-		2*create + 2*update + // pod and event; Binding and status
-		f.SchedFixedMs.Value + evaluated*f.SchedPlainUsPerNode.Value/1000 +
-		f.KwokObjectMs.Value + f.MakenodesObjectMs.Value
+	pod := cpu{
+		api: f.APIPodCreateMs.Value + (apiWritesPerPod-1)*other +
+			f.MemberPodEvents.Value*f.APIWatchEventUs.Value/1000, // one member's pod watch
+		store:     2*create + 2*update, // pod and event; Binding and status
+		kwok:      f.KwokObjectMs.Value,
+		sched:     f.SchedFixedMs.Value + evaluated*f.SchedPlainUsPerNode.Value/1000,
+		makenodes: f.MakenodesObjectMs.Value,
+	}
 
-	lp := LocalPrediction{Run: r, PodMs: podMs, NodeMs: nodeMs, BackgroundCores: background(n)}
 	// The nodes phase: nodes appear at a steady rate, so on average half of
 	// them are renewing.
-	if free := cores - background(n/2); free > 0 {
-		lp.NodesPhaseS = n * nodeMs / 1000 / free
-	} else {
-		return lp, fmt.Errorf("%s: Lease renewals alone need %.2f of %.2f cores during the nodes phase", r.Name, background(n/2), cores)
-	}
-	free := cores - lp.BackgroundCores
+	bgNodes, bgPods := background(n/2), background(n)
+	lp := LocalPrediction{Run: r, PodMs: pod.sum(), NodeMs: node.sum(), BackgroundCores: bgPods.sum()}
+	free := cores - bgNodes.sum()
 	if free <= 0 {
-		return lp, fmt.Errorf("%s: Lease renewals alone need %.2f of %.2f cores", r.Name, lp.BackgroundCores, cores)
+		return lp, fmt.Errorf("%s: Lease renewals alone need %.2f of %.2f cores during the nodes phase", r.Name, bgNodes.sum(), cores)
 	}
-	lp.PodsPerS = free * 1000 / podMs
+	lp.NodesPhaseS = n * node.sum() / 1000 / free
+	if free = cores - bgPods.sum(); free <= 0 {
+		return lp, fmt.Errorf("%s: Lease renewals alone need %.2f of %.2f cores", r.Name, bgPods.sum(), cores)
+	}
+	lp.PodsPerS = free * 1000 / pod.sum()
+	podsPhaseS := p / lp.PodsPerS
+
+	total := node.scaled(n / 1000).plus(bgNodes.scaled(lp.NodesPhaseS)).
+		plus(pod.scaled(p / 1000)).plus(bgPods.scaled(podsPhaseS))
+	lp.CPUSeconds = map[string]float64{procAPI: total.api, procStore: total.store, procKwok: total.kwok, procSched: total.sched}
 
 	lp.RSSMiB = f.APIRSSBaseMiB.Value + (n+p)*f.APIRSSKiBPerObject.Value/kib +
 		f.StoreRSSBaseMiB.Value + (n+p)*f.StoreRSSKiBPerObject.Value/kib +
@@ -99,6 +136,10 @@ type CheckRow struct {
 	Predicted float64
 	Measured  float64
 	Err       float64 // RelErr(Predicted, Measured)
+	// Diagnostic rows (CPU by process) show where the model's CPU goes
+	// wrong; the tolerance applies to the others, the figures the model is
+	// for (rates, phase times, memory).
+	Diagnostic bool
 }
 
 // CheckLocal predicts every localcluster run in the data file and lists each
@@ -110,14 +151,18 @@ func CheckLocal(f *costs.File) ([]CheckRow, error) {
 		if err != nil {
 			return nil, fmt.Errorf("predict localcluster run: %w", err)
 		}
-		add := func(figure string, predicted, measured float64) {
+		add := func(figure string, predicted, measured float64, diagnostic bool) {
 			if measured > 0 {
-				rows = append(rows, CheckRow{Run: r.Name, Figure: figure, Predicted: predicted, Measured: measured, Err: RelErr(predicted, measured)})
+				rows = append(rows, CheckRow{Run: r.Name, Figure: figure, Predicted: predicted, Measured: measured,
+					Err: RelErr(predicted, measured), Diagnostic: diagnostic})
 			}
 		}
-		add("pods/s", lp.PodsPerS, r.PodsPerS)
-		add("nodes phase s", lp.NodesPhaseS, r.NodesPhaseS)
-		add("RSS MiB (all)", lp.RSSMiB, r.RSSMiB)
+		add("pods/s", lp.PodsPerS, r.PodsPerS, false)
+		add("nodes phase s", lp.NodesPhaseS, r.NodesPhaseS, false)
+		add("RSS MiB (all)", lp.RSSMiB, r.RSSMiB, false)
+		for _, proc := range []string{procAPI, procStore, procKwok, procSched} {
+			add("CPU s "+proc, lp.CPUSeconds[proc], r.CPUSeconds[proc], true)
+		}
 	}
 	return rows, nil
 }

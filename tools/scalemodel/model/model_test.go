@@ -35,7 +35,7 @@ func TestLocalClusterRuns(t *testing.T) {
 	}
 	for _, r := range rows {
 		t.Logf("%-14s %-14s model %8.1f measured %8.1f error %+4.0f%%", r.Run, r.Figure, r.Predicted, r.Measured, 100*r.Err)
-		if math.Abs(r.Err) > localTolerance {
+		if !r.Diagnostic && math.Abs(r.Err) > localTolerance {
 			t.Errorf("%s %s: model %.1f, measured %.1f: error %+.0f%% is beyond ±%.0f%%", r.Run, r.Figure, r.Predicted, r.Measured, 100*r.Err, 100*localTolerance)
 		}
 	}
