@@ -32,8 +32,12 @@ type Machines struct {
 	APIServerCores float64
 	StoreCores     float64
 	MemberCores    float64 // also the member's filter/score parallelism
-	RelayCores     float64
-	KwokCores      float64
+	// SchedulingLoops is how many pods a member takes through its scheduling
+	// cycle at once: 1 in distscheduler (upstream's one loop per member); the
+	// original ran --num-concurrent-schedulers (8) of them.
+	SchedulingLoops int
+	RelayCores      float64
+	KwokCores       float64
 	// Utilisation is the share of each machine's cores the plan may use.
 	Utilisation float64
 	// Fanout is the relay tree's fanout (relay.DefaultConfig: 16).
@@ -50,15 +54,16 @@ type Machines struct {
 // the apiservers and the stores (as the original used), mid-size members.
 func DefaultMachines() Machines {
 	return Machines{
-		APIServerCores: 64,
-		StoreCores:     96,
-		MemberCores:    16,
-		RelayCores:     16,
-		KwokCores:      4,
-		Utilisation:    0.75,
-		Fanout:         16,
-		NodesPerKwok:   10000,
-		CompactionS:    300,
+		APIServerCores:  64,
+		StoreCores:      96,
+		MemberCores:     16,
+		SchedulingLoops: 1,
+		RelayCores:      16,
+		KwokCores:       4,
+		Utilisation:     0.75,
+		Fanout:          16,
+		NodesPerKwok:    10000,
+		CompactionS:     300,
 	}
 }
 
@@ -85,6 +90,9 @@ func (m Machines) Validate() error {
 	}
 	if m.Utilisation <= 0 || m.Utilisation > 1 {
 		return fmt.Errorf("utilisation %v: must be in (0, 1]", m.Utilisation)
+	}
+	if m.SchedulingLoops < 1 {
+		return fmt.Errorf("scheduling loops %d: must be at least 1", m.SchedulingLoops)
 	}
 	if m.Fanout < 2 {
 		return fmt.Errorf("fanout %d: must be at least 2", m.Fanout)

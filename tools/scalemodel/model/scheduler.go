@@ -30,7 +30,9 @@ type MemberLoad struct {
 //   - the scheduling loop: upstream runs one scheduling goroutine per member
 //     (distscheduler/README.md, Limits), so a pod holds it for the share of F
 //     spent there (sched_serial_share) plus the shard work divided over the
-//     filter/score parallelism (here: the member's cores).
+//     filter/score parallelism (here: the member's cores). With
+//     SchedulingLoops loops (the original's concurrent schedulers) the
+//     ceiling is that many times higher.
 //
 // The leader also forwards every pod to its children (its half of
 // relay_us_per_message per child), which lowers its CPU ceiling a little.
@@ -53,7 +55,7 @@ func Member(f *costs.Figures, c Cluster, m Machines, members int) MemberLoad {
 		return "sched_shard_ms_per_1k"
 	}
 	ml.Limits = []Limit{
-		{Name: "member scheduling loop", PodsPerS: 1000 / ml.LoopMs,
+		{Name: "member scheduling loop", PodsPerS: float64(m.SchedulingLoops) * 1000 / ml.LoopMs,
 			Figure: dominant(f.SchedSerialShare.Value*fixed, shardMs/m.MemberCores)},
 		{Name: "member CPU", PodsPerS: usable * 1000 / ml.CPUMs, Figure: dominant(fixed, shardMs)},
 	}
