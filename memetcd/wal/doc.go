@@ -15,6 +15,11 @@
 // torn final record is truncated with a warning (repair.go) and anything else
 // that does not check out stops the boot with the file and offset.
 //
+// The running WAL, by job: wal.go (Config, Open, Close), groupcommit.go
+// (Append, the flusher and its fsync batches, Durable), files.go (a segment
+// file from creation to removal), syncer.go (background fsync of buffered
+// bytes), snapshotting.go (taking a snapshot and dropping what it covers).
+//
 // Every logged record carries a sequence number, dense across all files. That
 // is what lets replay tell "a record was lost in a crash" (a gap: everything
 // after it is dropped, so the result is always a prefix of history) from "this
