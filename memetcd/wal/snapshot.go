@@ -93,15 +93,7 @@ func writeSnapshot(dir string, seq uint64, src Snapshotter, keep func(key []byte
 		if !keep(kv.Key) {
 			return nil
 		}
-		p = append(p[:0], snapKindKey)
-		p = binary.AppendUvarint(p, uint64(len(kv.Key)))
-		p = append(p, kv.Key...)
-		p = binary.AppendUvarint(p, uint64(len(kv.Value)))
-		p = append(p, kv.Value...)
-		p = binary.AppendVarint(p, kv.CreateRevision)
-		p = binary.AppendVarint(p, kv.ModRevision)
-		p = binary.AppendVarint(p, kv.Version)
-		p = binary.AppendVarint(p, kv.Lease)
+		p = appendSnapKey(p[:0], kv)
 		sw.frame(p)
 		meta.Keys++
 		return sw.err
@@ -110,26 +102,7 @@ func writeSnapshot(dir string, seq uint64, src Snapshotter, keep func(key []byte
 		return "", meta, 0, fmt.Errorf("snapshot %s: %w", final, err)
 	}
 	meta.Revision, meta.CompactRevision, meta.Leases = rev, compactRev, uint64(len(leases))
-	keysCRC := sw.crc.Sum32()
-	metaOff := sw.n
-	p = append(p[:0], snapKindMeta)
-	p = binary.AppendUvarint(p, seq)
-	p = binary.AppendVarint(p, rev)
-	p = binary.AppendVarint(p, compactRev)
-	sw.frame(p)
-	for _, l := range leases {
-		p = append(p[:0], snapKindLease)
-		p = binary.AppendVarint(p, l.ID)
-		p = binary.AppendVarint(p, l.TTL)
-		sw.frame(p)
-	}
-	p = append(p[:0], snapKindTrailer)
-	p = binary.AppendUvarint(p, meta.Keys)
-	p = binary.AppendUvarint(p, meta.Leases)
-	p = binary.LittleEndian.AppendUint32(p, keysCRC)
-	sw.frame(p)
-	p = binary.LittleEndian.AppendUint64(p[:0], uint64(metaOff))
-	sw.write(append(p, snapFooterEnd...))
+	sw.metaPart(meta, leases)
 	if sw.err == nil {
 		sw.err = sw.w.Flush()
 	}
@@ -151,6 +124,19 @@ func writeSnapshot(dir string, seq uint64, src Snapshotter, keep func(key []byte
 		return "", meta, 0, fmt.Errorf("snapshot %s: %w", final, err)
 	}
 	return final, meta, sw.n, nil
+}
+
+// appendSnapKey appends the payload of one key entry.
+func appendSnapKey(p []byte, kv store.KeyValue) []byte {
+	p = append(p, snapKindKey)
+	p = binary.AppendUvarint(p, uint64(len(kv.Key)))
+	p = append(p, kv.Key...)
+	p = binary.AppendUvarint(p, uint64(len(kv.Value)))
+	p = append(p, kv.Value...)
+	p = binary.AppendVarint(p, kv.CreateRevision)
+	p = binary.AppendVarint(p, kv.ModRevision)
+	p = binary.AppendVarint(p, kv.Version)
+	return binary.AppendVarint(p, kv.Lease)
 }
 
 // snapWriter frames payloads, keeps the running CRC and the first error.
@@ -176,6 +162,32 @@ func (s *snapWriter) frame(payload []byte) {
 	s.write(s.buf)
 }
 
+// metaPart writes what follows the keys: the meta entry, the leases, the
+// trailer with the key section's checksum, and the footer pointing at the
+// meta entry.
+func (s *snapWriter) metaPart(meta SnapshotMeta, leases []store.Lease) {
+	keysCRC := s.crc.Sum32()
+	metaOff := s.n
+	p := []byte{snapKindMeta}
+	p = binary.AppendUvarint(p, meta.Seq)
+	p = binary.AppendVarint(p, meta.Revision)
+	p = binary.AppendVarint(p, meta.CompactRevision)
+	s.frame(p)
+	for _, l := range leases {
+		p = append(p[:0], snapKindLease)
+		p = binary.AppendVarint(p, l.ID)
+		p = binary.AppendVarint(p, l.TTL)
+		s.frame(p)
+	}
+	p = append(p[:0], snapKindTrailer)
+	p = binary.AppendUvarint(p, meta.Keys)
+	p = binary.AppendUvarint(p, meta.Leases)
+	p = binary.LittleEndian.AppendUint32(p, keysCRC)
+	s.frame(p)
+	p = binary.LittleEndian.AppendUint64(p[:0], uint64(metaOff))
+	s.write(append(p, snapFooterEnd...))
+}
+
 // restoreFunc receives a snapshot: the meta and leases first, then kvs, which
 // reads the keys from the file as it is ranged over (*store.Store.Restore).
 type restoreFunc func(meta SnapshotMeta, leases []store.Lease, kvs iter.Seq[store.KeyValue]) error
@@ -186,144 +198,175 @@ type restoreFunc func(meta SnapshotMeta, leases []store.Lease, kvs iter.Seq[stor
 // the last one. So an error can come after restore got some keys: the caller
 // must treat any error as "this boot fails", never serve what it got.
 func loadSnapshot(r io.ReaderAt, name string, size int64, restore restoreFunc) (SnapshotMeta, error) {
-	var meta SnapshotMeta
-	bad := func(off int64, format string, args ...any) error {
-		return fmt.Errorf("%w: %w", ErrSnapshot, &DecodeError{File: name, Offset: off, Reason: fmt.Sprintf(format, args...)})
+	metaOff, footOff, err := snapshotBounds(r, name, size)
+	if err != nil {
+		return SnapshotMeta{}, err
 	}
-	head := int64(len(snapMagic))
-	if size < head+int64(snapFooterLen) {
-		return meta, bad(0, "file of %d bytes is too short", size)
-	}
-	buf := make([]byte, len(snapMagic))
-	if _, err := r.ReadAt(buf, 0); err != nil || string(buf) != snapMagic {
-		return meta, bad(0, "not a memetcd snapshot")
-	}
-	footer := make([]byte, snapFooterLen)
-	footOff := size - int64(snapFooterLen)
-	if _, err := r.ReadAt(footer, footOff); err != nil || string(footer[8:]) != snapFooterEnd {
-		return meta, bad(footOff, "footer missing")
-	}
-	metaOff := int64(binary.LittleEndian.Uint64(footer[:8]))
-	if metaOff < head || metaOff >= footOff {
-		return meta, bad(footOff, "meta offset %d outside the file", metaOff)
-	}
-
-	// Meta part: meta, leases, trailer, then exactly the footer.
-	fr := newFrameReader(io.NewSectionReader(r, metaOff, footOff-metaOff), name, footOff-metaOff)
-	next := func(base int64) ([]byte, int64, error) {
-		p, off, err := fr.next()
-		off += base
-		if err == io.EOF {
-			return nil, off, bad(off, "unexpected end")
-		}
-		var de *DecodeError
-		if errors.As(err, &de) {
-			return nil, off, bad(off, "%s", de.Reason)
-		}
-		return p, off, err
-	}
-	p, off, err := next(metaOff)
+	meta, leases, keysCRC, err := readSnapshotMeta(r, name, metaOff, footOff)
 	if err != nil {
 		return meta, err
 	}
-	pr := payloadReader{b: p}
+	ks := &snapKeys{
+		fr:   newFrameReader(io.NewSectionReader(r, snapKeysOff, metaOff-snapKeysOff), name, metaOff-snapKeysOff),
+		name: name, metaOff: metaOff, meta: meta, wantCRC: keysCRC, crc: crc32.New(castagnoli),
+	}
+	ks.crc.Write([]byte(snapMagic))
+	if err := restore(meta, leases, ks.all); err != nil {
+		if ks.err != nil {
+			return meta, ks.err
+		}
+		return meta, fmt.Errorf("restore snapshot %s: %w", name, err)
+	}
+	// Restore may stop ranging early; the rest must still check out.
+	for range ks.all {
+	}
+	return meta, ks.err
+}
+
+// snapKeysOff is where the key section starts: right after the magic.
+const snapKeysOff = int64(len(snapMagic))
+
+// badSnapshot is the error about a snapshot's contents at off.
+func badSnapshot(name string, off int64, format string, args ...any) error {
+	return fmt.Errorf("%w: %w", ErrSnapshot, &DecodeError{File: name, Offset: off, Reason: fmt.Sprintf(format, args...)})
+}
+
+// snapshotBounds checks the magic and the footer and returns where the meta
+// part and the footer start.
+func snapshotBounds(r io.ReaderAt, name string, size int64) (metaOff, footOff int64, err error) {
+	if size < snapKeysOff+int64(snapFooterLen) {
+		return 0, 0, badSnapshot(name, 0, "file of %d bytes is too short", size)
+	}
+	buf := make([]byte, len(snapMagic))
+	if _, err := r.ReadAt(buf, 0); err != nil || string(buf) != snapMagic {
+		return 0, 0, badSnapshot(name, 0, "not a memetcd snapshot")
+	}
+	footer := make([]byte, snapFooterLen)
+	footOff = size - int64(snapFooterLen)
+	if _, err := r.ReadAt(footer, footOff); err != nil || string(footer[8:]) != snapFooterEnd {
+		return 0, 0, badSnapshot(name, footOff, "footer missing")
+	}
+	metaOff = int64(binary.LittleEndian.Uint64(footer[:8]))
+	if metaOff < snapKeysOff || metaOff >= footOff {
+		return 0, 0, badSnapshot(name, footOff, "meta offset %d outside the file", metaOff)
+	}
+	return metaOff, footOff, nil
+}
+
+// readSnapshotMeta reads and checks the meta part: meta, leases, trailer,
+// then exactly the footer. It returns the key section's expected checksum.
+func readSnapshotMeta(r io.ReaderAt, name string, metaOff, footOff int64) (SnapshotMeta, []store.Lease, uint32, error) {
+	var meta SnapshotMeta
+	fr := newFrameReader(io.NewSectionReader(r, metaOff, footOff-metaOff), name, footOff-metaOff)
+	next := func() (payloadReader, int64, error) {
+		p, off, err := fr.next()
+		off += metaOff
+		if err == io.EOF {
+			return payloadReader{}, off, badSnapshot(name, off, "unexpected end")
+		}
+		var de *DecodeError
+		if errors.As(err, &de) {
+			return payloadReader{}, off, badSnapshot(name, off, "%s", de.Reason)
+		}
+		return payloadReader{b: p}, off, err
+	}
+	pr, off, err := next()
+	if err != nil {
+		return meta, nil, 0, err
+	}
 	if pr.byte() != snapKindMeta {
-		return meta, bad(off, "no meta entry at the footer's offset")
+		return meta, nil, 0, badSnapshot(name, off, "no meta entry at the footer's offset")
 	}
 	meta.Seq, meta.Revision, meta.CompactRevision = pr.uvarint(), pr.varint(), pr.varint()
 	if pr.err != nil || len(pr.b) != 0 {
-		return meta, bad(off, "malformed meta")
+		return meta, nil, 0, badSnapshot(name, off, "malformed meta")
 	}
 	var leases []store.Lease
-	var keysCRC uint32
 	for {
-		p, off, err = next(metaOff)
-		if err != nil {
-			return meta, err
+		if pr, off, err = next(); err != nil {
+			return meta, nil, 0, err
 		}
-		pr = payloadReader{b: p}
 		kind := pr.byte()
 		if kind == snapKindLease {
 			l := store.Lease{ID: pr.varint(), TTL: pr.varint()}
 			if pr.err != nil || len(pr.b) != 0 {
-				return meta, bad(off, "malformed lease")
+				return meta, nil, 0, badSnapshot(name, off, "malformed lease")
 			}
 			leases = append(leases, l)
 			continue
 		}
 		if kind != snapKindTrailer {
-			return meta, bad(off, "entry kind %d in the meta part", kind)
-		}
-		meta.Keys, meta.Leases = pr.uvarint(), pr.uvarint()
-		if pr.err != nil || len(pr.b) != 4 {
-			return meta, bad(off, "malformed trailer")
-		}
-		keysCRC = binary.LittleEndian.Uint32(pr.b)
-		if meta.Leases != uint64(len(leases)) {
-			return meta, bad(off, "trailer says %d leases, file has %d", meta.Leases, len(leases))
-		}
-		if _, _, err := fr.next(); err != io.EOF {
-			return meta, bad(off, "data between trailer and footer")
+			return meta, nil, 0, badSnapshot(name, off, "entry kind %d in the meta part", kind)
 		}
 		break
 	}
+	meta.Keys, meta.Leases = pr.uvarint(), pr.uvarint()
+	if pr.err != nil || len(pr.b) != 4 {
+		return meta, nil, 0, badSnapshot(name, off, "malformed trailer")
+	}
+	keysCRC := binary.LittleEndian.Uint32(pr.b)
+	if meta.Leases != uint64(len(leases)) {
+		return meta, nil, 0, badSnapshot(name, off, "trailer says %d leases, file has %d", meta.Leases, len(leases))
+	}
+	if _, _, err := fr.next(); err != io.EOF {
+		return meta, nil, 0, badSnapshot(name, off, "data between trailer and footer")
+	}
+	return meta, leases, keysCRC, nil
+}
 
-	// Keys: streamed to restore as it ranges.
-	crc := crc32.New(castagnoli)
-	crc.Write(buf) // the magic
-	kr := newFrameReader(io.NewSectionReader(r, head, metaOff-head), name, metaOff-head)
-	var keysErr error
-	var nkeys uint64
-	done := false
-	kvs := func(yield func(store.KeyValue) bool) {
-		for keysErr == nil && !done {
-			p, off, err := kr.next()
-			off += head
-			if err == io.EOF {
-				done = true
-				if nkeys != meta.Keys {
-					keysErr = bad(metaOff, "trailer says %d keys, file has %d", meta.Keys, nkeys)
-				} else if crc.Sum32() != keysCRC {
-					keysErr = bad(head, "checksum of the key section does not match")
-				}
-				return
+// snapKeys streams the key section to restore, checking each key before it
+// is yielded and the count and checksum after the last one. err is the first
+// problem; once set, ranging yields nothing more.
+type snapKeys struct {
+	fr      *frameReader
+	name    string
+	metaOff int64
+	meta    SnapshotMeta
+	wantCRC uint32
+	crc     hash.Hash32
+	n       uint64
+	done    bool
+	err     error
+}
+
+func (k *snapKeys) all(yield func(store.KeyValue) bool) {
+	for k.err == nil && !k.done {
+		p, off, err := k.fr.next()
+		off += snapKeysOff
+		if err == io.EOF {
+			k.done = true
+			if k.n != k.meta.Keys {
+				k.err = badSnapshot(k.name, k.metaOff, "trailer says %d keys, file has %d", k.meta.Keys, k.n)
+			} else if k.crc.Sum32() != k.wantCRC {
+				k.err = badSnapshot(k.name, snapKeysOff, "checksum of the key section does not match")
 			}
-			if err != nil {
-				var de *DecodeError
-				if errors.As(err, &de) {
-					err = bad(off, "%s", de.Reason)
-				}
-				keysErr = err
-				return
+			return
+		}
+		if err != nil {
+			var de *DecodeError
+			if errors.As(err, &de) {
+				err = badSnapshot(k.name, off, "%s", de.Reason)
 			}
-			writeFrameCRC(crc, p)
-			pr := payloadReader{b: p}
-			if pr.byte() != snapKindKey {
-				keysErr = bad(off, "entry in the key section is not a key")
-				return
-			}
-			kv := store.KeyValue{Key: pr.bytes(), Value: pr.bytes(), CreateRevision: pr.varint(),
-				ModRevision: pr.varint(), Version: pr.varint(), Lease: pr.varint()}
-			if pr.err != nil || len(pr.b) != 0 {
-				keysErr = bad(off, "malformed key")
-				return
-			}
-			nkeys++
-			if !yield(kv) {
-				return
-			}
+			k.err = err
+			return
+		}
+		writeFrameCRC(k.crc, p)
+		pr := payloadReader{b: p}
+		if pr.byte() != snapKindKey {
+			k.err = badSnapshot(k.name, off, "entry in the key section is not a key")
+			return
+		}
+		kv := store.KeyValue{Key: pr.bytes(), Value: pr.bytes(), CreateRevision: pr.varint(),
+			ModRevision: pr.varint(), Version: pr.varint(), Lease: pr.varint()}
+		if pr.err != nil || len(pr.b) != 0 {
+			k.err = badSnapshot(k.name, off, "malformed key")
+			return
+		}
+		k.n++
+		if !yield(kv) {
+			return
 		}
 	}
-	if err := restore(meta, leases, kvs); err != nil {
-		if keysErr != nil {
-			return meta, keysErr
-		}
-		return meta, fmt.Errorf("restore snapshot %s: %w", name, err)
-	}
-	// Restore may stop ranging early; the rest must still check out.
-	for range kvs {
-	}
-	return meta, keysErr
 }
 
 // writeFrameCRC feeds a frame to a running checksum: frames are
