@@ -17,93 +17,21 @@ import (
 // first missing sequence number. It leaves the directory in the state the
 // next boot expects: torn tails and records after a gap truncated away.
 func (w *WAL) replay(target Target) error {
-	dir := w.cfg.Dir
-	l, err := listDir(dir)
+	l, err := listDir(w.cfg.Dir)
 	if err != nil {
 		return err
 	}
-	for _, p := range l.tmp {
-		w.log.Warn().Str("file", p).Msg("removing unfinished snapshot left by a crash")
-		if err := os.Remove(p); err != nil {
-			return fmt.Errorf("remove %s: %w", p, err)
-		}
+	snap, err := w.restoreSnapshot(l, target)
+	if err != nil {
+		return err
 	}
-	var snapSeq uint64
-	var snapRev int64
-	if n := len(l.snapshots); n > 0 {
-		path := filepath.Join(dir, snapshotName(l.snapshots[n-1]))
-		meta, err := loadSnapshotFile(path, target)
-		if err != nil {
-			return err
-		}
-		snapSeq, snapRev = meta.Seq, meta.Revision
-		w.log.Info().Str("file", path).Uint64("seq", meta.Seq).Int64("rev", meta.Revision).
-			Int64("compact_rev", meta.CompactRevision).Uint64("keys", meta.Keys).Uint64("leases", meta.Leases).Msg("wal snapshot loaded")
-		for _, old := range l.snapshots[:n-1] {
-			if err := os.Remove(filepath.Join(dir, snapshotName(old))); err != nil && !os.IsNotExist(err) {
-				return fmt.Errorf("remove old snapshot: %w", err)
-			}
-		}
-	}
-
-	names := make([]string, 0, len(l.routes))
-	for name := range l.routes {
-		names = append(names, name)
-	}
-	sort.Strings(names) // deterministic logs and tests
-	iters := make([]*routeIter, 0, len(names))
-	for _, name := range names {
-		it := &routeIter{w: w, name: name, segs: l.routes[name]}
-		if err := it.advance(); err != nil {
-			it.close()
-			closeAll(iters)
-			return err
-		}
-		iters = append(iters, it)
+	iters, err := w.openRoutes(l)
+	if err != nil {
+		return err
 	}
 	defer closeAll(iters)
-
-	// Decoding (this goroutine) and applying (the applier) overlap: on a
-	// boot with a long WAL each takes about half the time.
-	ap := startApplier(target)
-	expected := snapSeq + 1
-	replayed := 0
-	for {
-		var it *routeIter
-		for _, c := range iters {
-			if c.has && (it == nil || c.head.Seq < it.head.Seq) {
-				it = c
-			}
-		}
-		if it == nil {
-			break
-		}
-		rec := it.head
-		if rec.Seq > snapSeq {
-			if rec.Seq < expected {
-				return fmt.Errorf("wal replay: %w", &DecodeError{File: it.segs[it.i].path, Offset: it.headOff,
-					Reason: fmt.Sprintf("sequence number %d appears twice", rec.Seq)})
-			}
-			if rec.Seq > expected {
-				break // a lost record: everything from here on is cut below
-			}
-			c := &store.Change{Revision: rec.Revision, Ops: rec.Ops}
-			if rec.Revision <= snapRev {
-				c = withoutKeyOps(c) // see SnapshotMeta
-			}
-			if !ap.add(c, rec.Seq, it.segs[it.i].path) {
-				break // the applier failed; its error is returned below
-			}
-			expected++
-			replayed++
-		}
-		it.consume()
-		if err := it.advance(); err != nil {
-			ap.finish()
-			return err
-		}
-	}
-	if err := ap.finish(); err != nil {
+	expected, replayed, err := applyRecords(iters, target, snap)
+	if err != nil {
 		return err
 	}
 	for _, it := range iters {
@@ -123,9 +51,110 @@ func (w *WAL) replay(target Target) error {
 	}
 	w.metrics.segments.Set(float64(nsegs))
 	w.metrics.replayRecords.Set(float64(replayed))
-	w.log.Info().Uint64("snapshot_seq", snapSeq).Uint64("last_seq", w.seq).Int("records", replayed).
+	w.log.Info().Uint64("snapshot_seq", snap.Seq).Uint64("last_seq", w.seq).Int("records", replayed).
 		Int("files", nsegs).Msg("wal replayed")
 	return nil
+}
+
+// restoreSnapshot removes unfinished snapshots, restores target from the
+// newest snapshot (if any) and removes the older ones. The zero meta means
+// no snapshot: replay starts at sequence number 1.
+func (w *WAL) restoreSnapshot(l *dirListing, target Target) (SnapshotMeta, error) {
+	for _, p := range l.tmp {
+		w.log.Warn().Str("file", p).Msg("removing unfinished snapshot left by a crash")
+		if err := os.Remove(p); err != nil {
+			return SnapshotMeta{}, fmt.Errorf("remove %s: %w", p, err)
+		}
+	}
+	n := len(l.snapshots)
+	if n == 0 {
+		return SnapshotMeta{}, nil
+	}
+	path := filepath.Join(w.cfg.Dir, snapshotName(l.snapshots[n-1]))
+	meta, err := loadSnapshotFile(path, target)
+	if err != nil {
+		return SnapshotMeta{}, err
+	}
+	w.log.Info().Str("file", path).Uint64("seq", meta.Seq).Int64("rev", meta.Revision).
+		Int64("compact_rev", meta.CompactRevision).Uint64("keys", meta.Keys).Uint64("leases", meta.Leases).Msg("wal snapshot loaded")
+	for _, old := range l.snapshots[:n-1] {
+		if err := os.Remove(filepath.Join(w.cfg.Dir, snapshotName(old))); err != nil && !os.IsNotExist(err) {
+			return SnapshotMeta{}, fmt.Errorf("remove old snapshot: %w", err)
+		}
+	}
+	return meta, nil
+}
+
+// openRoutes opens a reader on every segment series, each at its first
+// record.
+func (w *WAL) openRoutes(l *dirListing) ([]*routeIter, error) {
+	names := make([]string, 0, len(l.routes))
+	for name := range l.routes {
+		names = append(names, name)
+	}
+	sort.Strings(names) // deterministic logs and tests
+	iters := make([]*routeIter, 0, len(names))
+	for _, name := range names {
+		it := &routeIter{w: w, name: name, segs: l.routes[name]}
+		if err := it.advance(); err != nil {
+			it.close()
+			closeAll(iters)
+			return nil, err
+		}
+		iters = append(iters, it)
+	}
+	return iters, nil
+}
+
+// applyRecords merges the routes' records by sequence number and applies
+// those after the snapshot to target, until the first missing sequence
+// number. It returns the sequence number it expected next (the first one not
+// applied) and how many records it applied.
+func applyRecords(iters []*routeIter, target Target, snap SnapshotMeta) (expected uint64, replayed int, err error) {
+	// Decoding (this goroutine) and applying (the applier) overlap: on a
+	// boot with a long WAL each takes about half the time.
+	ap := startApplier(target)
+	expected = snap.Seq + 1
+	for {
+		var it *routeIter
+		for _, c := range iters {
+			if c.has && (it == nil || c.head.Seq < it.head.Seq) {
+				it = c
+			}
+		}
+		if it == nil {
+			break
+		}
+		rec := it.head
+		if rec.Seq > snap.Seq {
+			if rec.Seq < expected {
+				ap.finish()
+				return 0, 0, fmt.Errorf("wal replay: %w", &DecodeError{File: it.segs[it.i].path, Offset: it.headOff,
+					Reason: fmt.Sprintf("sequence number %d appears twice", rec.Seq)})
+			}
+			if rec.Seq > expected {
+				break // a lost record: everything from here on is cut by the caller
+			}
+			c := &store.Change{Revision: rec.Revision, Ops: rec.Ops}
+			if rec.Revision <= snap.Revision {
+				c = withoutKeyOps(c) // see SnapshotMeta
+			}
+			if !ap.add(c, rec.Seq, it.segs[it.i].path) {
+				break // the applier failed; its error is returned below
+			}
+			expected++
+			replayed++
+		}
+		it.consume()
+		if err := it.advance(); err != nil {
+			ap.finish()
+			return 0, 0, err
+		}
+	}
+	if err := ap.finish(); err != nil {
+		return 0, 0, err
+	}
+	return expected, replayed, nil
 }
 
 func loadSnapshotFile(path string, target Target) (SnapshotMeta, error) {
