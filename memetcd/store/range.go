@@ -22,16 +22,31 @@ func (s *Store) Range(req *RangeRequest) (*RangeResult, error) {
 // transaction latest is the transaction's own revision, so a Range after a Put
 // in the same Txn sees the Put, as in etcd.
 func (s *Store) rangeLocked(req *RangeRequest, latest int64) (*RangeResult, error) {
-	readRev := latest
-	if req.Rev > 0 {
-		if req.Rev > s.rev {
-			return nil, ErrFutureRev
-		}
-		if req.Rev < s.compactRev {
-			return nil, ErrCompacted
-		}
-		readRev = req.Rev
+	readRev, err := s.readRevLocked(req, latest)
+	if err != nil {
+		return nil, err
 	}
+	return s.rangeAtLocked(req, readRev), nil
+}
+
+// readRevLocked is the revision req reads at: latest when req.Rev is 0 (or
+// negative, as etcd reads it), else req.Rev, which must be neither in the
+// future nor compacted away.
+func (s *Store) readRevLocked(req *RangeRequest, latest int64) (int64, error) {
+	if req.Rev <= 0 {
+		return latest, nil
+	}
+	if req.Rev > s.rev {
+		return 0, ErrFutureRev
+	}
+	if req.Rev < s.compactRev {
+		return 0, ErrCompacted
+	}
+	return req.Rev, nil
+}
+
+// rangeAtLocked reads at readRev, which readRevLocked accepted.
+func (s *Store) rangeAtLocked(req *RangeRequest, readRev int64) *RangeResult {
 	res := &RangeResult{Rev: s.rev}
 	if req.End == nil {
 		if e := s.keys.get(req.Key); e != nil {
@@ -42,7 +57,7 @@ func (s *Store) rangeLocked(req *RangeRequest, latest int64) (*RangeResult, erro
 				}
 			}
 		}
-		return res, nil
+		return res
 	}
 	rng := keys.Parse(req.Key, req.End).Range
 
@@ -73,7 +88,7 @@ func (s *Store) rangeLocked(req *RangeRequest, latest int64) (*RangeResult, erro
 		}
 	}
 	res.More = !req.CountOnly && res.Count > int64(len(res.KVs))
-	return res, nil
+	return res
 }
 
 func (req *RangeRequest) passes(r *record) bool {

@@ -187,6 +187,44 @@ func TestTxnGuaranteedUpdate(t *testing.T) {
 	}
 }
 
+// TestTxnBadReadAppliesNothing: a branch that writes and then reads at a
+// revision that is in the future or compacted fails as a whole, nested or
+// not: no key is written and the revision (so no event) does not move.
+func TestTxnBadReadAppliesNothing(t *testing.T) {
+	s := newTestStore(t, Config{})
+	for i := 0; i < 4; i++ {
+		mustPut(t, s, "/k", fmt.Sprint(i), 0)
+	}
+	if _, err := s.Compact(3); err != nil {
+		t.Fatal(err)
+	}
+	put := TxnOp{Put: &PutRequest{Key: []byte("/new"), Value: []byte("x")}}
+	for _, tc := range []struct {
+		name string
+		rev  int64
+		want error
+	}{{"future", 99, ErrFutureRev}, {"compacted", 2, ErrCompacted}} {
+		read := TxnOp{Range: &RangeRequest{Key: []byte("/k"), Rev: tc.rev}}
+		for _, req := range []*TxnRequest{
+			{Success: []TxnOp{put, read}},
+			{Success: []TxnOp{put, {Txn: &TxnRequest{Success: []TxnOp{read}}}}},
+			// The nested branch that would not run is checked too.
+			{Success: []TxnOp{put, {Txn: &TxnRequest{Failure: []TxnOp{read}}}}},
+		} {
+			before := s.Rev()
+			if _, _, err := s.Txn(req); !errors.Is(err, tc.want) {
+				t.Fatalf("%s: err %v, want %v", tc.name, err, tc.want)
+			}
+			if s.Rev() != before {
+				t.Fatalf("%s: revision moved %d -> %d", tc.name, before, s.Rev())
+			}
+			if res, _ := s.Range(&RangeRequest{Key: []byte("/new")}); res.Count != 0 {
+				t.Fatalf("%s: /new was written: %+v", tc.name, res.KVs)
+			}
+		}
+	}
+}
+
 func TestPutIgnoreFlags(t *testing.T) {
 	s := newTestStore(t, Config{})
 	if _, _, err := s.Put(&PutRequest{Key: []byte("/x"), IgnoreValue: true}); !errors.Is(err, ErrKeyNotFound) {

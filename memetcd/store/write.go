@@ -209,15 +209,9 @@ func (s *Store) Txn(req *TxnRequest) (*TxnResult, Waiter, error) {
 	if err := t.checkOps(branch); err != nil {
 		return nil, nil, err
 	}
-	res, err := t.run(branch, plan)
-	if err != nil {
-		// Only a nested read at a bad revision gets here, and checkOps ran the
-		// writes' checks: nothing was applied before a read fails, except
-		// earlier ops in the branch. Publish them rather than leave the
-		// keyspace ahead of the revision.
-		t.commit()
-		return nil, nil, err
-	}
+	// checkOps checked every op that can fail, so a Txn that gets here
+	// applies all of its branch or, above, nothing.
+	res := t.run(branch, plan)
 	w := t.commit()
 	out := &TxnResult{Succeeded: ok, Results: res, Rev: s.rev}
 	out.setRev(s.rev)
@@ -252,8 +246,9 @@ func hasWrites(ops []TxnOp) bool {
 	return false
 }
 
-// checkOps validates the puts of a branch; nested transactions are checked in
-// both branches since which one runs is decided later.
+// checkOps validates every op of a branch that can fail (puts, and ranges at
+// a revision), before anything is applied; nested transactions are checked
+// in both branches since which one runs is decided later.
 func (t *writeTxn) checkOps(ops []TxnOp) error {
 	for _, op := range ops {
 		switch {
@@ -262,11 +257,8 @@ func (t *writeTxn) checkOps(ops []TxnOp) error {
 				return err
 			}
 		case op.Range != nil:
-			if op.Range.Rev > t.s.rev {
-				return ErrFutureRev
-			}
-			if op.Range.Rev > 0 && op.Range.Rev < t.s.compactRev {
-				return ErrCompacted
+			if _, err := t.s.readRevLocked(op.Range, t.rev); err != nil {
+				return err
 			}
 		case op.Txn != nil:
 			if err := t.checkOps(op.Txn.Success); err != nil {
@@ -304,16 +296,14 @@ func (t *writeTxn) decide(req *TxnRequest) *decision {
 	return d
 }
 
-func (t *writeTxn) run(ops []TxnOp, plan *decision) ([]TxnOpResult, error) {
+// run applies a branch that checkOps accepted; nothing in it can fail.
+func (t *writeTxn) run(ops []TxnOp, plan *decision) []TxnOpResult {
 	out := make([]TxnOpResult, len(ops))
 	for i, op := range ops {
 		switch {
 		case op.Range != nil:
-			r, err := t.s.rangeLocked(op.Range, t.rev)
-			if err != nil {
-				return nil, err
-			}
-			out[i].Range = r
+			readRev, _ := t.s.readRevLocked(op.Range, t.rev) // checked by checkOps
+			out[i].Range = t.s.rangeAtLocked(op.Range, readRev)
 		case op.Put != nil:
 			prev := t.put(op.Put)
 			pr := &PutResult{}
@@ -329,14 +319,10 @@ func (t *writeTxn) run(ops []TxnOp, plan *decision) ([]TxnOpResult, error) {
 			if d.ok {
 				branch = op.Txn.Success
 			}
-			res, err := t.run(branch, d)
-			if err != nil {
-				return nil, err
-			}
-			out[i].Txn = &TxnResult{Succeeded: d.ok, Results: res}
+			out[i].Txn = &TxnResult{Succeeded: d.ok, Results: t.run(branch, d)}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // compares reports whether every compare holds against the current state.
