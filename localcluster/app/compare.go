@@ -21,6 +21,7 @@ func Compare(ctx context.Context, log zerolog.Logger, cfg Config) (*report.Compa
 	cfg.KeepRunning = false
 	base := cfg
 	base.Store, base.Scheduler = store.Etcd, cluster.KubeScheduler
+	base.StoreSplit, base.SplitWAL = false, nil
 	if cfg.Store == base.Store && cfg.Scheduler == base.Scheduler {
 		return nil, fmt.Errorf("compare needs a candidate other than %s: pass --store/--scheduler", base.name())
 	}

@@ -22,7 +22,11 @@ type Config struct {
 	// "never" (fail naming the make target).
 	Build string
 
-	Store      store.Kind
+	Store store.Kind
+	// StoreSplit gives node Leases, Events and Pods a memetcd each
+	// (cluster.SplitParts), with SplitWAL overriding their WAL modes.
+	StoreSplit bool
+	SplitWAL   map[string]string
 	Scheduler  string
 	Schedulers int
 	Relays     int
@@ -93,6 +97,12 @@ func (c Config) validate() error {
 	if _, err := store.ParseKind(string(c.Store)); err != nil {
 		return fmt.Errorf("--store: %w", err)
 	}
+	if c.StoreSplit && c.Store != store.Memetcd {
+		return fmt.Errorf("--store-split needs --store %s (it starts memetcd instances), not %s", store.Memetcd, c.Store)
+	}
+	if err := cluster.CheckSplitWAL(c.SplitWAL); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -114,4 +124,9 @@ func (c Config) perKwok() int {
 }
 
 // name is the stack's label in reports.
-func (c Config) name() string { return fmt.Sprintf("%s+%s", c.Store, c.Scheduler) }
+func (c Config) name() string {
+	if c.StoreSplit {
+		return fmt.Sprintf("%s-split+%s", c.Store, c.Scheduler)
+	}
+	return fmt.Sprintf("%s+%s", c.Store, c.Scheduler)
+}

@@ -69,7 +69,7 @@ func runWorkload(ctx context.Context, log zerolog.Logger, cfg Config, cl *cluste
 	r.NodesSeconds = time.Since(nodesStart).Seconds()
 
 	// Pods: create, then wait until every one is bound.
-	before, err := promtext.Fetch(ctx, cl.Store.MetricsURL)
+	wb, okb, err := storeWrites(ctx, cl)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func runWorkload(ctx context.Context, log zerolog.Logger, cfg Config, cl *cluste
 	if err := <-createErr; err != nil {
 		return nil, err
 	}
-	after, err := promtext.Fetch(ctx, cl.Store.MetricsURL)
+	wa, oka, err := storeWrites(ctx, cl)
 	if err != nil {
 		return nil, err
 	}
@@ -109,8 +109,6 @@ func runWorkload(ctx context.Context, log zerolog.Logger, cfg Config, cl *cluste
 	r.LatencyP50Ms = report.Ms(report.Percentile(res.Latencies, 50))
 	r.LatencyP99Ms = report.Ms(report.Percentile(res.Latencies, 99))
 	r.LatencyMaxMs = report.Ms(report.Percentile(res.Latencies, 100))
-	wb, okb := before.Writes()
-	wa, oka := after.Writes()
 	if okb && oka {
 		r.StoreWrites = wa - wb
 		if r.PodsSeconds > 0 {
@@ -227,4 +225,20 @@ func (p *progress) run(ctx context.Context) (stop func()) {
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// storeWrites sums the write counters of every store of the cluster (one, or
+// the default store and the split parts); ok is false when one exports none.
+func storeWrites(ctx context.Context, cl *cluster.Cluster) (sum float64, ok bool, err error) {
+	ok = true
+	for _, s := range cl.Stores() {
+		m, err := promtext.Fetch(ctx, s.MetricsURL)
+		if err != nil {
+			return 0, false, fmt.Errorf("%s metrics: %w", s.Proc.Name(), err)
+		}
+		w, found := m.Writes()
+		sum += w
+		ok = ok && found
+	}
+	return sum, ok, nil
 }

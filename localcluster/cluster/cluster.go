@@ -58,6 +58,13 @@ type Config struct {
 	// kube-controller-manager runs), so a longer one only lowers the write
 	// load: 10,000 nodes at 40 s are 1,000 Lease writes/s.
 	NodeLeaseDuration time.Duration
+	// StoreSplit starts a memetcd of its own for each of SplitParts (node
+	// Leases, Events, Pods) besides the default store and points
+	// kube-apiserver at them with --etcd-servers-overrides. memetcd only.
+	StoreSplit bool
+	// SplitWAL overrides a split part's WAL mode by part name ("leases":
+	// "buffered"); parts not named use SplitPart.DefaultWAL.
+	SplitWAL map[string]string
 	// APIServerPort and StorePort fix those ports (0 picks free ones).
 	APIServerPort, StorePort int
 	// KillWithParent ties every process's life to this one (run, tests).
@@ -70,10 +77,12 @@ type Config struct {
 
 // Cluster is a started cluster.
 type Cluster struct {
-	cfg        Config
-	log        zerolog.Logger
-	PKI        *pki.Files
-	Store      *store.Store
+	cfg   Config
+	log   zerolog.Logger
+	PKI   *pki.Files
+	Store *store.Store
+	// Split are the stores of Config.StoreSplit, in SplitParts order.
+	Split      []SplitStore
 	API        *kubeapi.APIServer
 	Kwoks      []*proc.Process
 	Schedulers []*proc.Process
@@ -152,7 +161,16 @@ func (c *Cluster) startStore(ctx context.Context) error {
 	}
 	c.Store = s
 	c.started(s.Proc, "store")
-	return nil
+	if !c.cfg.StoreSplit {
+		return nil
+	}
+	if c.cfg.Store != store.Memetcd {
+		return fmt.Errorf("store split: needs --store %s, not %s", store.Memetcd, c.cfg.Store)
+	}
+	if err := CheckSplitWAL(c.cfg.SplitWAL); err != nil {
+		return err
+	}
+	return c.startSplitStores(ctx)
 }
 
 // apiServerArgs lift the apiserver's per-client limits, which exist to protect a
@@ -174,13 +192,17 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	extra := slices.Clone(apiServerArgs)
+	if len(c.Split) > 0 {
+		extra = append(extra, "--etcd-servers-overrides="+serverOverrides(c.Split))
+	}
 	a, err := kubeapi.Start(ctx, kubeapi.Config{
 		Bin:            bin,
 		RunDir:         c.cfg.RunDir,
 		PKI:            c.PKI,
 		EtcdServers:    []string{c.Store.Endpoint},
 		SecurePort:     c.cfg.APIServerPort,
-		ExtraArgs:      append(slices.Clone(apiServerArgs), c.cfg.APIServerArgs...),
+		ExtraArgs:      append(extra, c.cfg.APIServerArgs...),
 		KillWithParent: c.cfg.KillWithParent,
 	})
 	if err != nil {

@@ -26,6 +26,8 @@ func main() {
 
 	workloadFlags := func(fs *pflag.FlagSet) {
 		fs.StringVar(&storeKind, "store", string(store.Memetcd), `store: "memetcd" or "etcd"`)
+		fs.BoolVar(&cfg.StoreSplit, "store-split", false, "memetcd only: give node Leases, Events and Pods a memetcd each (kube-apiserver --etcd-servers-overrides), the rest stays on the default store")
+		fs.StringToStringVar(&cfg.SplitWAL, "store-split-wal", nil, "with --store-split: WAL mode per part, e.g. leases=buffered,pods=fsync (defaults: leases=none, events=none, pods=buffered)")
 		fs.StringVar(&cfg.Scheduler, "scheduler", cluster.DistScheduler, `scheduler: "distscheduler" or "kube-scheduler"`)
 		fs.IntVar(&cfg.Schedulers, "schedulers", app.DefaultSchedulers, "distscheduler scheduling members, one process each")
 		fs.IntVar(&cfg.Relays, "relays", app.DefaultRelays, "relay-only distscheduler members (needs --schedulers 2 or more)")
@@ -45,7 +47,7 @@ func main() {
 		fs.DurationVar(&cfg.ProgressEvery, "progress", 2e9, "interval of live progress lines (0 disables)")
 		for flag, env := range map[string]string{"store": "LOCALCLUSTER_STORE", "scheduler": "LOCALCLUSTER_SCHEDULER",
 			"nodes": "LOCALCLUSTER_NODES", "pods": "LOCALCLUSTER_PODS", "timeout": "LOCALCLUSTER_TIMEOUT",
-			"node-lease-duration": "LOCALCLUSTER_NODE_LEASE_DURATION"} {
+			"node-lease-duration": "LOCALCLUSTER_NODE_LEASE_DURATION", "store-split": "LOCALCLUSTER_STORE_SPLIT"} {
 			command.BindEnv(fs, flag, env)
 		}
 	}
