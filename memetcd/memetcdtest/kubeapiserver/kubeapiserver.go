@@ -186,6 +186,9 @@ func (k *Server) Stop() {
 	}
 }
 
+// Pid is the apiserver's process id (its CPU and memory in /proc).
+func (k *Server) Pid() int { return k.cmd.Process.Pid }
+
 // Logs returns the apiserver's output so far.
 func (k *Server) Logs() string { return k.logs.String() }
 
