@@ -92,12 +92,16 @@ type Server struct {
 	health   *health.Server
 	stopping atomic.Bool
 	stopc    chan struct{} // closed when shutdown begins: ends watch and keep-alive streams
+	hub      *watchHub
 }
 
 // New returns a Server for st. Its metrics are registered on reg.
 func New(st *store.Store, cfg Config, reg prometheus.Registerer) *Server {
 	cfg.setDefaults()
-	return &Server{cfg: cfg, store: st, metrics: newMetrics(reg), health: health.NewServer(), stopc: make(chan struct{})}
+	s := &Server{cfg: cfg, store: st, metrics: newMetrics(reg), health: health.NewServer(), stopc: make(chan struct{}), hub: newWatchHub(st)}
+	// Ends with the store (Close) or at BeginShutdown, whichever is first.
+	go s.hub.run(s.stopc)
+	return s
 }
 
 // GRPCServer builds a grpc.Server with every service registered, request

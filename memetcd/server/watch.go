@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/k8s1m/k8s1m/memetcd/keys"
@@ -41,11 +42,36 @@ type watchStream struct {
 	nextID   int64
 	ctl      chan *pb.WatchRequest
 	progress bool // a RequestProgress is waiting for the watchers to be synced
+	// wakec holds a token when the hub saw an event for one of the watchers.
+	wakec chan struct{}
+	// ranges are the watchers' key ranges, for the hub to match events
+	// against without touching the watchers map the send loop owns.
+	ranges atomic.Pointer[streamRanges]
+}
+
+// wake tells the send loop to read the event log; never blocks.
+func (ws *watchStream) wake() {
+	select {
+	case ws.wakec <- struct{}{}:
+	default:
+	}
+}
+
+// setRanges publishes the watchers' ranges to the hub. Called after every
+// change to the watchers and before the next read of the log.
+func (ws *watchStream) setRanges() {
+	rs := make(streamRanges, 0, len(ws.watchers))
+	for _, w := range ws.watchers {
+		rs = append(rs, w.sel)
+	}
+	ws.ranges.Store(&rs)
 }
 
 // Watch implements the Watch service.
 func (s *Server) Watch(stream pb.Watch_WatchServer) error {
-	ws := &watchStream{s: s, stream: stream, watchers: map[int64]*watcher{}, ctl: make(chan *pb.WatchRequest, 64)}
+	ws := &watchStream{s: s, stream: stream, watchers: map[int64]*watcher{}, ctl: make(chan *pb.WatchRequest, 64), wakec: make(chan struct{}, 1)}
+	s.hub.add(ws)
+	defer s.hub.remove(ws)
 	s.metrics.streams.Inc()
 	defer s.metrics.streams.Dec()
 	defer func() { s.metrics.watchers.Sub(float64(len(ws.watchers))) }()
@@ -77,7 +103,6 @@ func (ws *watchStream) sendLoop(recvErr <-chan error) error {
 	tick := time.NewTicker(ws.s.cfg.ProgressNotifyInterval)
 	defer tick.Stop()
 	for {
-		changed := ws.s.store.Changed()
 		if err := ws.catchUp(); err != nil {
 			return err
 		}
@@ -96,7 +121,7 @@ func (ws *watchStream) sendLoop(recvErr <-chan error) error {
 			if err := ws.progressTick(); err != nil {
 				return err
 			}
-		case <-changed:
+		case <-ws.wakec:
 		}
 	}
 }
@@ -168,12 +193,14 @@ func (ws *watchStream) create(c *pb.WatchCreateRequest) error {
 		ws.nextID++
 	}
 	ws.watchers[w.id] = w
+	ws.setRanges()
 	ws.s.metrics.watchers.Inc()
 	return ws.send(&pb.WatchResponse{Header: ws.s.header(rev), WatchId: w.id, Created: true})
 }
 
 func (ws *watchStream) remove(id int64) {
 	delete(ws.watchers, id)
+	ws.setRanges()
 	ws.s.metrics.watchers.Dec()
 }
 
