@@ -314,8 +314,10 @@ func pod(ns, name string) *corev1.Pod {
 func (l *kubeLoad) createEvent(ctx context.Context, n int) error {
 	node := nodeName(n % l.nodes)
 	now := metav1.Now()
-	_, err := l.cs.CoreV1().Events(l.ns).Create(ctx, &corev1.Event{
-		ObjectMeta:     metav1.ObjectMeta{Name: fmt.Sprintf("%s.%x", node, n), Namespace: l.ns},
+	// A node's events live in "default": a cluster-scoped object has no
+	// namespace of its own.
+	_, err := l.cs.CoreV1().Events(metav1.NamespaceDefault).Create(ctx, &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Name: fmt.Sprintf("%s.%x", node, n), Namespace: metav1.NamespaceDefault},
 		InvolvedObject: corev1.ObjectReference{Kind: "Node", Name: node, UID: types.UID(node)},
 		Reason:         "NodeHasSufficientMemory", Message: "Node " + node + " status is now: NodeHasSufficientMemory",
 		Source: corev1.EventSource{Component: "kubelet", Host: node}, FirstTimestamp: now, LastTimestamp: now, Count: 1,

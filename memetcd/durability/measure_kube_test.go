@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -135,6 +137,7 @@ type kubeStoreResult struct {
 	name        string
 	cpu         float64 // seconds over the measured window
 	storeWrites float64 // mvcc puts + deletes over the window
+	rpcs        map[string]float64
 	rss         int64
 }
 
@@ -207,11 +210,15 @@ func measureKubeCell(t *testing.T, pki kubeapiserver.PKI, sys kubeSystem, nodes,
 	t.Logf("%s: %d nodes and leases created in %s", sys.name, nodes, time.Since(t0).Round(time.Second))
 	load.run(ctx, *measureKubeRate, *measureKubeWarmup, *measureKubeWorkers, false)
 
-	type reading struct{ cpu, writes float64 }
+	type reading struct {
+		cpu, writes float64
+		rpcs        map[string]float64
+	}
 	read := func() (map[string]reading, float64) {
 		m := map[string]reading{}
 		for _, s := range stores {
-			m[s.name] = reading{procCPU(s.pid), metricSum(s.metrics, "etcd_mvcc_put_total", "etcd_mvcc_delete_total")}
+			w, rpcs := storeMetrics(s.metrics)
+			m[s.name] = reading{procCPU(s.pid), w, rpcs}
 		}
 		return m, procCPU(api.Pid())
 	}
@@ -236,8 +243,15 @@ func measureKubeCell(t *testing.T, pki kubeapiserver.PKI, sys kubeSystem, nodes,
 	cell.p50, cell.p99 = percentile(lat, 50), percentile(lat, 99)
 	cell.apiserverCPU = apiAfter - apiBefore
 	for _, s := range stores {
-		cell.stores = append(cell.stores, kubeStoreResult{name: s.name, cpu: after[s.name].cpu - before[s.name].cpu,
-			storeWrites: after[s.name].writes - before[s.name].writes, rss: procRSS(s.pid)})
+		b, a := before[s.name], after[s.name]
+		rpcs := map[string]float64{}
+		for m, v := range a.rpcs {
+			if d := v - b.rpcs[m]; d > 0 {
+				rpcs[m] = d
+			}
+		}
+		cell.stores = append(cell.stores, kubeStoreResult{name: s.name, cpu: a.cpu - b.cpu,
+			storeWrites: a.writes - b.writes, rpcs: rpcs, rss: procRSS(s.pid)})
 	}
 	for e, n := range cell.errors {
 		t.Logf("%s: %d× %s", sys.name, n, e)
@@ -291,6 +305,20 @@ func kubeTable(cells []kubeCell) string {
 				s.storeWrites, per10K(s.cpu, c.writes), 1e6*s.cpu/max(s.storeWrites, 1), s.rss>>20)
 		}
 	}
+	b.WriteString("\nStore RPCs per Kubernetes write, by method (all instances):\n\n| nodes | round | system | RPCs |\n|---:|---:|---|---|\n")
+	for _, c := range cells {
+		sum := map[string]float64{}
+		for _, s := range c.stores {
+			for m, v := range s.rpcs {
+				sum[m] += v
+			}
+		}
+		var parts []string
+		for _, m := range slices.Sorted(maps.Keys(sum)) {
+			parts = append(parts, fmt.Sprintf("%s %.2f", m, sum[m]/float64(max(c.writes, 1))))
+		}
+		fmt.Fprintf(&b, "| %d | %d | %s | %s |\n", c.nodes, c.round, c.system, strings.Join(parts, ", "))
+	}
 	if split.Len() > 0 {
 		b.WriteString("\nPer store instance (CPU per 10K Kubernetes writes of the whole mix; µs per store write of its own):\n\n")
 		b.WriteString("| nodes | round | system | instance | store writes | CPU s/10K writes | CPU per own write | RSS MiB |\n|---:|---:|---|---|---:|---:|---:|---:|\n")
@@ -330,29 +358,44 @@ func procRSS(pid int) int64 {
 	return 0
 }
 
-// metricSum adds the unlabelled samples of names from base/metrics.
-func metricSum(base string, names ...string) float64 {
+// storeMetrics reads what a cell reports from a store's /metrics: its
+// writes (puts + deletes: etcd's name, else memetcd's debugging one, never
+// both) and its finished RPCs by method.
+func storeMetrics(base string) (writes float64, rpcs map[string]float64) {
+	rpcs = map[string]float64{}
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
-		return 0
+		return 0, rpcs
 	}
 	defer resp.Body.Close()
-	var sum float64
+	vals := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		name, val, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
+		line := sc.Text()
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 || strings.HasPrefix(line, "#") {
 			continue
 		}
-		for _, n := range names {
-			if name == n {
-				v, _ := strconv.ParseFloat(val, 64)
-				sum += v
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		name := line[:i]
+		vals[name] = v
+		if strings.HasPrefix(name, "grpc_server_handled_total{") {
+			if _, m, ok := strings.Cut(name, `grpc_method="`); ok {
+				m, _, _ = strings.Cut(m, `"`)
+				rpcs[m] += v
 			}
 		}
 	}
-	return sum
+	for _, fam := range [][2]string{{"etcd_mvcc_put_total", "etcd_mvcc_delete_total"}, {"etcd_debugging_mvcc_put_total", "etcd_debugging_mvcc_delete_total"}} {
+		if p, ok := vals[fam[0]]; ok {
+			return p + vals[fam[1]], rpcs
+		}
+	}
+	return 0, rpcs
 }
 
 func loadAverage() string {
