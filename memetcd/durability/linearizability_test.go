@@ -227,10 +227,9 @@ func TestLinearizable(t *testing.T) {
 				if tt.restart {
 					// Each client can leave one operation of unknown outcome at
 					// a kill (in flight, then lost or applied), and the checker
-					// tries the subsets and orders of those: with 16 clients it
-					// ran out of its 5 minutes under -race (Unknown, no verdict)
-					// on about 1 run in 2, at 1,300 operations as at 2,500. Half
-					// the clients, so at most 8 unknowns per kill.
+					// tries the subsets and orders of those, which grow fast
+					// with the clients: half of them, so at most 8 unknowns per
+					// kill (the CHANGELOG has the runs that chose 8).
 					ops, clients = ops/2, max(2, clients/2)
 				}
 				for i := range clients {
