@@ -16,50 +16,20 @@ import (
 // /readyz, /healthz and /metrics, and that cancelling the context leaves
 // gracefully.
 func TestRunServesAndLeaves(t *testing.T) {
-	seedCfg := relay.DefaultLocalConfig()
-	seedCfg.Name, seedCfg.Role = "seed", relay.RoleLeaderEligible
-	seedCfg.Memberlist.Logger = nil
-	seed, err := relay.New(seedCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	seed := newMember(t, "seed")
 	t.Cleanup(func() { _ = seed.Shutdown() })
 
-	cfg := Config{Relay: relay.DefaultLocalConfig(), Seeds: []string{seed.GossipAddr()}, MetricsAddr: "127.0.0.1:0", LeaveTimeout: 5 * time.Second, JoinRetry: 100 * time.Millisecond}
-	cfg.Relay.Name = "relay-0"
-	cfg.Relay.Memberlist.Logger = nil
-	addr := make(chan string, 1)
-	cfg.Ready = func(a string) { addr <- a }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, zerolog.Nop(), cfg) }()
-	var base string
-	select {
-	case a := <-addr:
-		base = "http://" + a
-	case err := <-done:
-		t.Fatalf("run ended: %v", err)
-	}
-	get := func(path string) (int, string) {
-		resp, err := http.Get(base + path)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	poll(t, func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
-	if code, body := get("/healthz"); code != http.StatusOK {
+	r := startRelayd(t, "relay-0", seed.GossipAddr(), 5*time.Second)
+	poll(t, func() bool { code, _ := r.get("/readyz"); return code == http.StatusOK })
+	if code, body := r.get("/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz: %d %s", code, body)
 	}
 	poll(t, func() bool { return len(seed.Members()) == 2 })
-	code, body := get("/metrics")
+	code, body := r.get("/metrics")
 	if code != http.StatusOK || !strings.Contains(body, `relay_members{role="relay-only"} 1`) || !strings.Contains(body, "relay_gather_decision_latency_seconds") {
 		t.Fatalf("/metrics: %d\n%s", code, body)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := r.stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	// Graceful leave: the seed hears it without waiting for failure detection.
@@ -70,48 +40,85 @@ func TestRunServesAndLeaves(t *testing.T) {
 // not ready, so a load balancer keeps work away from it.
 func TestNotReadyUntilJoined(t *testing.T) {
 	// A loopback port nobody listens on: bind one, note it, free it.
-	dead := relay.DefaultLocalConfig()
-	dead.Name = "dead"
-	dead.Memberlist.Logger = nil
-	d, err := relay.New(dead)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seedAddr := d.GossipAddr()
-	if err := d.Shutdown(); err != nil {
+	dead := newMember(t, "dead")
+	seedAddr := dead.GossipAddr()
+	if err := dead.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
 
-	cfg := Config{Relay: relay.DefaultLocalConfig(), Seeds: []string{seedAddr}, MetricsAddr: "127.0.0.1:0", LeaveTimeout: time.Second, JoinRetry: 50 * time.Millisecond}
-	cfg.Relay.Name = "lonely"
+	r := startRelayd(t, "lonely", seedAddr, time.Second)
+	t.Cleanup(func() { _ = r.stop() })
+	for path, want := range map[string]int{"/healthz": http.StatusOK, "/readyz": http.StatusServiceUnavailable} {
+		code, body := r.get(path)
+		if code != want {
+			t.Errorf("%s: %d %s, want %d", path, code, body, want)
+		}
+		if path == "/readyz" && !strings.Contains(body, "not joined yet") {
+			t.Errorf("/readyz body %q does not say why", body)
+		}
+	}
+}
+
+// newMember starts a leader-eligible member on loopback.
+func newMember(t *testing.T, name string) *relay.Relay {
+	t.Helper()
+	cfg := relay.DefaultLocalConfig()
+	cfg.Name, cfg.Role = name, relay.RoleLeaderEligible
+	cfg.Memberlist.Logger = nil
+	m, err := relay.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// relaydRun is one Run of a relay-only member serving HTTP on loopback.
+type relaydRun struct {
+	base   string // http://host:port
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startRelayd runs a relay-only member joining seed and returns once its
+// HTTP server listens.
+func startRelayd(t *testing.T, name, seed string, leave time.Duration) *relaydRun {
+	t.Helper()
+	cfg := Config{Relay: relay.DefaultLocalConfig(), Seeds: []string{seed}, MetricsAddr: "127.0.0.1:0", LeaveTimeout: leave, JoinRetry: 50 * time.Millisecond}
+	cfg.Relay.Name = name
 	cfg.Relay.Memberlist.Logger = nil
 	addr := make(chan string, 1)
 	cfg.Ready = func(a string) { addr <- a }
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, zerolog.Nop(), cfg) }()
-	t.Cleanup(func() { cancel(); <-done })
-	var base string
+	r := &relaydRun{cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- Run(ctx, zerolog.Nop(), cfg) }()
 	select {
 	case a := <-addr:
-		base = "http://" + a
-	case err := <-done:
+		r.base = "http://" + a
+	case err := <-r.done:
+		cancel()
 		t.Fatalf("run ended: %v", err)
 	}
-	for path, want := range map[string]int{"/healthz": http.StatusOK, "/readyz": http.StatusServiceUnavailable} {
-		resp, err := http.Get(base + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Errorf("%s: %d %s, want %d", path, resp.StatusCode, b, want)
-		}
-		if path == "/readyz" && !strings.Contains(string(b), "not joined yet") {
-			t.Errorf("/readyz body %q does not say why", b)
-		}
+	return r
+}
+
+// stop cancels the run and returns its error; a second stop returns nil.
+func (r *relaydRun) stop() error {
+	r.cancel()
+	err, ok := <-r.done
+	if ok {
+		close(r.done)
 	}
+	return err
+}
+
+func (r *relaydRun) get(path string) (int, string) {
+	resp, err := http.Get(r.base + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func poll(t *testing.T, cond func() bool) {
