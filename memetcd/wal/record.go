@@ -33,10 +33,8 @@ func appendPayload(buf []byte, rec *Record) []byte {
 	for i := range rec.Ops {
 		op := &rec.Ops[i]
 		buf = append(buf, byte(op.Type))
-		buf = binary.AppendUvarint(buf, uint64(len(op.Key)))
-		buf = append(buf, op.Key...)
-		buf = binary.AppendUvarint(buf, uint64(len(op.Value)))
-		buf = append(buf, op.Value...)
+		buf = appendBytes(buf, op.Key)
+		buf = appendBytes(buf, op.Value)
 		buf = binary.AppendVarint(buf, op.LeaseID)
 		buf = binary.AppendVarint(buf, op.TTL)
 		buf = binary.AppendVarint(buf, op.Revision)
@@ -124,6 +122,13 @@ func (r *payloadReader) fail(what string) {
 		r.err = fmt.Errorf("%w: short %s", errMalformed, what)
 	}
 	r.b = nil
+}
+
+// appendBytes appends b with its length in front, as payloadReader.bytes
+// reads it back.
+func appendBytes(buf, b []byte) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(b)))
+	return append(buf, b...)
 }
 
 func (r *payloadReader) byte() byte {

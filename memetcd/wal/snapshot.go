@@ -129,10 +129,8 @@ func writeSnapshot(dir string, seq uint64, src Snapshotter, keep func(key []byte
 // appendSnapKey appends the payload of one key entry.
 func appendSnapKey(p []byte, kv store.KeyValue) []byte {
 	p = append(p, snapKindKey)
-	p = binary.AppendUvarint(p, uint64(len(kv.Key)))
-	p = append(p, kv.Key...)
-	p = binary.AppendUvarint(p, uint64(len(kv.Value)))
-	p = append(p, kv.Value...)
+	p = appendBytes(p, kv.Key)
+	p = appendBytes(p, kv.Value)
 	p = binary.AppendVarint(p, kv.CreateRevision)
 	p = binary.AppendVarint(p, kv.ModRevision)
 	p = binary.AppendVarint(p, kv.Version)
