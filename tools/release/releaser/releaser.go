@@ -151,7 +151,7 @@ func Release(ctx context.Context, o Options) (*Result, error) {
 	if _, err := workfile.Write(o.Root, f); err != nil {
 		return nil, fmt.Errorf("update go.work (tag %s exists and versions.txt records it; run release workfile): %w", tag, err)
 	}
-	fmt.Fprintf(o.Log, "tagged %s at %s and recorded it in versions.txt and go.work.\nNext: commit versions.txt and go.work; dependants pick the version up with\n  go get %s@%s   (in each dependant module, then go mod tidy)\n", tag, rev, versions.ModulePathPrefix+o.Module, o.Version)
+	fmt.Fprintf(o.Log, "tagged %s at %s and recorded it in versions.txt and go.work.\nNext: commit versions.txt and go.work; dependants pick the version up with (see the README, Versions, pins and releases)\n  GOWORK=off go mod edit -require=%s@%s && GOWORK=off go mod tidy   (in each dependant module, GOPROXY at the release proxy)\n", tag, rev, versions.ModulePathPrefix+o.Module, o.Version)
 	return res, nil
 }
 
