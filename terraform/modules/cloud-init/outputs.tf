@@ -1,0 +1,5 @@
+output "user_data" {
+  description = "The #cloud-config document."
+  value       = "#cloud-config\n${yamlencode(local.cloud_config)}"
+  sensitive   = true
+}

@@ -1,0 +1,44 @@
+locals {
+  ns   = var.namespace
+  tree = "dist-scheduler" # the headless Service every tree member is behind; gossip seeds resolve through it
+  seed = "${local.tree}.${local.ns}.svc.cluster.local:7946"
+
+  relay_replicas = coalesce(var.distscheduler.relay_replicas,
+  var.distscheduler.replicas > var.distscheduler.fanout ? ceil(var.distscheduler.replicas / var.distscheduler.fanout) + 1 : 0)
+
+  tree_labels = { "app.kubernetes.io/part-of" = local.tree }
+
+  # What both distscheduler and relay members mount and are told.
+  pod_env = [
+    { name = "POD_NAME", valueFrom = { fieldRef = { fieldPath = "metadata.name" } } },
+    { name = "POD_IP", valueFrom = { fieldRef = { fieldPath = "status.podIP" } } },
+  ]
+  tree_volumes = [
+    { name = "gossip", secret = { secretName = "distscheduler-gossip", defaultMode = 256 } },
+    { name = "tree-tls", secret = { secretName = "distscheduler-tree-tls", defaultMode = 256 } },
+  ]
+  tree_mounts = [
+    { name = "gossip", mountPath = "/etc/k8s1m/gossip", readOnly = true },
+    { name = "tree-tls", mountPath = "/etc/k8s1m/tree-tls", readOnly = true },
+  ]
+  tree_ports = [
+    { name = "gossip-tcp", containerPort = 7946, protocol = "TCP" },
+    { name = "gossip-udp", containerPort = 7946, protocol = "UDP" },
+    { name = "grpc", containerPort = 50051, protocol = "TCP" },
+  ]
+  # Flags the distscheduler and relay binaries spell the same way.
+  tree_args = [
+    "--seeds=${local.seed}",
+    "--gossip-key-file=/etc/k8s1m/gossip/gossip.key",
+    "--gossip-port=7946",
+    "--grpc-addr=:50051",
+    "--advertise-gossip-addr=$(POD_IP)",
+    "--advertise-grpc-addr=[$(POD_IP)]:50051",
+    "--fanout=${var.distscheduler.fanout}",
+    "--tls-cert-file=/etc/k8s1m/tree-tls/tls.crt",
+    "--tls-key-file=/etc/k8s1m/tree-tls/tls.key",
+    "--tls-ca-file=/etc/k8s1m/tree-tls/ca.crt",
+    "--log-format=json",
+  ]
+
+}
