@@ -30,10 +30,11 @@ module "manifests" {
   kwok_controllers = local.kwok_controllers
   gossip_key       = random_bytes.gossip_key.base64
   distscheduler = merge(var.distscheduler_resources, {
-    replicas       = var.distscheduler_replicas
-    relay_replicas = var.relay_replicas
-    fanout         = var.tree_fanout
-    parallelism    = var.scheduler_parallelism
+    replicas                  = var.distscheduler_replicas
+    relay_replicas            = var.relay_replicas
+    fanout                    = var.tree_fanout
+    parallelism               = var.scheduler_parallelism
+    num_concurrent_schedulers = var.num_concurrent_schedulers
   })
   tree_tls = {
     ca_pem   = module.tree_pki.ca_pem

@@ -139,6 +139,12 @@ variable "scheduler_parallelism" {
   default     = 4
 }
 
+variable "num_concurrent_schedulers" {
+  description = "distscheduler --num-concurrent-schedulers: the leader keeps 4x this many pods in the tree (scalemodel plan says how many a rate needs)."
+  type        = number
+  default     = 8
+}
+
 variable "distscheduler_resources" {
   description = "cpu and memory of each scheduling member, and of each relay."
   type = object({

@@ -1,16 +1,19 @@
-# 1,000,000 kwok nodes: 100 kwok controllers, 24 standalone apiservers, 256
-# scheduling members (~3,900 nodes each, ~400 MB of node state) and 17 relays
-# (fanout 16: 256 / 16 + 1). Pools on AWS and GCP. The tree and apiserver
-# counts are the scale model's to change.
+# 1,000,000 kwok nodes, sized by the scale model (go run
+# ./tools/scalemodel/cmd/scalemodel plan --tfvars; tools/scalemodel's test
+# keeps the six size variables equal to its answer): 100 kwok controllers,
+# 6 standalone apiservers on 64 cores, 1830 scheduling members (546 nodes
+# each, ~7.3 cores and ~9.6 GiB used) and 123 relay-only members (fanout 16,
+# depth 3), at least 27 pods in flight per member window.
 node_count                = 1000000
 nodes_per_kwok_controller = 10000
 kwok_controllers          = 100
-kube_apiserver_count      = 24
-distscheduler_replicas    = 256
-relay_replicas            = 17
+kube_apiserver_count      = 6
+distscheduler_replicas    = 1830
+relay_replicas            = 123
 tree_fanout               = 16
-scheduler_parallelism     = 4
-distscheduler_resources   = { cpu = "2", memory = "3Gi", relay_cpu = "2", relay_memory = "2Gi" }
+scheduler_parallelism     = 16
+num_concurrent_schedulers = 32
+distscheduler_resources   = { cpu = "8", memory = "10Gi", relay_cpu = "1", relay_memory = "512Mi" }
 
 kube_apiserver_flags = {
   "max-requests-inflight"          = "8000"
@@ -22,17 +25,21 @@ kubelet_flags = {
   "max-pods" = "250"
 }
 
+# The model's stores: 96 cores each; leases take 100,000 writes/s.
 stores = {
-  main   = { resources = [], wal_default = "fsync", vm = { provider = "aws", zone = "us-east-1a", machine_type = "r7i.8xlarge", disk_gb = 500 } }
-  pods   = { resources = ["/pods"], wal_default = "buffered", vm = { provider = "aws", zone = "us-east-1a", machine_type = "r7i.8xlarge", disk_gb = 500 } }
-  leases = { resources = ["coordination.k8s.io/leases"], wal_default = "none", vm = { provider = "aws", zone = "us-east-1a", machine_type = "c7i.8xlarge" } }
-  events = { resources = ["/events"], wal_default = "none", vm = { provider = "aws", zone = "us-east-1a", machine_type = "c7i.4xlarge" } }
+  main   = { resources = [], wal_default = "fsync", vm = { provider = "aws", zone = "us-east-1a", machine_type = "r7i.24xlarge", disk_gb = 500 } }
+  pods   = { resources = ["/pods"], wal_default = "buffered", vm = { provider = "aws", zone = "us-east-1a", machine_type = "r7i.24xlarge", disk_gb = 500 } }
+  leases = { resources = ["coordination.k8s.io/leases"], wal_default = "none", vm = { provider = "aws", zone = "us-east-1a", machine_type = "c7i.24xlarge" } }
+  events = { resources = ["/events"], wal_default = "none", vm = { provider = "aws", zone = "us-east-1a", machine_type = "c7i.24xlarge" } }
 }
 
-control_plane_vm = { provider = "aws", zone = "us-east-1a", machine_type = "c7i.16xlarge" }
+# kube-apiservers: 64 cores and ~100 GiB each.
+control_plane_vm = { provider = "aws", zone = "us-east-1a", machine_type = "r7i.16xlarge" }
 observability_vm = { provider = "aws", zone = "us-east-1a", machine_type = "m7i.4xlarge", disk_gb = 2000 }
 
+# 1830 members x 8 cores + 123 relays + 100 kwok x 4 cores: ~15,200 cores.
+# c7i.48xlarge: 192 cores / 384 GiB holds 24 members; c3-standard-176 holds 22.
 node_pools = {
-  aws-workers = { provider = "aws", zone = "us-east-1a", count = 20, machine_type = "c7i.16xlarge" }
-  gcp-workers = { provider = "gcp", zone = "us-central1-a", count = 12, machine_type = "c3-standard-88" }
+  aws-workers = { provider = "aws", zone = "us-east-1a", count = 54, machine_type = "c7i.48xlarge" }
+  gcp-workers = { provider = "gcp", zone = "us-central1-a", count = 30, machine_type = "c3-standard-176" }
 }

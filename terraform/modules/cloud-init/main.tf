@@ -26,6 +26,24 @@ locals {
       UNIT
     },
   ]
+  # Every long-running process is a unit of this one shape: restarted when it
+  # exits, with room for the file descriptors large clusters need.
+  service_files = [for name, svc in var.services : {
+    path        = "/etc/systemd/system/${name}.service"
+    permissions = "0644"
+    content = join("\n", concat(
+      ["[Unit]", "Description=${svc.description}", "Wants=network-online.target", "After=network-online.target", "", "[Service]"],
+      svc.environment_file == null ? [] : ["EnvironmentFile=${svc.environment_file}"],
+      ["ExecStart=${svc.exec_start}", "Restart=always", "RestartSec=2", "LimitNOFILE=1048576"],
+      svc.oom_protect ? ["OOMScoreAdjust=-900"] : [],
+      ["", "[Install]", "WantedBy=multi-user.target", ""],
+    ))
+  }]
+  service_commands = length(var.services) == 0 ? [] : concat(
+    ["systemctl daemon-reload"],
+    [for name, _ in var.services : "systemctl enable --now ${name}.service"],
+  )
+
   gateway_commands = var.gateway == null ? [] : [
     "k8s1m-fetch ${var.gateway.binary_url} /usr/local/bin/wggateway",
     "systemctl enable --now wggateway-client.service",
@@ -81,12 +99,12 @@ locals {
     }]
     package_update = true
     packages       = concat(["curl", "ca-certificates", "wireguard-tools"], var.packages)
-    write_files = [for f in concat([local.fetch, local.prefix], local.gateway_files, var.files) : {
+    write_files = [for f in concat([local.fetch, local.prefix], local.gateway_files, var.files, local.service_files) : {
       path        = f.path
       content     = f.content
       permissions = f.permissions
       owner       = "root:root"
     }]
-    runcmd = concat(local.gateway_commands, var.commands)
+    runcmd = concat(local.gateway_commands, var.commands, local.service_commands)
   }
 }

@@ -19,6 +19,17 @@ variable "commands" {
   default     = []
 }
 
+variable "services" {
+  description = "systemd services to write and start after the commands (which fetch their binaries): name => description, command line, optional EnvironmentFile, and whether the OOM killer should spare it."
+  type = map(object({
+    description      = string
+    exec_start       = string
+    environment_file = optional(string)
+    oom_protect      = optional(bool, false)
+  }))
+  default = {}
+}
+
 variable "packages" {
   description = "Extra Debian/Ubuntu packages to install."
   type        = list(string)

@@ -81,6 +81,13 @@ locals {
   node_env = "echo NODE_IP=$(ip -6 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | head -n1) > /etc/k8s1m/node.env"
 
   k3s_tls = "/var/lib/rancher/k3s/server/tls"
+
+  agent_args = concat([
+    "agent",
+    "--server=https://k3s.${var.domain}:6443",
+    "--token-file=/etc/k8s1m/k3s-token",
+    "--node-ip=$${NODE_IP}",
+  ], [for k, v in var.kubelet_flags : "--kubelet-arg=${k}=${v}"])
 }
 
 module "k3s_server_init" {
@@ -96,33 +103,14 @@ module "k3s_server_init" {
     { path = "${local.k3s_tls}/request-header-ca.crt", content = module.request_header_ca.ca_pem, permissions = "0644" },
     { path = "${local.k3s_tls}/request-header-ca.key", content = module.request_header_ca.ca_key_pem, permissions = "0600" },
     { path = "${local.k3s_tls}/service.key", content = tls_private_key.service_account.private_key_pem, permissions = "0600" },
-    {
-      path        = "/etc/systemd/system/k3s.service"
-      permissions = "0644"
-      content     = <<-UNIT
-        [Unit]
-        Description=k3s server (k8s1m control plane)
-        After=network-online.target
-        Wants=network-online.target
-
-        [Service]
-        EnvironmentFile=/etc/k8s1m/node.env
-        ExecStart=/usr/local/bin/k3s ${join(" ", local.k3s_args)}
-        Restart=always
-        RestartSec=5
-        LimitNOFILE=1048576
-
-        [Install]
-        WantedBy=multi-user.target
-      UNIT
-    },
   ])
   commands = [
     local.node_env,
     "k8s1m-fetch ${var.k3s_url} /usr/local/bin/k3s",
-    "systemctl daemon-reload",
-    "systemctl enable --now k3s.service",
   ]
+  services = {
+    k3s = { description = "k3s server (k8s1m control plane)", exec_start = "/usr/local/bin/k3s ${join(" ", local.k3s_args)}", environment_file = "/etc/k8s1m/node.env" }
+  }
 }
 
 module "apiserver_init" {
@@ -137,33 +125,14 @@ module "apiserver_init" {
     { path = "/etc/k8s1m/kubelet-client.crt", content = module.client_ca.certs["kubelet_client"].cert_pem, permissions = "0644" },
     { path = "/etc/k8s1m/kubelet-client.key", content = module.client_ca.certs["kubelet_client"].key_pem, permissions = "0600" },
     { path = "/etc/k8s1m/service-account.key", content = tls_private_key.service_account.private_key_pem, permissions = "0600" },
-    {
-      path        = "/etc/systemd/system/kube-apiserver.service"
-      permissions = "0644"
-      content     = <<-UNIT
-        [Unit]
-        Description=kube-apiserver (k8s1m, on memetcd)
-        After=network-online.target
-        Wants=network-online.target
-
-        [Service]
-        EnvironmentFile=/etc/k8s1m/node.env
-        ExecStart=/usr/local/bin/kube-apiserver ${join(" ", local.apiserver_args)}
-        Restart=always
-        RestartSec=5
-        LimitNOFILE=1048576
-
-        [Install]
-        WantedBy=multi-user.target
-      UNIT
-    },
   ])
   commands = [
     local.node_env,
     "k8s1m-fetch ${var.kube_apiserver_url} /usr/local/bin/kube-apiserver",
-    "systemctl daemon-reload",
-    "systemctl enable --now kube-apiserver.service",
   ]
+  services = {
+    kube-apiserver = { description = "kube-apiserver (k8s1m, on memetcd)", exec_start = "/usr/local/bin/kube-apiserver ${join(" ", local.apiserver_args)}", environment_file = "/etc/k8s1m/node.env" }
+  }
 }
 
 # Node pool VMs: k3s agents (kubelet, containerd, kube-proxy) whose pods take
@@ -196,33 +165,14 @@ module "agent_init" {
         ]
       })
     },
-    {
-      path        = "/etc/systemd/system/k3s-agent.service"
-      permissions = "0644"
-      content     = <<-UNIT
-        [Unit]
-        Description=k3s agent (k8s1m node)
-        After=network-online.target
-        Wants=network-online.target
-
-        [Service]
-        EnvironmentFile=/etc/k8s1m/node.env
-        ExecStart=/usr/local/bin/k3s agent --server=https://k3s.${var.domain}:6443 --token-file=/etc/k8s1m/k3s-token --node-ip=$${NODE_IP} ${join(" ", [for k, v in var.kubelet_flags : "--kubelet-arg=${k}=${v}"])}
-        Restart=always
-        RestartSec=5
-        LimitNOFILE=1048576
-
-        [Install]
-        WantedBy=multi-user.target
-      UNIT
-    },
   ]
   commands = [
     local.node_env,
     "mkdir -p /var/lib/rancher/k3s/agent/etc/cni/net.d",
     "sed \"s|@PREFIX@|$(k8s1m-ipv6-prefix)|\" /etc/k8s1m/cni.conflist.in > /var/lib/rancher/k3s/agent/etc/cni/net.d/10-k8s1m.conflist",
     "k8s1m-fetch ${var.k3s_url} /usr/local/bin/k3s",
-    "systemctl daemon-reload",
-    "systemctl enable --now k3s-agent.service",
   ]
+  services = {
+    k3s-agent = { description = "k3s agent (k8s1m node)", exec_start = "/usr/local/bin/k3s ${join(" ", local.agent_args)}", environment_file = "/etc/k8s1m/node.env" }
+  }
 }

@@ -89,13 +89,6 @@ locals {
       ]
     },
     {
-      apiVersion = "rbac.authorization.k8s.io/v1"
-      kind       = "ClusterRoleBinding"
-      metadata   = { name = "k8s1m:vmagent" }
-      roleRef    = { apiGroup = "rbac.authorization.k8s.io", kind = "ClusterRole", name = "k8s1m:vmagent" }
-      subjects   = [{ kind = "ServiceAccount", name = "vmagent", namespace = local.ns }]
-    },
-    {
       apiVersion = "v1"
       kind       = "ConfigMap"
       metadata   = { name = "vmagent", namespace = local.ns }
@@ -143,13 +136,6 @@ locals {
       kind       = "ClusterRole"
       metadata   = { name = "k8s1m:fluent-bit" }
       rules      = [{ apiGroups = [""], resources = ["pods", "namespaces"], verbs = ["get", "list", "watch"] }]
-    },
-    {
-      apiVersion = "rbac.authorization.k8s.io/v1"
-      kind       = "ClusterRoleBinding"
-      metadata   = { name = "k8s1m:fluent-bit" }
-      roleRef    = { apiGroup = "rbac.authorization.k8s.io", kind = "ClusterRole", name = "k8s1m:fluent-bit" }
-      subjects   = [{ kind = "ServiceAccount", name = "fluent-bit", namespace = local.ns }]
     },
     {
       apiVersion = "v1"

@@ -31,29 +31,6 @@ locals {
       ]
     },
     {
-      apiVersion = "rbac.authorization.k8s.io/v1"
-      kind       = "ClusterRoleBinding"
-      metadata   = { name = "k8s1m:distscheduler" }
-      roleRef    = { apiGroup = "rbac.authorization.k8s.io", kind = "ClusterRole", name = "k8s1m:distscheduler" }
-      subjects   = [{ kind = "ServiceAccount", name = "distscheduler", namespace = local.ns }]
-    },
-    # Upstream's scheduler informers (services, PVCs, CSI objects, ...) need
-    # what kube-scheduler is granted; without it their caches never sync.
-    {
-      apiVersion = "rbac.authorization.k8s.io/v1"
-      kind       = "ClusterRoleBinding"
-      metadata   = { name = "k8s1m:distscheduler:kube-scheduler" }
-      roleRef    = { apiGroup = "rbac.authorization.k8s.io", kind = "ClusterRole", name = "system:kube-scheduler" }
-      subjects   = [{ kind = "ServiceAccount", name = "distscheduler", namespace = local.ns }]
-    },
-    {
-      apiVersion = "rbac.authorization.k8s.io/v1"
-      kind       = "ClusterRoleBinding"
-      metadata   = { name = "k8s1m:distscheduler:volume-scheduler" }
-      roleRef    = { apiGroup = "rbac.authorization.k8s.io", kind = "ClusterRole", name = "system:volume-scheduler" }
-      subjects   = [{ kind = "ServiceAccount", name = "distscheduler", namespace = local.ns }]
-    },
-    {
       apiVersion = "v1"
       kind       = "ConfigMap"
       metadata   = { name = "distscheduler-config", namespace = local.ns }

@@ -41,4 +41,23 @@ locals {
     "--log-format=json",
   ]
 
+
+  # ClusterRoleBindings of this module's service accounts: name => the role
+  # and the service account. distscheduler also gets what kube-scheduler is
+  # granted: upstream's informers (services, PVCs, CSI objects, ...) never
+  # sync without it.
+  service_account_bindings = {
+    "k8s1m:distscheduler"                  = { role = "k8s1m:distscheduler", account = "distscheduler" }
+    "k8s1m:distscheduler:kube-scheduler"   = { role = "system:kube-scheduler", account = "distscheduler" }
+    "k8s1m:distscheduler:volume-scheduler" = { role = "system:volume-scheduler", account = "distscheduler" }
+    "k8s1m:vmagent"                        = { role = "k8s1m:vmagent", account = "vmagent" }
+    "k8s1m:fluent-bit"                     = { role = "k8s1m:fluent-bit", account = "fluent-bit" }
+  }
+  bindings = [for name, b in local.service_account_bindings : {
+    apiVersion = "rbac.authorization.k8s.io/v1"
+    kind       = "ClusterRoleBinding"
+    metadata   = { name = name }
+    roleRef    = { apiGroup = "rbac.authorization.k8s.io", kind = "ClusterRole", name = b.role }
+    subjects   = [{ kind = "ServiceAccount", name = b.account, namespace = local.ns }]
+  }]
 }

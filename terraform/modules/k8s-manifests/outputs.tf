@@ -7,6 +7,7 @@ output "manifests" {
     "k8s1m-20-relay.yaml"         = join("---\n", [for o in local.relay : yamlencode(o)])
     "k8s1m-30-kwok.yaml"          = local.kwok
     "k8s1m-40-agents.yaml"        = join("---\n", [for o in local.agents : yamlencode(o)])
+    "k8s1m-50-bindings.yaml"      = join("---\n", [for o in local.bindings : yamlencode(o)])
   }
 }
 

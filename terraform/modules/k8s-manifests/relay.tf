@@ -22,12 +22,14 @@ locals {
             { matchExpressions = [{ key = "type", operator = "NotIn", values = ["kwok"] }] },
           ] } } }
           containers = [{
-            name           = "relay"
-            image          = var.images.relay
-            args           = concat(["--name=$(POD_NAME)", "--metrics-addr=:9090"], local.tree_args)
-            env            = local.pod_env
-            ports          = concat(local.tree_ports, [{ name = "metrics", containerPort = 9090 }])
-            readinessProbe = { httpGet = { path = "/healthz", port = "metrics" }, periodSeconds = 10 }
+            name  = "relay"
+            image = var.images.relay
+            args  = concat(["--name=$(POD_NAME)", "--metrics-addr=:9090"], local.tree_args)
+            env   = local.pod_env
+            ports = concat(local.tree_ports, [{ name = "metrics", containerPort = 9090 }])
+            # Ready once joined; alive while the process serves.
+            readinessProbe = { httpGet = { path = "/readyz", port = "metrics" }, periodSeconds = 10 }
+            livenessProbe  = { httpGet = { path = "/healthz", port = "metrics" }, periodSeconds = 30, failureThreshold = 5 }
             resources = {
               requests = { cpu = var.distscheduler.relay_cpu, memory = var.distscheduler.relay_memory }
               limits   = { memory = var.distscheduler.relay_memory }

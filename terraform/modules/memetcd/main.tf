@@ -30,32 +30,13 @@ module "cloud_init" {
     { path = "/etc/memetcd/ca.crt", content = var.tls.ca_pem, permissions = "0644" },
     { path = "/etc/memetcd/tls.crt", content = var.tls.cert_pem, permissions = "0644" },
     { path = "/etc/memetcd/tls.key", content = var.tls.key_pem, permissions = "0600" },
-    {
-      path        = "/etc/systemd/system/memetcd.service"
-      permissions = "0644"
-      content     = <<-UNIT
-        [Unit]
-        Description=memetcd ${var.name} store (k8s1m)
-        After=network-online.target
-        Wants=network-online.target
-
-        [Service]
-        ExecStart=/usr/local/bin/memetcd ${join(" ", local.args)}
-        Restart=always
-        RestartSec=2
-        LimitNOFILE=1048576
-        # memetcd holds the whole store in memory: never let the OOM killer pick it first.
-        OOMScoreAdjust=-900
-
-        [Install]
-        WantedBy=multi-user.target
-      UNIT
-    },
   ]
   commands = [
     "mkdir -p /var/lib/memetcd/wal",
     "k8s1m-fetch ${var.binary_url} /usr/local/bin/memetcd",
-    "systemctl daemon-reload",
-    "systemctl enable --now memetcd.service",
   ]
+  services = {
+    # memetcd holds the whole store in memory: the OOM killer must pick anything else first.
+    memetcd = { description = "memetcd ${var.name} store (k8s1m)", exec_start = "/usr/local/bin/memetcd ${join(" ", local.args)}", oom_protect = true }
+  }
 }

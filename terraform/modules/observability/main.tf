@@ -65,7 +65,7 @@ module "cloud_init" {
   source          = "../cloud-init"
   ssh_public_keys = var.ssh_public_keys
   gateway         = var.gateway
-  files = concat([
+  files = [
     { path = "/etc/k8s1m-obs/password", content = random_password.basic_auth.result, permissions = "0600" },
     { path = "/etc/k8s1m-obs/tls.crt", content = module.tls.certs["web"].cert_pem, permissions = "0644" },
     { path = "/etc/k8s1m-obs/tls.key", content = module.tls.certs["web"].key_pem, permissions = "0600" },
@@ -75,30 +75,10 @@ module "cloud_init" {
     { path = "/etc/k8s1m-obs/wggateway-ca.crt", content = var.wggateway_ca_pem, permissions = "0644" },
     { path = "/etc/k8s1m-obs/scrape.yaml", content = yamlencode(local.scrape), permissions = "0644" },
     { path = "/etc/k8s1m-obs/parca.yaml", content = yamlencode({ object_storage = { bucket = { type = "FILESYSTEM", config = { directory = "/var/lib/parca" } } } }), permissions = "0644" },
-    ],
-    [for name, cmd in local.units : {
-      path        = "/etc/systemd/system/${name}.service"
-      permissions = "0644"
-      content     = <<-UNIT
-        [Unit]
-        Description=${name} (k8s1m observability)
-        After=network-online.target
-        Wants=network-online.target
-
-        [Service]
-        ExecStart=${cmd}
-        Restart=always
-        RestartSec=2
-        LimitNOFILE=1048576
-
-        [Install]
-        WantedBy=multi-user.target
-      UNIT
-  }])
+  ]
   commands = concat(
     ["mkdir -p /var/lib/victoria-metrics /var/lib/victoria-logs /var/lib/parca"],
     [for name, url in var.binary_urls : "k8s1m-fetch ${url} /usr/local/bin/${name}"],
-    ["systemctl daemon-reload"],
-    [for name, _ in local.units : "systemctl enable --now ${name}.service"],
   )
+  services = { for name, cmd in local.units : name => { description = "${name} (k8s1m observability)", exec_start = cmd } }
 }

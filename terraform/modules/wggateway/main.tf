@@ -42,32 +42,14 @@ module "cloud_init" {
     { path = "/etc/wggateway/secret", content = random_password.secret.result, permissions = "0600" },
     { path = "/etc/wggateway/tls.crt", content = module.tls.certs["api"].cert_pem, permissions = "0644" },
     { path = "/etc/wggateway/tls.key", content = module.tls.certs["api"].key_pem, permissions = "0600" },
-    {
-      path        = "/etc/systemd/system/wggateway.service"
-      permissions = "0644"
-      content     = <<-UNIT
-        [Unit]
-        Description=k8s1m WireGuard gateway
-        After=network-online.target
-        Wants=network-online.target
-
-        [Service]
-        # WGGATEWAY_ENDPOINT: this VM's IPv6 address, known only at boot.
-        EnvironmentFile=/etc/wggateway/env
-        ExecStart=/usr/local/bin/wggateway ${join(" ", local.args)}
-        Restart=always
-        RestartSec=2
-
-        [Install]
-        WantedBy=multi-user.target
-      UNIT
-    },
   ]
   commands = [
     "mkdir -p /var/lib/wggateway",
     "echo WGGATEWAY_ENDPOINT=[$(ip -6 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | head -n1)]:${var.wireguard_port} > /etc/wggateway/env",
     "k8s1m-fetch ${var.binary_url} /usr/local/bin/wggateway",
-    "systemctl daemon-reload",
-    "systemctl enable --now wggateway.service",
   ]
+  services = {
+    # WGGATEWAY_ENDPOINT in the env file: this VM's IPv6 address, known only at boot.
+    wggateway = { description = "k8s1m WireGuard gateway", exec_start = "/usr/local/bin/wggateway ${join(" ", local.args)}", environment_file = "/etc/wggateway/env" }
+  }
 }
