@@ -36,6 +36,7 @@ module "manifests" {
     parallelism               = var.scheduler_parallelism
     num_concurrent_schedulers = var.num_concurrent_schedulers
   })
+  tree_tls_flags = var.tree_tls_flags
   tree_tls = {
     ca_pem   = module.tree_pki.ca_pem
     cert_pem = module.tree_pki.certs["member"].cert_pem

@@ -145,6 +145,12 @@ variable "num_concurrent_schedulers" {
   default     = 8
 }
 
+variable "tree_tls_flags" {
+  description = "Mutual TLS between the tree's members (distscheduler and relay). Off until distscheduler takes --tls-cert-file/--tls-key-file/--tls-ca-file; the gossip key is always on."
+  type        = bool
+  default     = false
+}
+
 variable "distscheduler_resources" {
   description = "cpu and memory of each scheduling member, and of each relay."
   type = object({

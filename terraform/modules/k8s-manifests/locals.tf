@@ -27,7 +27,7 @@ locals {
     { name = "grpc", containerPort = 50051, protocol = "TCP" },
   ]
   # Flags the distscheduler and relay binaries spell the same way.
-  tree_args = [
+  tree_args = concat([
     "--seeds=${local.seed}",
     "--gossip-key-file=/etc/k8s1m/gossip/gossip.key",
     "--gossip-port=7946",
@@ -35,11 +35,12 @@ locals {
     "--advertise-gossip-addr=$(POD_IP)",
     "--advertise-grpc-addr=[$(POD_IP)]:50051",
     "--fanout=${var.distscheduler.fanout}",
+    "--log-format=json",
+    ], !var.tree_tls_flags ? [] : [
     "--tls-cert-file=/etc/k8s1m/tree-tls/tls.crt",
     "--tls-key-file=/etc/k8s1m/tree-tls/tls.key",
     "--tls-ca-file=/etc/k8s1m/tree-tls/ca.crt",
-    "--log-format=json",
-  ]
+  ])
 
 
   # ClusterRoleBindings of this module's service accounts: name => the role

@@ -52,6 +52,12 @@ variable "gossip_key" {
   sensitive   = true
 }
 
+variable "tree_tls_flags" {
+  description = "Pass the tree TLS files to distscheduler and relay (--tls-cert-file, --tls-key-file, --tls-ca-file). Off while distscheduler has no such flags: every member of a tree must use TLS or none. The Secret is mounted either way."
+  type        = bool
+  default     = false
+}
+
 variable "tree_tls" {
   description = "CA, certificate and key the tree's members authenticate each other with (mutual TLS on gRPC)."
   type = object({
