@@ -37,7 +37,8 @@ type Config struct {
 	// WALPrefixModes sets the mode of key prefixes (--wal-prefix-mode
 	// <prefix>=<mode>, repeatable; the longest matching prefix wins).
 	// WALFlushInterval bounds how far buffered writes lag the disk
-	// (--wal-flush-interval). WALSnapshotInterval is how often a snapshot
+	// (--wal-flush-interval); WALSyncInterval is how often they are
+	// fdatasynced (--wal-sync-interval). WALSnapshotInterval is how often a snapshot
 	// replaces the segments it covers (--wal-snapshot-interval, 0 = never).
 	// WALSegmentBytes starts a new segment file past this size
 	// (--wal-segment-bytes). WALPreallocBytes is how far ahead fsync-mode
@@ -48,6 +49,7 @@ type Config struct {
 	// boot (--wal-repair).
 	WALPrefixModes      []string
 	WALFlushInterval    time.Duration
+	WALSyncInterval     time.Duration
 	WALSnapshotInterval time.Duration
 	WALSegmentBytes     int64
 	WALPreallocBytes    int64
@@ -81,6 +83,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout: 10 * time.Second,
 
 		WALFlushInterval:    10 * time.Millisecond,
+		WALSyncInterval:     wal.DefaultSyncInterval,
 		WALSnapshotInterval: 5 * time.Minute,
 		WALSegmentBytes:     64 << 20,
 		WALPreallocBytes:    wal.DefaultPreallocBytes,

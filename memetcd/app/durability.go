@@ -46,6 +46,7 @@ func walConfig(cfg Config) (wal.Config, error) {
 			ResourceRoot: wal.DefaultResourceRoot,
 		},
 		FlushInterval: cfg.WALFlushInterval,
+		SyncInterval:  cfg.WALSyncInterval,
 		SegmentBytes:  cfg.WALSegmentBytes,
 		PreallocBytes: prealloc,
 		FlusherSlice:  slice,
@@ -68,7 +69,7 @@ func openDurability(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (
 	close(snapshotsDone) // reopened below once snapshots run
 	log.Info().Str("wal_dir", wc.Dir).Str("wal_default", cfg.WALDefault).
 		Strs("wal_prefix_modes", cfg.WALPrefixModes).Strs("wal_no_write_prefixes", cfg.WALNoWritePrefixes).
-		Dur("wal_flush_interval", wc.FlushInterval).Int64("wal_prealloc_bytes", max(wc.PreallocBytes, 0)).
+		Dur("wal_flush_interval", wc.FlushInterval).Dur("wal_sync_interval", wc.SyncInterval).Int64("wal_prealloc_bytes", max(wc.PreallocBytes, 0)).
 		Dur("wal_flusher_slice", max(wc.FlusherSlice, 0)).Dur("wal_snapshot_interval", cfg.WALSnapshotInterval).
 		Msg("wal configured")
 	return &durability{

@@ -59,6 +59,9 @@ type kubeSystem struct {
 }
 
 func memetcdStore(t *testing.T, bin, name string, args ...string) kubeStore {
+	if *measurePprof != "" {
+		args = append(args, "--enable-pprof")
+	}
 	p := startBinT(t, bin, filepath.Join(t.TempDir(), "wal"), append([]string{"--wal-snapshot-interval=0"}, args...)...)
 	return kubeStore{name: name, pid: p.Pid(), endpoint: p.Endpoint, metrics: "http://" + p.MetricsAddr}
 }

@@ -7,13 +7,13 @@ import (
 	"time"
 )
 
-// syncer fsyncs buffered writes in the background, every FlushInterval, so
+// syncer fsyncs buffered writes in the background, every SyncInterval, so
 // the flusher never waits on a buffered fsync: buffered records reach the
-// OS within one interval (what survives a process crash) and the disk right
-// after (what survives a power cut).
+// OS within FlushInterval (what survives a process crash) and the disk
+// within SyncInterval more (what survives a power cut).
 func (w *WAL) syncer() {
 	defer close(w.syncerDone)
-	t := time.NewTicker(w.cfg.FlushInterval)
+	t := time.NewTicker(w.cfg.SyncInterval)
 	defer t.Stop()
 	type job struct {
 		rt      *route

@@ -24,6 +24,16 @@ type Config struct {
 	// FlushInterval bounds how far buffered-mode writes may lag the disk.
 	// Default 10ms.
 	FlushInterval time.Duration
+	// SyncInterval is how often the background syncer fdatasyncs the
+	// buffered-mode files written since its last pass (what survives a
+	// power cut; a process crash loses nothing past FlushInterval). Every
+	// resource prefix has its own file, so syncing at FlushInterval cost up
+	// to one fdatasync per written prefix every 10 ms: under Kubernetes'
+	// writes (Leases, Nodes, Pods, Events) that was ~400 fdatasyncs/s and
+	// the largest single item of memetcd's CPU (BENCHMARKS.md, "Under
+	// Kubernetes' load"). Default DefaultSyncInterval; never below
+	// FlushInterval.
+	SyncInterval time.Duration
 	// SegmentBytes is the size after which a prefix starts a new segment.
 	// Default 64 MiB.
 	SegmentBytes int64
@@ -57,9 +67,10 @@ type Config struct {
 	openFile openFileFunc
 }
 
-// Defaults of Config.PreallocBytes and Config.FlusherSlice (and of the
+// Defaults of Config.SyncInterval, PreallocBytes and FlusherSlice (and of the
 // memetcd flags that set them).
 const (
+	DefaultSyncInterval  = 100 * time.Millisecond
 	DefaultPreallocBytes = 1 << 20
 	DefaultFlusherSlice  = 100 * time.Microsecond
 )
@@ -68,6 +79,10 @@ func (c *Config) setDefaults() {
 	if c.FlushInterval <= 0 {
 		c.FlushInterval = 10 * time.Millisecond
 	}
+	if c.SyncInterval <= 0 {
+		c.SyncInterval = DefaultSyncInterval
+	}
+	c.SyncInterval = max(c.SyncInterval, c.FlushInterval)
 	if c.SegmentBytes <= 0 {
 		c.SegmentBytes = 64 << 20
 	}

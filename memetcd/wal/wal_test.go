@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/k8s1m/k8s1m/memetcd/store"
 )
@@ -170,5 +171,26 @@ func TestReplayApplyErrorStopsBoot(t *testing.T) {
 	_, err := openReplay(fsyncCfg(dir), log, &recorder{failWith: os.ErrInvalid})
 	if err == nil || !strings.Contains(err.Error(), "apply seq 1 rev 1") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestSyncIntervalDefaults: buffered files are fdatasynced every
+// DefaultSyncInterval unless set, and never more often than they are
+// flushed (a sync between flushes would find nothing new).
+func TestSyncIntervalDefaults(t *testing.T) {
+	tests := []struct {
+		flush, sync, want time.Duration
+	}{
+		{0, 0, DefaultSyncInterval},
+		{10 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond},
+		{200 * time.Millisecond, 0, 200 * time.Millisecond},
+		{20 * time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		c := Config{FlushInterval: tt.flush, SyncInterval: tt.sync}
+		c.setDefaults()
+		if c.SyncInterval != tt.want {
+			t.Errorf("flush %s sync %s: SyncInterval = %s, want %s", tt.flush, tt.sync, c.SyncInterval, tt.want)
+		}
 	}
 }
