@@ -197,3 +197,21 @@ func testutilGauge(g prometheus.Gauge) float64 {
 	}
 	return m.GetGauge().GetValue()
 }
+
+// writeSegments appends n puts of one key with values of valueLen bytes
+// (revisions 1 to n) in a WAL on cfg, closes it, and returns the segment
+// files, failing unless there are at least minFiles: cfg.SegmentBytes should
+// be small enough to cut.
+func writeSegments(t *testing.T, cfg Config, n, valueLen, minFiles int) []string {
+	t.Helper()
+	w, _ := openT(t, cfg, &recorder{})
+	for i := range n {
+		appendWait(t, w, put(int64(i+1), "/registry/pods/a", strings.Repeat("v", valueLen)))
+	}
+	w.Close()
+	files := segmentFiles(t, cfg.Dir)
+	if len(files) < minFiles {
+		t.Fatalf("%d segments, want at least %d", len(files), minFiles)
+	}
+	return files
+}

@@ -158,15 +158,7 @@ func TestTornInClosedSegmentIsCorruption(t *testing.T) {
 	dir := t.TempDir()
 	cfg := fsyncCfg(dir)
 	cfg.SegmentBytes = 100
-	w, _ := openT(t, cfg, &recorder{})
-	for i := range 10 {
-		appendWait(t, w, put(int64(i+1), "/registry/pods/a", strings.Repeat("v", 50)))
-	}
-	w.Close()
-	files := segmentFiles(t, dir)
-	if len(files) < 3 {
-		t.Fatalf("want several segments, got %d", len(files))
-	}
+	files := writeSegments(t, cfg, 10, 50, 3)
 	st, _ := os.Stat(files[0])
 	if err := os.Truncate(files[0], st.Size()-3); err != nil {
 		t.Fatal(err)

@@ -127,17 +127,9 @@ func TestReplayContinuesSequence(t *testing.T) {
 }
 
 func TestSegmentsCut(t *testing.T) {
-	dir := t.TempDir()
-	cfg := fsyncCfg(dir)
+	cfg := fsyncCfg(t.TempDir())
 	cfg.SegmentBytes = 200
-	w, _ := openT(t, cfg, &recorder{})
-	for i := range 50 {
-		appendWait(t, w, put(int64(i+1), "/registry/pods/a", strings.Repeat("v", 40)))
-	}
-	w.Close()
-	if n := len(segmentFiles(t, dir)); n < 5 {
-		t.Fatalf("%d segments, want several", n)
-	}
+	writeSegments(t, cfg, 50, 40, 5)
 	rec := &recorder{}
 	openT(t, cfg, rec)
 	if len(rec.changes) != 50 || rec.changes[49].Revision != 50 {
