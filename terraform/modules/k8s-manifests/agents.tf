@@ -154,11 +154,8 @@ locals {
           spec = {
             serviceAccountName = "fluent-bit"
             priorityClassName  = "system-node-critical"
-            # Real nodes only: kwok's fake nodes run no containers.
-            affinity = { nodeAffinity = { requiredDuringSchedulingIgnoredDuringExecution = { nodeSelectorTerms = [
-              { matchExpressions = [{ key = "type", operator = "NotIn", values = ["kwok"] }] },
-            ] } } }
-            tolerations = [{ operator = "Exists", effect = "NoSchedule" }]
+            affinity           = local.real_nodes
+            tolerations        = [{ operator = "Exists", effect = "NoSchedule" }]
             containers = [{
               name      = "fluent-bit"
               image     = var.images.fluent_bit

@@ -87,10 +87,7 @@ locals {
           spec = {
             serviceAccountName = "distscheduler"
             priorityClassName  = "system-cluster-critical"
-            # Members never land on kwok's fake nodes.
-            affinity = { nodeAffinity = { requiredDuringSchedulingIgnoredDuringExecution = { nodeSelectorTerms = [
-              { matchExpressions = [{ key = "type", operator = "NotIn", values = ["kwok"] }] },
-            ] } } }
+            affinity           = local.real_nodes
             containers = [{
               name  = "distscheduler"
               image = var.images.distscheduler

@@ -6,6 +6,11 @@ locals {
   relay_replicas = coalesce(var.distscheduler.relay_replicas,
   var.distscheduler.replicas > var.distscheduler.fanout ? ceil(var.distscheduler.replicas / var.distscheduler.fanout) + 1 : 0)
 
+  # Pods that run processes stay off kwok's fake nodes (makenodes labels them type=kwok).
+  real_nodes = { nodeAffinity = { requiredDuringSchedulingIgnoredDuringExecution = { nodeSelectorTerms = [
+    { matchExpressions = [{ key = "type", operator = "NotIn", values = ["kwok"] }] },
+  ] } } }
+
   tree_labels = { "app.kubernetes.io/part-of" = local.tree }
 
   # What both distscheduler and relay members mount and are told.

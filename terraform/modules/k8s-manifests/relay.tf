@@ -18,9 +18,7 @@ locals {
           priorityClassName = "system-cluster-critical"
           # A relay needs no API access: no token in the pod.
           automountServiceAccountToken = false
-          affinity = { nodeAffinity = { requiredDuringSchedulingIgnoredDuringExecution = { nodeSelectorTerms = [
-            { matchExpressions = [{ key = "type", operator = "NotIn", values = ["kwok"] }] },
-          ] } } }
+          affinity                     = local.real_nodes
           containers = [{
             name  = "relay"
             image = var.images.relay

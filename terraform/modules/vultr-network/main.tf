@@ -10,23 +10,17 @@ resource "vultr_firewall_group" "this" {
   description = var.name
 }
 
+# TCP and UDP from each allowed range.
 resource "vultr_firewall_rule" "ipv6" {
-  for_each          = { for c in var.allowed_ipv6_cidrs : c => c }
+  for_each = { for pair in setproduct(var.allowed_ipv6_cidrs, ["tcp", "udp"]) : "${pair[1]} ${pair[0]}" => {
+    cidr     = pair[0]
+    protocol = pair[1]
+  } }
   firewall_group_id = vultr_firewall_group.this.id
-  protocol          = "tcp"
+  protocol          = each.value.protocol
   ip_type           = "v6"
-  subnet            = split("/", each.value)[0]
-  subnet_size       = tonumber(split("/", each.value)[1])
-  port              = "1:65535"
-}
-
-resource "vultr_firewall_rule" "ipv6_udp" {
-  for_each          = { for c in var.allowed_ipv6_cidrs : c => c }
-  firewall_group_id = vultr_firewall_group.this.id
-  protocol          = "udp"
-  ip_type           = "v6"
-  subnet            = split("/", each.value)[0]
-  subnet_size       = tonumber(split("/", each.value)[1])
+  subnet            = split("/", each.value.cidr)[0]
+  subnet_size       = tonumber(split("/", each.value.cidr)[1])
   port              = "1:65535"
 }
 
