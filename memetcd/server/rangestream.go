@@ -52,9 +52,11 @@ func (s *Server) RangeStream(r *pb.RangeRequest, stream pb.KV_RangeStreamServer)
 			return toGRPC(err)
 		}
 		if headerRev == 0 {
-			// Pin every later chunk to the revision of the first one.
+			// Pin every later chunk to the revision of the first one. A
+			// negative revision means latest, as 0 does (etcd's rule): it
+			// must be pinned too, or each chunk read a later revision.
 			headerRev = res.Rev
-			if req.Rev == 0 {
+			if req.Rev <= 0 {
 				req.Rev = headerRev
 			}
 			// Every chunk reads at headerRev or below: one wait covers all.
