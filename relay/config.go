@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -66,9 +67,31 @@ type Config struct {
 
 	// ServerTLS, when set, serves the gRPC protocol over TLS; set ClientAuth to
 	// tls.RequireAndVerifyClientCert for mutual TLS. ClientTLS is what this
-	// member presents when it dials peers. See MutualTLSFromFiles.
+	// member presents when it dials peers. See MutualTLSFromFiles. With
+	// mutual TLS, a peer's messages may only carry a member name its
+	// certificate names (see CertNames).
 	ServerTLS *tls.Config
 	ClientTLS *tls.Config
+
+	// AllowInsecure lets a member start without TLS on its gRPC links
+	// (ServerTLS and ClientTLS) or without gossip encryption (GossipKeys).
+	// Without it New refuses such a configuration: anyone who reaches the
+	// ports could then join, read every item and forge scores and decisions.
+	// It is for tests and loopback clusters; New logs a warning when it is
+	// used. DefaultLocalConfig sets it.
+	AllowInsecure bool
+
+	// MaxDeadline caps how far in the future an item's deadline may be,
+	// whoever set it (a peer's items and scores included): gathers, pending
+	// reports and duplicate filters live until the deadline plus Retention,
+	// so an unbounded deadline from a peer would hold memory for ever.
+	// Deadlines beyond it are shortened to it. Zero: DefaultMaxDeadline.
+	MaxDeadline time.Duration
+	// MaxQueue bounds each queue of messages waiting for one stream (to a
+	// peer, or verdicts for one reporter's stream). A stream whose queue
+	// overflows does not drain: it is closed, its queue dropped, and
+	// relay_link_overflows_total counts it. Zero: DefaultMaxQueue.
+	MaxQueue int
 
 	// Handler receives items on scheduling members. Nil: items are forwarded but
 	// not handled (the member never reports).
@@ -89,8 +112,16 @@ type Config struct {
 	Memberlist *memberlist.Config
 }
 
+// DefaultMaxDeadline and DefaultMaxQueue are what zero MaxDeadline and
+// MaxQueue mean.
+const (
+	DefaultMaxDeadline = time.Minute
+	DefaultMaxQueue    = 1 << 16
+)
+
 // DefaultConfig is for members on a real network: memberlist's LAN timings,
-// gRPC on :50051, gossip on :7946, fanout 16.
+// gRPC on :50051, gossip on :7946, fanout 16. It needs TLS and a gossip key
+// (or AllowInsecure) before New accepts it.
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	ml := memberlist.DefaultLANConfig()
@@ -112,17 +143,20 @@ func DefaultConfig() Config {
 		VerdictGrace:    5 * time.Second,
 		DecisionGrace:   5 * time.Second,
 		Retention:       30 * time.Second,
+		MaxDeadline:     DefaultMaxDeadline,
+		MaxQueue:        DefaultMaxQueue,
 		Logger:          zerolog.Nop(),
 		Memberlist:      ml,
 	}
 }
 
 // DefaultLocalConfig is for many members in one process or on one machine
-// (tests, benchmarks): loopback addresses with free ports, and gossip timings
-// patient enough for a starved machine: a member is declared dead once it has
-// not answered for about half a minute.
+// (tests, benchmarks): loopback addresses with free ports, AllowInsecure, and
+// gossip timings patient enough for a starved machine: a member is declared
+// dead once it has not answered for about half a minute.
 func DefaultLocalConfig() Config {
 	cfg := DefaultConfig()
+	cfg.AllowInsecure = true
 	cfg.GRPCAddr = "127.0.0.1:0"
 	cfg.GossipAddr = "127.0.0.1"
 	cfg.GossipPort = 0
@@ -204,5 +238,38 @@ func (c *Config) validate() error {
 	if c.Memberlist == nil {
 		errs = append(errs, errors.New("memberlist config is nil (start from DefaultConfig)"))
 	}
+	if c.MaxDeadline < 0 || c.MaxQueue < 0 {
+		errs = append(errs, errors.New("max deadline and max queue must not be negative"))
+	}
+	if missing := c.insecurity(); len(missing) > 0 && !c.AllowInsecure {
+		errs = append(errs, fmt.Errorf("%s: refusing to start an open member (set AllowInsecure, --insecure-tree, for loopback tests)", strings.Join(missing, " and ")))
+	}
 	return errors.Join(errs...)
+}
+
+// insecurity lists what protection the configuration lacks.
+func (c *Config) insecurity() []string {
+	var missing []string
+	if c.ServerTLS == nil || c.ClientTLS == nil {
+		missing = append(missing, "no TLS on the gRPC links")
+	}
+	if len(c.GossipKeys) == 0 {
+		missing = append(missing, "no gossip encryption key")
+	}
+	return missing
+}
+
+// maxDeadline and maxQueue apply the defaults of zero fields.
+func (c *Config) maxDeadline() time.Duration {
+	if c.MaxDeadline > 0 {
+		return c.MaxDeadline
+	}
+	return DefaultMaxDeadline
+}
+
+func (c *Config) maxQueue() int {
+	if c.MaxQueue > 0 {
+		return c.MaxQueue
+	}
+	return DefaultMaxQueue
 }

@@ -28,6 +28,13 @@ type metrics struct {
 	// sentMessages counts gRPC messages sent per stream kind; with the item
 	// counters it shows how well batching works.
 	sentMessages *prometheus.CounterVec
+	// overflows counts streams closed because their queue overflowed, and
+	// refused counts messages refused for naming a member other than the
+	// sender's certificate.
+	overflows                                                        *prometheus.CounterVec
+	overflowScatter, overflowReport, overflowDecide, overflowVerdict prometheus.Counter
+	refusedNames                                                     prometheus.Counter
+	cappedDeadlines                                                  prometheus.Counter
 	// Children of the vectors resolved once: a label lookup per item costs
 	// more than the increment.
 	sentScatter, sentReport, sentVerdict, sentDecide prometheus.Counter
@@ -100,7 +107,20 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		sentMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "relay_link_sent_messages_total", Help: "Batches sent on the long-lived streams, by stream (scatter, report, verdict, decide).",
 		}, []string{"stream"}),
+		overflows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "relay_link_overflows_total", Help: "Streams closed because their queue reached MaxQueue (the peer did not drain them), by stream (scatter, report, verdict, decide).",
+		}, []string{"stream"}),
+		refusedNames: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "relay_link_refused_names_total", Help: "Streams refused because a message named a member the sender's TLS certificate does not name.",
+		}),
+		cappedDeadlines: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "relay_scatter_capped_deadlines_total", Help: "Item and score deadlines shortened to MaxDeadline.",
+		}),
 	}
+	m.overflowScatter = m.overflows.WithLabelValues("scatter")
+	m.overflowReport = m.overflows.WithLabelValues("report")
+	m.overflowDecide = m.overflows.WithLabelValues("decide")
+	m.overflowVerdict = m.overflows.WithLabelValues("verdict")
 	m.sentScatter = m.sentMessages.WithLabelValues("scatter")
 	m.sentReport = m.sentMessages.WithLabelValues("report")
 	m.sentVerdict = m.sentMessages.WithLabelValues("verdict")
@@ -113,7 +133,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg != nil {
 		reg.MustRegister(m.submitted, m.itemsIn, m.itemsOut, m.rescattered, m.expired, m.scatterBatches, m.fanoutLatency,
 			m.reports, m.rerouted, m.verdicts, m.decisions, m.stragglers, m.gatherLatency,
-			m.originDecisions, m.duplicateDecisions, m.rejectedDecisions, m.resentDecisions, m.members, m.sentMessages)
+			m.originDecisions, m.duplicateDecisions, m.rejectedDecisions, m.resentDecisions, m.members, m.sentMessages,
+			m.overflows, m.refusedNames, m.cappedDeadlines)
 	}
 	return m
 }

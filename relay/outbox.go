@@ -4,16 +4,27 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// outbox is an unbounded queue feeding one stream. Producers never block (they
+// outbox is the bounded queue feeding one stream. Producers never block (they
 // run on other streams' receive loops, which must keep draining); the sender
 // takes whatever has piled up, so batches grow exactly when the link is busy.
+// A queue that reaches its limit belongs to a stream that does not drain (a
+// stalled or hostile peer): the queue is dropped, the overflow counted, and
+// the stream draining it closed (kick), so the link starts over.
 type outbox[T any] struct {
 	mu     sync.Mutex
 	items  []T
 	closed bool
 	wake   chan struct{}
+	limit  int // most queued values; 0: no limit
+	// kick closes the stream currently draining the outbox; nil between
+	// streams.
+	kick       func()
+	overflows  prometheus.Counter
+	overflowed bool // set by an overflow, for the stream's owner to see
 
 	// delay is how long a busy sender waits for a short batch to fill (see
 	// take); the fields below belong to the one goroutine that takes.
@@ -26,16 +37,38 @@ type outbox[T any] struct {
 const busyFactor = 5
 
 // newOutbox returns an outbox whose busy sender waits up to delay for a short
-// batch to fill (0: never waits).
-func newOutbox[T any](delay time.Duration) *outbox[T] {
-	return &outbox[T]{wake: make(chan struct{}, 1), delay: delay}
+// batch to fill (0: never waits), holding at most limit values (0: no limit);
+// overflows (may be nil) counts the times it overflowed.
+func newOutbox[T any](delay time.Duration, limit int, overflows prometheus.Counter) *outbox[T] {
+	return &outbox[T]{wake: make(chan struct{}, 1), delay: delay, limit: limit, overflows: overflows}
 }
 
-// push queues vs; it returns false when the outbox is closed.
+// setKick names what closes the stream now draining the outbox (nil: none).
+func (o *outbox[T]) setKick(kick func()) {
+	o.mu.Lock()
+	o.kick = kick
+	o.mu.Unlock()
+}
+
+// push queues vs; it returns false when the outbox is closed or overflowed
+// (vs and everything queued are then dropped and the stream kicked).
 func (o *outbox[T]) push(vs ...T) bool {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
+		return false
+	}
+	if o.limit > 0 && len(o.items)+len(vs) > o.limit {
+		o.items = nil
+		o.overflowed = true
+		kick := o.kick
+		o.mu.Unlock()
+		if o.overflows != nil {
+			o.overflows.Inc()
+		}
+		if kick != nil {
+			kick()
+		}
 		return false
 	}
 	o.items = append(o.items, vs...)
@@ -129,6 +162,13 @@ func (o *outbox[T]) close() []T {
 	rest := o.items
 	o.items = nil
 	return rest
+}
+
+// hasOverflowed reports whether the outbox ever overflowed.
+func (o *outbox[T]) hasOverflowed() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.overflowed
 }
 
 // len is the number of queued values.

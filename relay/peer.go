@@ -156,7 +156,7 @@ func (p *peer) scatterLink() *scatterLink {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.scatter == nil {
-		p.scatter = &scatterLink{p: p, ob: newOutbox[scatterEntry](0), client: relayv1.NewScatterServiceClient(p.conn)}
+		p.scatter = &scatterLink{p: p, ob: newOutbox[scatterEntry](0, p.r.cfg.maxQueue(), p.r.metrics.overflowScatter), client: relayv1.NewScatterServiceClient(p.conn)}
 		p.start(p.scatter.run)
 	}
 	return p.scatter
@@ -166,7 +166,7 @@ func (p *peer) reportLink() *reportLink {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.report == nil {
-		p.report = &reportLink{p: p, ob: newOutbox[*relayv1.Score](p.r.cfg.BatchDelay), client: relayv1.NewGatherServiceClient(p.conn)}
+		p.report = &reportLink{p: p, ob: newOutbox[*relayv1.Score](p.r.cfg.BatchDelay, p.r.cfg.maxQueue(), p.r.metrics.overflowReport), client: relayv1.NewGatherServiceClient(p.conn)}
 		p.start(p.report.run)
 	}
 	return p.report
@@ -176,7 +176,7 @@ func (p *peer) decideLink() *decideLink {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.decide == nil {
-		p.decide = &decideLink{p: p, ob: newOutbox[*relayv1.Decision](p.r.cfg.BatchDelay), client: relayv1.NewGatherServiceClient(p.conn)}
+		p.decide = &decideLink{p: p, ob: newOutbox[*relayv1.Decision](p.r.cfg.BatchDelay, p.r.cfg.maxQueue(), p.r.metrics.overflowDecide), client: relayv1.NewGatherServiceClient(p.conn)}
 		p.start(p.decide.run)
 	}
 	return p.decide
@@ -259,6 +259,7 @@ func runLink[T any](p *peer, ob *outbox[T], h linkHooks[T]) {
 			h.opened(first)
 		}
 		first = false
+		ob.setKick(cancel) // an overflowing outbox closes this stream
 		recvDone := make(chan struct{})
 		go func() {
 			defer close(recvDone)
@@ -276,6 +277,7 @@ func runLink[T any](p *peer, ob *outbox[T], h linkHooks[T]) {
 			}
 			failures = 0
 		}
+		ob.setKick(nil)
 		cancel()
 		<-recvDone
 		ob.requeue(s.unacked())

@@ -59,7 +59,7 @@ type Relay struct {
 	reports   *reporter
 	origin    *originTable
 
-	nextID atomic.Uint64
+	ids *requestIDs
 }
 
 // New starts a member: its gRPC server and its gossip listener. It is alone
@@ -84,9 +84,15 @@ func New(cfg Config) (*Relay, error) {
 	r.gather = newGatherer(r)
 	r.reports = newReporter(r)
 	r.origin = newOriginTable(r)
-	// Request ids start from the clock so a restarted origin with the same name
-	// does not reuse the ids of its previous life.
-	r.nextID.Store(uint64(time.Now().UnixNano()))
+	ids, err := newRequestIDs()
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	r.ids = ids
+	if missing := cfg.insecurity(); len(missing) > 0 {
+		r.log.Warn().Strs("missing", missing).Msg("insecure relay member (AllowInsecure): anyone who reaches its ports can join the tree, read its items and forge scores and decisions; for loopback tests only")
+	}
 
 	lis, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {

@@ -27,10 +27,14 @@ func (r *Relay) Submit(items ...Item) error {
 			return errors.New("submit: item without key")
 		}
 		if it.RequestID == 0 {
-			it.RequestID = r.nextID.Add(1)
+			it.RequestID = r.ids.next()
 		}
 		if it.Deadline.IsZero() {
 			it.Deadline = now.Add(r.cfg.DefaultDeadline)
+		}
+		if limit := now.Add(r.cfg.maxDeadline()); it.Deadline.After(limit) {
+			it.Deadline = limit
+			r.metrics.cappedDeadlines.Inc()
 		}
 		it.Origin = r.self.Name
 		it.Gatherer = v.gatherer(it.Key)
@@ -56,6 +60,7 @@ func (r *Relay) accept(root string, items []*relayv1.Item) {
 	now := time.Now()
 	fresh := items[:0:0]
 	for _, it := range items {
+		it.DeadlineUnixNano = r.capDeadline(it.GetDeadlineUnixNano(), now)
 		if it.GetDeadlineUnixNano() <= now.UnixNano() {
 			// Too late to matter: its gatherer decides (or has decided) without
 			// it. Handling it now could even re-open a gather already
@@ -87,6 +92,17 @@ func (r *Relay) accept(root string, items []*relayv1.Item) {
 			h.HandleItem(itemFromProto(it))
 		}
 	}
+}
+
+// capDeadline shortens a deadline (UNIX nanoseconds) from a peer to at most
+// MaxDeadline after now: what a member keeps for an item lives until its
+// deadline plus Retention, so a far deadline would pin it for ever.
+func (r *Relay) capDeadline(ns int64, now time.Time) int64 {
+	if limit := now.Add(r.cfg.maxDeadline()).UnixNano(); ns > limit {
+		r.metrics.cappedDeadlines.Inc()
+		return limit
+	}
+	return ns
 }
 
 // forward queues items for each child.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	relayv1 "github.com/k8s1m/k8s1m/proto/relay/v1"
 	"google.golang.org/grpc/codes"
@@ -22,10 +23,14 @@ type server struct {
 // Scatter receives batches from a parent and acknowledges each one after its
 // items have been queued for the children and handed to the local handler.
 func (s *server) Scatter(stream relayv1.ScatterService_ScatterServer) error {
+	id := streamIdentity(stream.Context())
 	for {
 		req, err := stream.Recv()
 		if err != nil {
 			return endOfStream(err)
+		}
+		if err := id.check(s.r, "scatter from", req.GetFrom()); err != nil {
+			return err
 		}
 		s.r.accept(req.GetRoot(), req.GetItems())
 		if err := stream.Send(&relayv1.ScatterResponse{BatchIds: []uint64{req.GetBatchId()}}); err != nil {
@@ -35,11 +40,15 @@ func (s *server) Scatter(stream relayv1.ScatterService_ScatterServer) error {
 }
 
 // Report receives scores from one reporter and sends its verdicts back on the
-// same stream, batched by an outbox drained by its own goroutine.
+// same stream, batched by an outbox drained by its own goroutine. Receiving
+// runs in a goroutine of its own too, so that a reporter that stops reading
+// its verdicts (the outbox overflows) is cut off even while it sends nothing.
 func (s *server) Report(stream relayv1.GatherService_ReportServer) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
-	sink := &streamSink{ob: newOutbox[*relayv1.Verdict](s.r.cfg.BatchDelay)}
+	id := streamIdentity(stream.Context())
+	sink := &streamSink{ob: newOutbox[*relayv1.Verdict](s.r.cfg.BatchDelay, s.r.cfg.maxQueue(), s.r.metrics.overflowVerdict)}
+	sink.ob.setKick(cancel)
 	defer sink.ob.close()
 	sendErr := make(chan error, 1)
 	go func() {
@@ -57,17 +66,51 @@ func (s *server) Report(stream relayv1.GatherService_ReportServer) error {
 			}
 		}
 	}()
-	for {
-		req, err := stream.Recv()
-		if err != nil {
-			cancel()
-			<-sendErr
-			return endOfStream(err)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			req, err := stream.Recv()
+			if err == nil {
+				err = s.checkReport(id, req)
+			}
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			for _, sc := range req.GetScores() {
+				sc.DeadlineUnixNano = s.r.capDeadline(sc.GetDeadlineUnixNano(), time.Now())
+				s.r.gather.report(sc, sink)
+			}
 		}
-		for _, sc := range req.GetScores() {
-			s.r.gather.report(sc, sink)
+	}()
+	select {
+	case err := <-recvErr:
+		cancel()
+		<-sendErr
+		return endOfStream(err)
+	case <-ctx.Done():
+		err := <-sendErr
+		if sink.ob.hasOverflowed() {
+			return status.Errorf(codes.ResourceExhausted, "more than %d verdicts waiting for this stream: closed", s.r.cfg.maxQueue())
+		}
+		if err != nil {
+			return err
+		}
+		return stream.Context().Err()
+	}
+}
+
+// checkReport refuses a report naming another member than its sender.
+func (s *server) checkReport(id identity, req *relayv1.ReportRequest) error {
+	if err := id.check(s.r, "report from", req.GetFrom()); err != nil {
+		return err
+	}
+	for _, sc := range req.GetScores() {
+		if err := id.check(s.r, "score member", sc.GetMember()); err != nil {
+			return err
 		}
 	}
+	return nil
 }
 
 // streamSink queues verdicts for one Report stream. Verdicts for a stream that
@@ -78,10 +121,19 @@ func (s *streamSink) sendVerdict(v *relayv1.Verdict) { s.ob.push(v) }
 
 // Decide receives decisions for items this member submitted.
 func (s *server) Decide(stream relayv1.GatherService_DecideServer) error {
+	id := streamIdentity(stream.Context())
 	for {
 		req, err := stream.Recv()
 		if err != nil {
 			return endOfStream(err)
+		}
+		if err := id.check(s.r, "decide from", req.GetFrom()); err != nil {
+			return err
+		}
+		for _, d := range req.GetDecisions() {
+			if err := id.check(s.r, "decision gatherer", d.GetGatherer()); err != nil {
+				return err
+			}
 		}
 		resp := &relayv1.DecideResponse{BatchIds: []uint64{req.GetBatchId()}}
 		for _, d := range req.GetDecisions() {

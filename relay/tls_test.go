@@ -73,13 +73,12 @@ func testPKI(t *testing.T, dir, name string) (cert, key, ca string) {
 // certificate from the cluster's CA is refused.
 func TestMutualTLS(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile, caFile := testPKI(t, dir, "cluster")
-	serverTLS, clientTLS, err := MutualTLSFromFiles(certFile, keyFile, caFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := newTestCA(t)
+	caFile := ca.write(t, dir)
+	_, clientTLS := ca.member(t, "friend")
 	c := newTestCluster(t, uniqueScore)
-	c.tune = func(cfg *Config) { cfg.ServerTLS, cfg.ClientTLS = serverTLS, clientTLS }
+	// Each member's certificate names it: messages are bound to the name.
+	c.tune = func(cfg *Config) { cfg.ServerTLS, cfg.ClientTLS = ca.member(t, cfg.Name) }
 	leader := c.start("leader", RoleLeaderEligible)
 	c.start("relay", RoleRelayOnly)
 	c.start("sched-a", RoleScheduler)

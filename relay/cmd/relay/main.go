@@ -33,13 +33,17 @@ func main() {
 	f.DurationVar(&cfg.LeaveTimeout, "leave-timeout", 10*time.Second, "time allowed for a graceful leave on SIGTERM")
 	f.StringVar(&certFile, "tls-cert-file", "", "certificate for mutual TLS on gRPC links (with --tls-key-file and --tls-ca-file)")
 	f.StringVar(&keyPEMFile, "tls-key-file", "", "private key for --tls-cert-file")
-	f.StringVar(&caFile, "tls-ca-file", "", "CA that peers' certificates must chain to")
+	f.StringVar(&caFile, "tls-ca-file", "", "CA that peers' certificates must chain to; each member's certificate must name it (CN or DNS SAN)")
+	f.BoolVar(&cfg.Relay.AllowInsecure, "insecure-tree", false, "start without mutual TLS or without a gossip key (anyone reaching the ports can join and forge messages; loopback tests only)")
+	f.DurationVar(&cfg.Relay.MaxDeadline, "max-deadline", rc.MaxDeadline, "longest item deadline accepted from anyone; later ones are shortened to it")
+	f.IntVar(&cfg.Relay.MaxQueue, "max-queue", rc.MaxQueue, "most messages queued for one stream; a stream whose queue overflows is closed")
 	for flag, env := range map[string]string{
 		"name": "RELAY_NAME", "grpc-addr": "RELAY_GRPC_ADDR", "advertise-grpc-addr": "RELAY_ADVERTISE_GRPC_ADDR",
 		"gossip-addr": "RELAY_GOSSIP_ADDR", "gossip-port": "RELAY_GOSSIP_PORT", "advertise-gossip-addr": "RELAY_ADVERTISE_GOSSIP_ADDR",
 		"seeds": "RELAY_SEEDS", "gossip-key-file": "RELAY_GOSSIP_KEY_FILE", "fanout": "RELAY_FANOUT",
 		"metrics-addr": "RELAY_METRICS_ADDR", "enable-pprof": "RELAY_ENABLE_PPROF", "join-retry": "RELAY_JOIN_RETRY", "leave-timeout": "RELAY_LEAVE_TIMEOUT",
 		"tls-cert-file": "RELAY_TLS_CERT_FILE", "tls-key-file": "RELAY_TLS_KEY_FILE", "tls-ca-file": "RELAY_TLS_CA_FILE",
+		"insecure-tree": "RELAY_INSECURE_TREE", "max-deadline": "RELAY_MAX_DEADLINE", "max-queue": "RELAY_MAX_QUEUE",
 	} {
 		command.BindEnv(f, flag, env)
 	}
