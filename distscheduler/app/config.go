@@ -64,6 +64,13 @@ type Config struct {
 	// GossipKey is a base64 gossip encryption key (16, 24 or 32 bytes);
 	// GossipKeyFile holds more, one per line (the relay binary's format).
 	GossipKey, GossipKeyFile string
+	// TLSCertFile, TLSKeyFile and TLSCAFile give the tree's gRPC links
+	// mutual TLS (as the relay binary's --tls-*-file flags); the certificate
+	// must name the member (CN or DNS SAN).
+	TLSCertFile, TLSKeyFile, TLSCAFile string
+	// InsecureTree lets a tree member start without mutual TLS or without a
+	// gossip key (--insecure-tree): for loopback clusters and tests only.
+	InsecureTree bool
 	// AdvertiseGRPCAddr is the gRPC address peers dial (default: derived
 	// from GRPCAddr and the gossip address, as the relay binary does).
 	AdvertiseGRPCAddr string

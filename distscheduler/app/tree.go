@@ -71,6 +71,14 @@ func RelayConfig(cfg Config, scheduling bool, log zerolog.Logger) (relay.Config,
 	if len(keys) > 0 {
 		rc.GossipKeys = keys
 	}
+	if cfg.TLSCertFile != "" || cfg.TLSKeyFile != "" || cfg.TLSCAFile != "" {
+		if rc.ServerTLS, rc.ClientTLS, err = relay.MutualTLSFromFiles(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSCAFile); err != nil {
+			return relay.Config{}, fmt.Errorf("tree TLS: %w", err)
+		}
+	}
+	if cfg.InsecureTree {
+		rc.AllowInsecure = true
+	}
 	rc.DefaultDeadline = cfg.GatherDeadline()
 	rc.Logger = log
 	rc.Registerer = cfg.Registry

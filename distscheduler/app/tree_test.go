@@ -58,3 +58,30 @@ func TestRelayConfig(t *testing.T) {
 		t.Error("a 5-byte gossip key was accepted")
 	}
 }
+
+// A tree member without mutual TLS or a gossip key does not start unless
+// --insecure-tree says so; the TLS flags give it mutual TLS.
+func TestRelayConfigInsecureTree(t *testing.T) {
+	cfg := Config{Member: "m1", GRPCAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1", GossipPort: 0, Fanout: 4, WaitForSubschedulers: 0.5}
+	rc, err := RelayConfig(cfg, true, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := relay.New(rc); err == nil {
+		_ = r.Shutdown()
+		t.Fatal("a tree member without TLS or gossip key started without --insecure-tree")
+	}
+	cfg.InsecureTree = true
+	if rc, err = RelayConfig(cfg, true, zerolog.Nop()); err != nil || !rc.AllowInsecure {
+		t.Fatalf("--insecure-tree not passed on: %v, %v", rc.AllowInsecure, err)
+	}
+	r, err := relay.New(rc)
+	if err != nil {
+		t.Fatalf("with --insecure-tree: %v", err)
+	}
+	_ = r.Shutdown()
+	cfg.TLSCertFile = filepath.Join(t.TempDir(), "missing.crt")
+	if _, err := RelayConfig(cfg, true, zerolog.Nop()); err == nil {
+		t.Fatal("half-given TLS flags accepted")
+	}
+}

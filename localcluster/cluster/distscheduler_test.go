@@ -62,7 +62,7 @@ func TestDistMemberArgs(t *testing.T) {
 
 	alone := distTree(1, 0, ports)
 	args := alone[0].args("cfg.yaml", "admin.kubeconfig", alone)
-	for _, f := range []string{"seeds", "gossip-port", "relay-only"} {
+	for _, f := range []string{"seeds", "gossip-port", "relay-only", "insecure-tree"} {
 		if _, ok := flag(args, f); ok {
 			t.Errorf("single member gets --%s: %v", f, args)
 		}
@@ -87,6 +87,10 @@ func TestDistMemberArgs(t *testing.T) {
 		}
 		if _, ok := flag(args, "relay-only"); ok != m.relayOnly {
 			t.Errorf("%s: --relay-only %v, want %v", m.name, ok, m.relayOnly)
+		}
+		// Loopback tree: insecure, said explicitly (see README, Security).
+		if _, ok := flag(args, "insecure-tree"); !ok {
+			t.Errorf("%s: no --insecure-tree for its loopback tree: %v", m.name, args)
 		}
 	}
 }
