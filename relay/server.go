@@ -29,14 +29,22 @@ func (s *server) Scatter(stream relayv1.ScatterService_ScatterServer) error {
 		if err != nil {
 			return endOfStream(err)
 		}
-		if err := id.check(s.r, "scatter from", req.GetFrom()); err != nil {
+		if err := s.scatter(id, req); err != nil {
 			return err
 		}
-		s.r.accept(req.GetRoot(), req.GetItems())
 		if err := stream.Send(&relayv1.ScatterResponse{BatchIds: []uint64{req.GetBatchId()}}); err != nil {
 			return err
 		}
 	}
+}
+
+// scatter takes one batch from a parent.
+func (s *server) scatter(id identity, req *relayv1.ScatterRequest) error {
+	if err := id.check(s.r, "scatter from", req.GetFrom()); err != nil {
+		return err
+	}
+	s.r.accept(req.GetRoot(), req.GetItems())
+	return nil
 }
 
 // Report receives scores from one reporter and sends its verdicts back on the
@@ -71,15 +79,11 @@ func (s *server) Report(stream relayv1.GatherService_ReportServer) error {
 		for {
 			req, err := stream.Recv()
 			if err == nil {
-				err = s.checkReport(id, req)
+				err = s.report(id, req, sink)
 			}
 			if err != nil {
 				recvErr <- err
 				return
-			}
-			for _, sc := range req.GetScores() {
-				sc.DeadlineUnixNano = s.r.capDeadline(sc.GetDeadlineUnixNano(), time.Now())
-				s.r.gather.report(sc, sink)
 			}
 		}
 	}()
@@ -100,8 +104,9 @@ func (s *server) Report(stream relayv1.GatherService_ReportServer) error {
 	}
 }
 
-// checkReport refuses a report naming another member than its sender.
-func (s *server) checkReport(id identity, req *relayv1.ReportRequest) error {
+// report takes one batch of scores, refusing it whole if it names another
+// member than its sender.
+func (s *server) report(id identity, req *relayv1.ReportRequest, sink verdictSink) error {
 	if err := id.check(s.r, "report from", req.GetFrom()); err != nil {
 		return err
 	}
@@ -109,6 +114,11 @@ func (s *server) checkReport(id identity, req *relayv1.ReportRequest) error {
 		if err := id.check(s.r, "score member", sc.GetMember()); err != nil {
 			return err
 		}
+	}
+	now := time.Now()
+	for _, sc := range req.GetScores() {
+		sc.DeadlineUnixNano = s.r.capDeadline(sc.GetDeadlineUnixNano(), now)
+		s.r.gather.report(sc, sink)
 	}
 	return nil
 }
@@ -127,26 +137,35 @@ func (s *server) Decide(stream relayv1.GatherService_DecideServer) error {
 		if err != nil {
 			return endOfStream(err)
 		}
-		if err := id.check(s.r, "decide from", req.GetFrom()); err != nil {
+		resp, err := s.decide(id, req)
+		if err != nil {
 			return err
-		}
-		for _, d := range req.GetDecisions() {
-			if err := id.check(s.r, "decision gatherer", d.GetGatherer()); err != nil {
-				return err
-			}
-		}
-		resp := &relayv1.DecideResponse{BatchIds: []uint64{req.GetBatchId()}}
-		for _, d := range req.GetDecisions() {
-			if s.r.origin.deliver(d, false) {
-				resp.AcceptedRequestIds = append(resp.AcceptedRequestIds, d.GetRequestId())
-			} else {
-				resp.RejectedRequestIds = append(resp.RejectedRequestIds, d.GetRequestId())
-			}
 		}
 		if err := stream.Send(resp); err != nil {
 			return err
 		}
 	}
+}
+
+// decide takes one batch of decisions and says which stand.
+func (s *server) decide(id identity, req *relayv1.DecideRequest) (*relayv1.DecideResponse, error) {
+	if err := id.check(s.r, "decide from", req.GetFrom()); err != nil {
+		return nil, err
+	}
+	for _, d := range req.GetDecisions() {
+		if err := id.check(s.r, "decision gatherer", d.GetGatherer()); err != nil {
+			return nil, err
+		}
+	}
+	resp := &relayv1.DecideResponse{BatchIds: []uint64{req.GetBatchId()}}
+	for _, d := range req.GetDecisions() {
+		if s.r.origin.deliver(d, false) {
+			resp.AcceptedRequestIds = append(resp.AcceptedRequestIds, d.GetRequestId())
+		} else {
+			resp.RejectedRequestIds = append(resp.RejectedRequestIds, d.GetRequestId())
+		}
+	}
+	return resp, nil
 }
 
 // Hello tells a peer who this member is and which protocol it speaks.

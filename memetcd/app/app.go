@@ -94,9 +94,13 @@ func New(log zerolog.Logger, cfg Config) (*App, error) {
 	}
 	a.ops.Handle("GET /health", http.HandlerFunc(a.etcdHealth))
 	a.server = server.New(st, server.Config{
-		ClientURLs:      []string{scheme + "://" + a.clientLis.Addr().String()},
-		MaxRequestBytes: cfg.MaxRequestBytes,
-		Log:             log,
+		ClientURLs:           []string{scheme + "://" + a.clientLis.Addr().String()},
+		MaxRequestBytes:      cfg.MaxRequestBytes,
+		MaxConcurrentStreams: cfg.MaxConcurrentStreams,
+		MaxWatchersPerStream: cfg.MaxWatchersPerStream,
+		MaxResponseBytes:     cfg.MaxResponseBytes,
+		QuotaBackendBytes:    cfg.QuotaBackendBytes,
+		Log:                  log,
 	}, reg)
 	a.grpc = a.server.GRPCServer(opts...)
 	return a, nil

@@ -66,6 +66,13 @@ type Config struct {
 
 	// MaxRequestBytes is etcd's --max-request-bytes.
 	MaxRequestBytes int
+	// Limits (package server documents each): --max-concurrent-streams
+	// (etcd's), --max-watchers-per-stream, --max-response-bytes and
+	// --quota-backend-bytes (etcd's; negative: no quota).
+	MaxConcurrentStreams uint32
+	MaxWatchersPerStream int
+	MaxResponseBytes     int
+	QuotaBackendBytes    int64
 	// ShutdownTimeout bounds how long in-flight requests may finish after a
 	// signal before connections are closed.
 	ShutdownTimeout time.Duration
@@ -81,6 +88,11 @@ func DefaultConfig() Config {
 		WALDefault:      "buffered",
 		MaxRequestBytes: server.DefaultMaxRequestBytes,
 		ShutdownTimeout: 10 * time.Second,
+
+		MaxConcurrentStreams: server.DefaultMaxConcurrentStreams,
+		MaxWatchersPerStream: server.DefaultMaxWatchersPerStream,
+		MaxResponseBytes:     server.DefaultMaxResponseBytes,
+		QuotaBackendBytes:    server.DefaultQuotaBackendBytes,
 
 		WALFlushInterval:    10 * time.Millisecond,
 		WALSyncInterval:     wal.DefaultSyncInterval,
@@ -106,6 +118,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRequestBytes <= 0 {
 		return fmt.Errorf("--max-request-bytes must be positive")
+	}
+	if c.MaxConcurrentStreams == 0 || c.MaxWatchersPerStream <= 0 || c.MaxResponseBytes <= 0 {
+		return fmt.Errorf("--max-concurrent-streams, --max-watchers-per-stream and --max-response-bytes must be positive")
+	}
+	if c.QuotaBackendBytes == 0 {
+		return fmt.Errorf("--quota-backend-bytes 0 would refuse every write: give a size, or a negative value for no quota")
 	}
 	return nil
 }

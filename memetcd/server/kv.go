@@ -40,6 +40,9 @@ func (s *Server) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, er
 	if err := s.checkSize(r); err != nil {
 		return nil, err
 	}
+	if err := s.checkQuota(putCost(r)); err != nil {
+		return nil, err
+	}
 	res, w, err := s.store.Put(putRequest(r))
 	if err != nil {
 		return nil, toGRPC(err)
@@ -74,6 +77,9 @@ func (s *Server) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, er
 		return nil, err
 	}
 	if err := s.checkSize(r); err != nil {
+		return nil, err
+	}
+	if err := s.checkQuota(txnCost(r)); err != nil {
 		return nil, err
 	}
 	res, w, err := s.store.Txn(txnRequest(r))

@@ -15,6 +15,9 @@ func (s *Server) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.L
 	if r.ID < 0 {
 		return nil, rpctypes.ErrGRPCLeaseNotFound // etcd refuses negative IDs the same way
 	}
+	if err := s.checkQuota(leaseCost); err != nil {
+		return nil, err
+	}
 	l, w, err := s.store.Grant(r.ID, r.TTL)
 	if err != nil {
 		return nil, toGRPC(err)

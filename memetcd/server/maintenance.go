@@ -25,17 +25,11 @@ func (s *Server) Status(ctx context.Context, r *pb.StatusRequest) (*pb.StatusRes
 		RaftAppliedIndex: uint64(st.Rev),
 		StorageVersion:   "3.7.0",
 	}
+	resp.Errors = s.alarmErrors()
 	if st.ReadOnly {
-		resp.Errors = []string{"memetcd: store is read-only after a journal failure"}
+		resp.Errors = append(resp.Errors, "memetcd: store is read-only after a journal failure")
 	}
 	return resp, nil
-}
-
-// Alarm implements Maintenance.Alarm: memetcd raises no alarms (no quota, no
-// corruption checks), so the list is empty and activate/deactivate are no-ops.
-// etcdctl's endpoint health asks for this list.
-func (s *Server) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
-	return &pb.AlarmResponse{Header: s.header(s.store.Rev())}, nil
 }
 
 // MemberList implements Cluster.MemberList: this member alone.

@@ -16,6 +16,10 @@ type metrics struct {
 	events    prometheus.Counter
 	hasLeader prometheus.Gauge
 	progress  prometheus.Counter
+	// watchersRefused counts watch creates refused by MaxWatchersPerStream.
+	watchersRefused prometheus.Counter
+	quota           prometheus.Gauge
+	nospace         prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -36,7 +40,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		hasLeader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_server_has_leader", Help: "Whether or not a leader exists. 1 is existence, 0 is not."}),
 	}
+	m.watchersRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "memetcd_server_watchers_refused_total",
+		Help: "Watch creates refused because their stream held --max-watchers-per-stream watchers.",
+	})
+	m.quota = prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_server_quota_backend_bytes", Help: "Current backend storage quota size in bytes."})
+	m.nospace = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "memetcd_server_nospace_alarms_total",
+		Help: "Times the NOSPACE alarm was raised (a write would have passed --quota-backend-bytes).",
+	})
 	m.hasLeader.Set(1) // a single member is always its own leader
-	reg.MustRegister(m.grpc, m.watchers, m.streams, m.watchLag, m.events, m.hasLeader, m.progress)
+	reg.MustRegister(m.grpc, m.watchers, m.streams, m.watchLag, m.events, m.hasLeader, m.progress, m.watchersRefused, m.quota, m.nospace)
 	return m
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -50,8 +49,42 @@ type Config struct {
 	// WatchBatchEvents and WatchBatchBytes bound one watch response.
 	WatchBatchEvents int
 	WatchBatchBytes  int
-	Log              zerolog.Logger
+	// MaxWatchersPerStream bounds the watchers one Watch stream holds; a
+	// create past it is refused (canceled, with a reason) as etcd refuses a
+	// bad create. Default DefaultMaxWatchersPerStream.
+	MaxWatchersPerStream int
+	// MaxConcurrentStreams is etcd's --max-concurrent-streams: the HTTP/2
+	// streams (calls, watch streams) one client connection may have open;
+	// more wait at the client. Default DefaultMaxConcurrentStreams.
+	MaxConcurrentStreams uint32
+	// MaxResponseBytes bounds one response message (a Range reply above
+	// all): a larger one fails with gRPC's ResourceExhausted "trying to send
+	// message larger than max", the error an etcd client gets past its
+	// receive limit. Paginated reads (kube-apiserver's) stay below it.
+	// Default DefaultMaxResponseBytes.
+	MaxResponseBytes int
+	// QuotaBackendBytes is etcd's --quota-backend-bytes: the live key and
+	// value bytes the store may hold. A write that would pass it raises
+	// the NOSPACE alarm; while raised, writes that add data fail with
+	// "etcdserver: mvcc: database space exceeded" (deletes, reads and
+	// compaction still work) until Maintenance.Alarm disarms it. Negative:
+	// no quota. Default DefaultQuotaBackendBytes.
+	QuotaBackendBytes int64
+	Log               zerolog.Logger
 }
+
+// Defaults of the limits. etcd's --max-concurrent-streams default is
+// unlimited and etcd has no per-stream watcher or response size limit; these
+// bound what one client can make the server hold while staying far above
+// what kube-apiserver uses (a few hundred watchers on a stream, pages of at
+// most 10,000 objects).
+const (
+	DefaultMaxWatchersPerStream = 10000
+	DefaultMaxConcurrentStreams = 10000
+	DefaultMaxResponseBytes     = 512 << 20
+	// DefaultQuotaBackendBytes is etcd's largest recommended quota (8 GiB).
+	DefaultQuotaBackendBytes = 8 << 30
+)
 
 // DefaultMaxRequestBytes is etcd's default --max-request-bytes.
 const DefaultMaxRequestBytes = 1572864
@@ -75,6 +108,18 @@ func (c *Config) setDefaults() {
 	if c.WatchBatchBytes <= 0 {
 		c.WatchBatchBytes = 4 << 20
 	}
+	if c.MaxWatchersPerStream <= 0 {
+		c.MaxWatchersPerStream = DefaultMaxWatchersPerStream
+	}
+	if c.MaxConcurrentStreams == 0 {
+		c.MaxConcurrentStreams = DefaultMaxConcurrentStreams
+	}
+	if c.MaxResponseBytes <= 0 {
+		c.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if c.QuotaBackendBytes == 0 {
+		c.QuotaBackendBytes = DefaultQuotaBackendBytes
+	}
 }
 
 // Server implements etcd's gRPC services on a store.
@@ -93,6 +138,7 @@ type Server struct {
 	stopping atomic.Bool
 	stopc    chan struct{} // closed when shutdown begins: ends watch and keep-alive streams
 	hub      *watchHub
+	nospace  atomic.Bool // the NOSPACE alarm is raised (see quota.go)
 }
 
 // New returns a Server for st. Its metrics are registered on reg.
@@ -101,6 +147,7 @@ func New(st *store.Store, cfg Config, reg prometheus.Registerer) *Server {
 	s := &Server{cfg: cfg, store: st, metrics: newMetrics(reg), health: health.NewServer(), stopc: make(chan struct{}), hub: newWatchHub(st)}
 	// Ends with the store (Close) or at BeginShutdown, whichever is first.
 	go s.hub.run(s.stopc)
+	s.metrics.quota.Set(float64(max(cfg.QuotaBackendBytes, 0)))
 	return s
 }
 
@@ -110,8 +157,8 @@ func New(st *store.Store, cfg Config, reg prometheus.Registerer) *Server {
 func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.cfg.MaxRequestBytes + grpcOverheadBytes),
-		grpc.MaxSendMsgSize(math.MaxInt32),
-		grpc.MaxConcurrentStreams(math.MaxUint32),
+		grpc.MaxSendMsgSize(s.cfg.MaxResponseBytes),
+		grpc.MaxConcurrentStreams(s.cfg.MaxConcurrentStreams),
 		// Clients (kube-apiserver: every 30s) ping idle connections; etcd
 		// permits pings every 5s, so must we or they get GOAWAY.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"sync/atomic"
@@ -160,6 +161,10 @@ func (ws *watchStream) create(c *pb.WatchCreateRequest) error {
 	}
 	if c.StartRevision < 0 {
 		return fail(rpctypes.ErrCompacted.Error())
+	}
+	if len(ws.watchers) >= ws.s.cfg.MaxWatchersPerStream {
+		ws.s.metrics.watchersRefused.Inc()
+		return fail(fmt.Sprintf("memetcd: this stream holds %d watchers, the most allowed (--max-watchers-per-stream): open another stream", len(ws.watchers)))
 	}
 	key := c.Key
 	if len(key) == 0 {

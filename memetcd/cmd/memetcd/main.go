@@ -31,11 +31,17 @@ func main() {
 	f.StringVar(&cfg.TrustedCAFile, "trusted-ca-file", "", "CA bundle client certificates are verified against (PEM)")
 	f.BoolVar(&cfg.ClientCertAuth, "client-cert-auth", false, "require a client certificate signed by --trusted-ca-file")
 	f.IntVar(&cfg.MaxRequestBytes, "max-request-bytes", cfg.MaxRequestBytes, "largest request accepted, in bytes (etcd's default: 1.5 MiB)")
+	f.Uint32Var(&cfg.MaxConcurrentStreams, "max-concurrent-streams", cfg.MaxConcurrentStreams, "most gRPC streams (calls and watch streams) one client connection may have open; more wait at the client")
+	f.IntVar(&cfg.MaxWatchersPerStream, "max-watchers-per-stream", cfg.MaxWatchersPerStream, "most watchers one watch stream may hold; further creates are refused (canceled with a reason)")
+	f.IntVar(&cfg.MaxResponseBytes, "max-response-bytes", cfg.MaxResponseBytes, "largest response sent, in bytes; a larger Range fails with gRPC's ResourceExhausted (paginate)")
+	f.Int64Var(&cfg.QuotaBackendBytes, "quota-backend-bytes", cfg.QuotaBackendBytes, "live key and value bytes the store may hold before the NOSPACE alarm refuses writes (etcd's flag; negative: no quota)")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may finish after SIGTERM")
 	command.BindEnv(f, "port", "ETCD_PORT")
 	command.BindEnv(f, "metrics-port", "ETCD_METRICS_PORT")
 	command.BindEnv(f, "wal-dir", "ETCD_WAL_DIR")
 	command.BindEnv(f, "enable-pprof", "ETCD_ENABLE_PPROF")
+	command.BindEnv(f, "max-concurrent-streams", "ETCD_MAX_CONCURRENT_STREAMS")
+	command.BindEnv(f, "quota-backend-bytes", "ETCD_QUOTA_BACKEND_BYTES")
 	root.Cmd.RunE = func(c *cobra.Command, _ []string) error {
 		log, err := root.Logger()
 		if err != nil {
