@@ -10,6 +10,10 @@ import (
 	"github.com/k8s1m/k8s1m/memetcd/memetcdtest"
 	"github.com/k8s1m/k8s1m/memetcd/memetcdtest/kubeapiserver"
 	"github.com/k8s1m/k8s1m/memetcd/server"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -18,9 +22,11 @@ import (
 )
 
 // TestPaginationUnderResponseLimit: memetcd refuses a Range reply over
-// --max-response-bytes (1 MiB here). A real kube-apiserver, without its watch
-// cache so every list reaches memetcd, still lists 1.5 MiB of ConfigMaps in
-// pages; the same list in one piece fails with memetcd's error.
+// --max-response-bytes (1 MiB here): reading 1.5 MiB of ConfigMaps in one
+// Range fails with the gRPC error. A real kube-apiserver, without its watch
+// cache so every list reaches memetcd, still lists them, in the client's pages
+// and also when the client asks for everything at once (the apiserver reads
+// etcd in pages of its own).
 func TestPaginationUnderResponseLimit(t *testing.T) {
 	in := memetcdtest.Start(t, memetcdtest.Options{Server: server.Config{MaxResponseBytes: 1 << 20}})
 	api := kubeapiserver.Start(t, kubeapiserver.NewPKI(t), in.Endpoint, "--watch-cache=false")
@@ -46,8 +52,17 @@ func TestPaginationUnderResponseLimit(t *testing.T) {
 	if got < n {
 		t.Fatalf("paginated list gave %d ConfigMaps, want at least %d", got, n)
 	}
-	_, err := cs.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
-	if err == nil || !strings.Contains(err.Error(), "larger than max") {
-		t.Fatalf("unpaginated list of 1.5 MiB: %v, want memetcd's message-too-large error", err)
+	all, err := cs.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
+	if err != nil || len(all.Items) < n {
+		t.Fatalf("list without a limit through kube-apiserver: %v", err)
+	}
+	etcd, err := clientv3.New(clientv3.Config{Endpoints: []string{in.Endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer etcd.Close()
+	_, err = etcd.Get(ctx, "/registry/configmaps/"+ns+"/", clientv3.WithPrefix())
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "larger than max") {
+		t.Fatalf("one Range of 1.5 MiB: %v, want ResourceExhausted (message larger than max)", err)
 	}
 }
