@@ -62,17 +62,44 @@ func newTestCA(t *testing.T) *testCA {
 	return &testCA{key: key, cert: cert, pool: pool, next: 1}
 }
 
-func (ca *testCA) write(t *testing.T, dir string) string {
+// write puts the CA certificate in dir/file and returns its path.
+func (ca *testCA) write(t *testing.T, dir, file string) string {
 	t.Helper()
-	p := filepath.Join(dir, "ca.crt")
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o600); err != nil {
+	return writePEM(t, filepath.Join(dir, file), "CERTIFICATE", ca.cert.Raw)
+}
+
+func writePEM(t *testing.T, path, typ string, der []byte) string {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return p
+	return path
 }
 
 // member returns the mutual TLS configurations of member name.
 func (ca *testCA) member(t *testing.T, name string) (server, client *tls.Config) {
+	t.Helper()
+	der, key := ca.issue(t, name)
+	server, client, err := MutualTLS(tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, ca.pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return server, client
+}
+
+// writeMember writes member name's certificate and key into dir.
+func (ca *testCA) writeMember(t *testing.T, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	der, key := ca.issue(t, name)
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return writePEM(t, filepath.Join(dir, name+".crt"), "CERTIFICATE", der), writePEM(t, filepath.Join(dir, name+".key"), "EC PRIVATE KEY", keyDER)
+}
+
+// issue signs a certificate naming member name (CN and DNS SAN) for 127.0.0.1.
+func (ca *testCA) issue(t *testing.T, name string) ([]byte, *ecdsa.PrivateKey) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -94,11 +121,7 @@ func (ca *testCA) member(t *testing.T, name string) (server, client *tls.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, client, err = MutualTLS(tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, ca.pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return server, client
+	return der, key
 }
 
 // TestRefusesInsecureMember: a member without TLS or without a gossip key does
@@ -292,21 +315,7 @@ func TestNamesBoundToCertificates(t *testing.T) {
 // verdicts. Once MaxQueue verdicts wait for its stream, the gatherer closes the
 // stream (ResourceExhausted) and counts it, instead of queueing without end.
 func TestStalledReportStreamClosed(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	cfg := DefaultLocalConfig()
-	cfg.Name = "gatherer"
-	cfg.MaxQueue = 16
-	cfg.Registerer = reg
-	r, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Shutdown()
-	conn, err := grpc.NewClient(r.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	r, conn := startAlone(t, func(cfg *Config) { cfg.MaxQueue = 16 })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	s, err := relayv1.NewGatherServiceClient(conn).Report(ctx)
@@ -348,6 +357,26 @@ func TestStalledReportStreamClosed(t *testing.T) {
 	}
 }
 
+// startAlone starts member "m" on its own (insecure, loopback) and a plain
+// gRPC connection to it, a stranger speaking the protocol by hand.
+func startAlone(t *testing.T, tune func(*Config)) (*Relay, *grpc.ClientConn) {
+	t.Helper()
+	cfg := DefaultLocalConfig()
+	cfg.Name = "m"
+	tune(&cfg)
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Shutdown() })
+	conn, err := grpc.NewClient(r.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return r, conn
+}
+
 // TestOutboxBounded: a push past the limit drops the queue, counts the
 // overflow and closes the stream draining it.
 func TestOutboxBounded(t *testing.T) {
@@ -374,20 +403,11 @@ func TestOutboxBounded(t *testing.T) {
 // for the item outlives that (plus Retention).
 func TestPeerDeadlinesCapped(t *testing.T) {
 	got := make(chan Item, 2)
-	cfg := DefaultLocalConfig()
-	cfg.Name = "m"
-	cfg.MaxDeadline = 5 * time.Second
-	cfg.Handler = HandlerFunc(func(it Item) { got <- it })
-	r, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Shutdown()
-	conn, err := grpc.NewClient(r.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	const maxDeadline = 5 * time.Second
+	r, conn := startAlone(t, func(cfg *Config) {
+		cfg.MaxDeadline = maxDeadline
+		cfg.Handler = HandlerFunc(func(it Item) { got <- it })
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	s, err := relayv1.NewScatterServiceClient(conn).Scatter(ctx)
@@ -411,8 +431,8 @@ func TestPeerDeadlinesCapped(t *testing.T) {
 	for range 2 {
 		select {
 		case it := <-got:
-			if it.Deadline.After(time.Now().Add(cfg.MaxDeadline)) {
-				t.Fatalf("item %s handled with deadline %v, more than %v away", it.Key, it.Deadline, cfg.MaxDeadline)
+			if it.Deadline.After(time.Now().Add(maxDeadline)) {
+				t.Fatalf("item %s handled with deadline %v, more than %v away", it.Key, it.Deadline, maxDeadline)
 			}
 		case <-ctx.Done():
 			t.Fatal("item not handled")

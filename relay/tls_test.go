@@ -2,15 +2,7 @@ package relay
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -22,51 +14,17 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-// testPKI writes a CA and one member certificate for 127.0.0.1 into dir and
-// returns the file names.
+// testPKI writes a CA of its own and one member certificate (named "member")
+// for 127.0.0.1 into dir and returns the file names.
 func testPKI(t *testing.T, dir, name string) (cert, key, ca string) {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
+	c := newTestCA(t)
+	sub := filepath.Join(dir, name)
+	if err := os.MkdirAll(sub, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name + " CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "member"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, &leafKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(leafKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(file, typ string, der []byte) string {
-		p := filepath.Join(dir, file)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	return write(name+".crt", "CERTIFICATE", leafDER), write(name+".key", "EC PRIVATE KEY", keyDER), write(name+"-ca.crt", "CERTIFICATE", caDER)
+	cert, key = c.writeMember(t, sub, "member")
+	return cert, key, c.write(t, sub, "ca.crt")
 }
 
 // TestMutualTLS: members on mTLS links decide items; a peer without a
@@ -74,7 +32,7 @@ func testPKI(t *testing.T, dir, name string) (cert, key, ca string) {
 func TestMutualTLS(t *testing.T) {
 	dir := t.TempDir()
 	ca := newTestCA(t)
-	caFile := ca.write(t, dir)
+	caFile := ca.write(t, dir, "ca.crt")
 	_, clientTLS := ca.member(t, "friend")
 	c := newTestCluster(t, uniqueScore)
 	// Each member's certificate names it: messages are bound to the name.
