@@ -35,6 +35,7 @@ type metrics struct {
 	overflowScatter, overflowReport, overflowDecide, overflowVerdict prometheus.Counter
 	refusedNames                                                     prometheus.Counter
 	cappedDeadlines                                                  prometheus.Counter
+	reportStreams                                                    prometheus.Gauge
 	// Children of the vectors resolved once: a label lookup per item costs
 	// more than the increment.
 	sentScatter, sentReport, sentVerdict, sentDecide prometheus.Counter
@@ -113,6 +114,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		refusedNames: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "relay_link_refused_names_total", Help: "Streams refused because a message named a member the sender's TLS certificate does not name.",
 		}),
+		reportStreams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "relay_gather_report_streams", Help: "Report streams being served by this member (one per reporter that sends it scores).",
+		}),
 		cappedDeadlines: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "relay_scatter_capped_deadlines_total", Help: "Item and score deadlines shortened to MaxDeadline.",
 		}),
@@ -134,7 +138,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reg.MustRegister(m.submitted, m.itemsIn, m.itemsOut, m.rescattered, m.expired, m.scatterBatches, m.fanoutLatency,
 			m.reports, m.rerouted, m.verdicts, m.decisions, m.stragglers, m.gatherLatency,
 			m.originDecisions, m.duplicateDecisions, m.rejectedDecisions, m.resentDecisions, m.members, m.sentMessages,
-			m.overflows, m.refusedNames, m.cappedDeadlines)
+			m.overflows, m.refusedNames, m.cappedDeadlines, m.reportStreams)
 	}
 	return m
 }

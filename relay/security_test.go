@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -315,32 +316,44 @@ func TestNamesBoundToCertificates(t *testing.T) {
 // verdicts. Once MaxQueue verdicts wait for its stream, the gatherer closes the
 // stream (ResourceExhausted) and counts it, instead of queueing without end.
 func TestStalledReportStreamClosed(t *testing.T) {
-	r, conn := startAlone(t, func(cfg *Config) { cfg.MaxQueue = 16 })
+	// A fixed 64 KiB window (no BDP growth): the stream's flow control
+	// stops the gatherer's sender after a dozen verdicts.
+	// No batch delay: the sender takes verdicts as soon as they come, so its
+	// queue only grows while it is stuck in Send.
+	r, conn := startAlone(t, func(cfg *Config) { cfg.MaxQueue, cfg.BatchDelay = 64, 0 },
+		grpc.WithInitialWindowSize(1<<16), grpc.WithInitialConnWindowSize(1<<16))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	s, err := relayv1.NewGatherServiceClient(conn).Report(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Scores for items long past are answered at once ("lose"); long keys
-	// fill the stream's flow-control window after a few dozen verdicts, so
-	// the gatherer's sender blocks and its queue fills.
+	// Scores for items long past are answered at once ("lose"), in batches
+	// smaller than MaxQueue: the queue only overflows once the sender is
+	// stuck in Send because the reporter reads nothing. Long keys fill the
+	// window after a dozen verdicts.
 	key := strings.Repeat("k", 4096)
 	past := time.Now().Add(-time.Hour).UnixNano()
-	var sendErr error
-	for batch := 0; batch < 64 && sendErr == nil; batch++ {
+	for batch := 0; batch < 256 && testutil.ToFloat64(r.metrics.overflowVerdict) == 0; batch++ {
 		req := &relayv1.ReportRequest{From: "stalled"}
-		for i := range 32 {
-			req.Scores = append(req.Scores, &relayv1.Score{RequestId: uint64(batch*32 + i + 1), Key: key, Origin: "o", DeadlineUnixNano: past, Member: "stalled"})
+		for i := range 8 {
+			req.Scores = append(req.Scores, &relayv1.Score{RequestId: uint64(batch*8 + i + 1), Key: key, Origin: "o", DeadlineUnixNano: past, Member: "stalled"})
 		}
-		sendErr = s.Send(req)
-		if testutil.ToFloat64(r.metrics.overflowVerdict) > 0 {
+		if s.Send(req) != nil {
 			break
 		}
 	}
 	eventually(t, 30*time.Second, func() error {
 		if testutil.ToFloat64(r.metrics.overflowVerdict) == 0 {
 			return errors.New("no overflow counted")
+		}
+		return nil
+	})
+	// The gatherer ends the stream although the reporter still reads
+	// nothing (its status waits behind the unread verdicts on the wire).
+	eventually(t, 30*time.Second, func() error {
+		if n := testutil.ToFloat64(r.metrics.reportStreams); n != 0 {
+			return fmt.Errorf("%v report streams still served", n)
 		}
 		return nil
 	})
@@ -359,7 +372,7 @@ func TestStalledReportStreamClosed(t *testing.T) {
 
 // startAlone starts member "m" on its own (insecure, loopback) and a plain
 // gRPC connection to it, a stranger speaking the protocol by hand.
-func startAlone(t *testing.T, tune func(*Config)) (*Relay, *grpc.ClientConn) {
+func startAlone(t *testing.T, tune func(*Config), opts ...grpc.DialOption) (*Relay, *grpc.ClientConn) {
 	t.Helper()
 	cfg := DefaultLocalConfig()
 	cfg.Name = "m"
@@ -369,7 +382,7 @@ func startAlone(t *testing.T, tune func(*Config)) (*Relay, *grpc.ClientConn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = r.Shutdown() })
-	conn, err := grpc.NewClient(r.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(r.GRPCAddr(), append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		t.Fatal(err)
 	}

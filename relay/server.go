@@ -52,6 +52,8 @@ func (s *server) scatter(id identity, req *relayv1.ScatterRequest) error {
 // runs in a goroutine of its own too, so that a reporter that stops reading
 // its verdicts (the outbox overflows) is cut off even while it sends nothing.
 func (s *server) Report(stream relayv1.GatherService_ReportServer) error {
+	s.r.metrics.reportStreams.Inc()
+	defer s.r.metrics.reportStreams.Dec()
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	id := streamIdentity(stream.Context())
@@ -93,10 +95,12 @@ func (s *server) Report(stream relayv1.GatherService_ReportServer) error {
 		<-sendErr
 		return endOfStream(err)
 	case <-ctx.Done():
-		err := <-sendErr
 		if sink.ob.hasOverflowed() {
+			// The sender may be stuck in Send to a reporter that reads
+			// nothing: returning ends the stream, and with it that Send.
 			return status.Errorf(codes.ResourceExhausted, "more than %d verdicts waiting for this stream: closed", s.r.cfg.maxQueue())
 		}
+		err := <-sendErr
 		if err != nil {
 			return err
 		}
