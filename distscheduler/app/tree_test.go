@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/k8s1m/k8s1m/relay"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
 
@@ -62,7 +63,8 @@ func TestRelayConfig(t *testing.T) {
 // A tree member without mutual TLS or a gossip key does not start unless
 // --insecure-tree says so; the TLS flags give it mutual TLS.
 func TestRelayConfigInsecureTree(t *testing.T) {
-	cfg := Config{Member: "m1", GRPCAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1", GossipPort: 0, Fanout: 4, WaitForSubschedulers: 0.5}
+	cfg := Config{Member: "m1", GRPCAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1", GossipPort: 0, Fanout: 4, WaitForSubschedulers: 0.5,
+		Registry: prometheus.NewRegistry()}
 	rc, err := RelayConfig(cfg, true, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
