@@ -69,17 +69,7 @@ func readUsage(tg target) usage {
 			}
 		}
 	}
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", tg.pid)); err == nil {
-		s := string(b)
-		if i := strings.LastIndexByte(s, ')'); i >= 0 {
-			f := strings.Fields(s[i+1:]) // f[0] is field 3 (state)
-			if len(f) > 12 {
-				ut, _ := strconv.ParseFloat(f[11], 64)
-				st, _ := strconv.ParseFloat(f[12], 64)
-				u.server = (ut + st) / clkTck
-			}
-		}
-	}
+	u.server = procCPU(tg.pid)
 	u.serverRunq = runDelay(tg.pid)
 	u.clientRunq = runDelay(os.Getpid())
 	var ru syscall.Rusage
