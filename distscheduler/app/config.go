@@ -65,7 +65,7 @@ type Config struct {
 	// GossipKeyFile holds more, one per line (the relay binary's format).
 	GossipKey, GossipKeyFile string
 	// TLSCertFile, TLSKeyFile and TLSCAFile give the tree's gRPC links
-	// mutual TLS (as the relay binary's --tls-*-file flags); the certificate
+	// mutual TLS (--tree-tls-*-file, as the relay binary's --tls-*-file flags); the certificate
 	// must name the member (CN or DNS SAN).
 	TLSCertFile, TLSKeyFile, TLSCAFile string
 	// InsecureTree lets a tree member start without mutual TLS or without a

@@ -51,9 +51,9 @@ func main() {
 	fs.StringSliceVar(&cfg.Seeds, "seeds", nil, "gossip addresses (host:port, comma-separated; a DNS name joins every address behind it) of tree members to join through the relay; empty runs an in-process single-member tree")
 	fs.StringVar(&cfg.GossipKey, "gossip-key", "", "base64 gossip encryption key (16, 24 or 32 bytes), as one line of the relay binary's --gossip-key-file")
 	fs.StringVar(&cfg.GossipKeyFile, "gossip-key-file", "", "file of base64 gossip keys, one per line (the relay binary's format); after --gossip-key")
-	fs.StringVar(&cfg.TLSCertFile, "tls-cert-file", "", "with --seeds, certificate for mutual TLS on the tree's gRPC links (with --tls-key-file and --tls-ca-file); it must name --member-name (CN or DNS SAN)")
-	fs.StringVar(&cfg.TLSKeyFile, "tls-key-file", "", "private key for --tls-cert-file")
-	fs.StringVar(&cfg.TLSCAFile, "tls-ca-file", "", "CA the tree members' certificates must chain to")
+	fs.StringVar(&cfg.TLSCertFile, "tree-tls-cert-file", "", "with --seeds, certificate for mutual TLS on the tree's gRPC links (with --tree-tls-key-file and --tree-tls-ca-file; the relay binary's --tls-*-file); it must name --member-name (CN or DNS SAN)")
+	fs.StringVar(&cfg.TLSKeyFile, "tree-tls-key-file", "", "private key for --tree-tls-cert-file")
+	fs.StringVar(&cfg.TLSCAFile, "tree-tls-ca-file", "", "CA the tree members' certificates must chain to")
 	fs.BoolVar(&cfg.InsecureTree, "insecure-tree", false, "with --seeds, start without mutual TLS or without a gossip key (anyone reaching the tree's ports can join and forge messages; loopback clusters and tests only)")
 	fs.StringVar(&cfg.GossipAddr, "gossip-addr", "0.0.0.0", "gossip (memberlist) bind address, UDP and TCP")
 	fs.IntVar(&cfg.GossipPort, "gossip-port", 7946, "gossip bind port (0 picks a free port)")
@@ -83,9 +83,9 @@ func main() {
 		"seeds":                     "DISTSCHEDULER_SEEDS",
 		"gossip-key":                "DISTSCHEDULER_GOSSIP_KEY",
 		"gossip-key-file":           "DISTSCHEDULER_GOSSIP_KEY_FILE",
-		"tls-cert-file":             "DISTSCHEDULER_TLS_CERT_FILE",
-		"tls-key-file":              "DISTSCHEDULER_TLS_KEY_FILE",
-		"tls-ca-file":               "DISTSCHEDULER_TLS_CA_FILE",
+		"tree-tls-cert-file":        "DISTSCHEDULER_TREE_TLS_CERT_FILE",
+		"tree-tls-key-file":         "DISTSCHEDULER_TREE_TLS_KEY_FILE",
+		"tree-tls-ca-file":          "DISTSCHEDULER_TREE_TLS_CA_FILE",
 		"insecure-tree":             "DISTSCHEDULER_INSECURE_TREE",
 		"gossip-addr":               "DISTSCHEDULER_GOSSIP_ADDR",
 		"gossip-port":               "DISTSCHEDULER_GOSSIP_PORT",
