@@ -2,56 +2,45 @@ package app
 
 import (
 	"errors"
-	"fmt"
-	"net"
-	"net/http"
-	"net/http/pprof"
 	"sync/atomic"
-	"time"
 
+	"github.com/k8s1m/k8s1m/cli/opshttp"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 	"k8s.io/component-base/metrics/legacyregistry"
 )
 
-// readiness turns true once the member schedules (or relays).
+// readiness turns true once the member schedules (or relays). Its zero
+// value is not ready.
 type readiness struct{ ok atomic.Bool }
 
 func (r *readiness) set() { r.ok.Store(true) }
 
-// serveHTTP starts the member's HTTP endpoints on addr. /metrics serves
-// upstream's scheduler metrics (its global registry) and distscheduler's.
-func serveHTTP(addr string, reg *prometheus.Registry, ready *readiness, log zerolog.Logger) (*http.Server, error) {
-	mux := http.NewServeMux()
-	gatherers := prometheus.Gatherers{legacyregistry.DefaultGatherer, reg}
-	mux.Handle("/metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ok"))
-	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready.ok.Load() {
-			http.Error(w, "not ready: caches syncing or tree not joined", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok"))
-	})
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+var errNotReady = errors.New("not ready: caches syncing or tree not joined")
 
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", addr, err)
+func (r *readiness) check() error {
+	if !r.ok.Load() {
+		return errNotReady
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error().Err(err).Str("addr", addr).Msg("http server stopped")
-		}
-	}()
-	log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz, /readyz, /debug/pprof")
+	return nil
+}
+
+// servePprof keeps /debug/pprof on --http-addr as before opshttp made it
+// optional; a flag for it belongs with the per-role wiring of Run.
+const servePprof = true
+
+// serveHTTP starts the member's HTTP endpoints on addr (package cli/opshttp).
+// /metrics serves upstream's scheduler metrics (its global registry) and
+// distscheduler's.
+func serveHTTP(addr string, reg *prometheus.Registry, ready *readiness, log zerolog.Logger) (*opshttp.Server, error) {
+	srv, err := opshttp.Listen(addr, opshttp.Config{
+		Gatherer: prometheus.Gatherers{legacyregistry.DefaultGatherer, reg},
+		Ready:    ready.check,
+		Pprof:    servePprof,
+	}, log)
+	if err != nil {
+		return nil, err
+	}
+	srv.Start()
 	return srv, nil
 }
