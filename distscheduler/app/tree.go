@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"sync"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/k8s1m/k8s1m/distscheduler/tree/inproc"
 	"github.com/k8s1m/k8s1m/distscheduler/tree/relaytree"
 	"github.com/k8s1m/k8s1m/relay"
-	"github.com/k8s1m/k8s1m/relay/relayd"
 	"github.com/rs/zerolog"
 )
 
@@ -91,17 +89,14 @@ func RelayConfig(cfg Config, scheduling bool, log zerolog.Logger) (relay.Config,
 func gossipKeys(cfg Config) ([][]byte, error) {
 	var keys [][]byte
 	if cfg.GossipKey != "" {
-		k, err := base64.StdEncoding.DecodeString(cfg.GossipKey)
+		k, err := relay.ParseGossipKey(cfg.GossipKey)
 		if err != nil {
-			return nil, fmt.Errorf("--gossip-key is not base64: %w", err)
-		}
-		if n := len(k); n != 16 && n != 24 && n != 32 {
-			return nil, fmt.Errorf("--gossip-key is %d bytes, want 16, 24 or 32", n)
+			return nil, fmt.Errorf("--gossip-key: %w", err)
 		}
 		keys = append(keys, k)
 	}
 	if cfg.GossipKeyFile != "" {
-		more, err := relayd.LoadGossipKeys(cfg.GossipKeyFile)
+		more, err := relay.LoadGossipKeys(cfg.GossipKeyFile)
 		if err != nil {
 			return nil, err
 		}

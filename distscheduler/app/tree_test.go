@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/k8s1m/k8s1m/relay"
@@ -55,8 +56,8 @@ func TestRelayConfig(t *testing.T) {
 	}
 	bad := cfg
 	bad.GossipKey = base64.StdEncoding.EncodeToString([]byte("short"))
-	if _, err := RelayConfig(bad, true, zerolog.Nop()); err == nil {
-		t.Error("a 5-byte gossip key was accepted")
+	if _, err := RelayConfig(bad, true, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "--gossip-key: key is 5 bytes") {
+		t.Errorf("a 5-byte gossip key: %v, want relay's size rule naming the flag", err)
 	}
 }
 
