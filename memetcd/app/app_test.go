@@ -99,18 +99,9 @@ func getStatus(t *testing.T, url string) int {
 func TestClientCertAuth(t *testing.T) {
 	pki := kubeapiserver.NewPKI(t)
 	f := func(n string) string { return filepath.Join(pki.Dir, n) }
-	cfg := app.DefaultConfig()
-	cfg.Port, cfg.MetricsPort = 0, 0
-	cfg.WALDir = t.TempDir() // never the default ./wal in the source tree
-	cfg.CertFile, cfg.KeyFile, cfg.TrustedCAFile, cfg.ClientCertAuth = f("serving.crt"), f("serving.key"), f("ca.crt"), true
-	a, err := app.New(zerolog.Nop(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	a := startAppWith(t, func(cfg *app.Config) {
+		cfg.CertFile, cfg.KeyFile, cfg.TrustedCAFile, cfg.ClientCertAuth = f("serving.crt"), f("serving.key"), f("ca.crt"), true
+	})
 
 	caPEM, _ := os.ReadFile(f("ca.crt"))
 	pool := x509.NewCertPool()
