@@ -35,8 +35,9 @@ type Config struct {
 	LeaderEligible bool
 	// NodeSelector limits the nodes the leader hands out (--node-selector).
 	NodeSelector string
-	// NumConcurrentSchedulers is accepted for compatibility
-	// (--num-concurrent-schedulers); see README for what it does here.
+	// NumConcurrentSchedulers (--num-concurrent-schedulers) sizes how many
+	// pods are in the tree at once: the leader keeps InFlightItems items
+	// undecided, and a member as many bids awaiting verdicts.
 	NumConcurrentSchedulers int
 	// PermitAlwaysDeny makes DistPermit reject every pod (--permit-always-deny).
 	PermitAlwaysDeny bool
@@ -84,8 +85,9 @@ type Config struct {
 	Fanout int
 	// JoinRetry is the pause between tree join attempts.
 	JoinRetry time.Duration
-	// InFlight is the most pod items the leader keeps in the tree at once;
-	// 0 means 4 × NumConcurrentSchedulers.
+	// InFlight is the most pod items the leader keeps in the tree at once,
+	// and the most bids a member keeps awaiting verdicts; 0 means 4 ×
+	// NumConcurrentSchedulers.
 	InFlight int
 	// Relay is the base relay configuration (timings); nil means
 	// relay.DefaultConfig(). Tests pass relay.DefaultLocalConfig().
@@ -97,8 +99,8 @@ type Config struct {
 	LeaseNamespace, LeaseName                 string
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 
-	// NewTree builds this member's tree once its caches are synced. Tests
-	// pass tree/inproc; nil uses DefaultTree.
+	// NewTree builds this member's tree once its caches are synced; nil
+	// uses DefaultTree.
 	NewTree func(ctx context.Context, cfg Config, scheduling bool) (tree.Tree, func(), error)
 	// Registry receives distscheduler's own metrics; nil makes a fresh one.
 	// Upstream's scheduler metrics live in its global registry and are

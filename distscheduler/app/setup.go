@@ -6,9 +6,11 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/informers"
 	clientset "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
@@ -16,15 +18,18 @@ import (
 	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
 	"k8s.io/kubernetes/pkg/scheduler"
 	"k8s.io/kubernetes/pkg/scheduler/apis/config/latest"
+	internalcache "k8s.io/kubernetes/pkg/scheduler/backend/cache"
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 )
 
 // completeConfig loads upstream's configuration (--config and flags) the way
-// kube-scheduler's app.Setup does and returns the completed config.
-// nodeSelector, when set, makes the shared informer factory's Node informer
-// list and watch only matching nodes, server side: it must be registered
-// before scheduler.New asks the factory for its Node lister.
-func completeConfig(ctx context.Context, opts *options.Options, nodeSelector string) (*schedulerappconfig.CompletedConfig, error) {
+// kube-scheduler's app.Setup does and returns the completed config. With
+// shard set (a scheduling member), the shared informer factory is replaced
+// by one whose Node and Pod informers list and watch only objects carrying
+// the member's shard label, server side: the member's nodes, and the pods
+// bound to them (the winner's Binding puts the label on the pod). Pending
+// pods never reach a member's informers; they come down the tree.
+func completeConfig(ctx context.Context, opts *options.Options, shard string) (*schedulerappconfig.CompletedConfig, error) {
 	defaults, err := latest.Default()
 	if err != nil {
 		return nil, fmt.Errorf("default scheduler configuration: %w", err)
@@ -37,20 +42,43 @@ func completeConfig(ctx context.Context, opts *options.Options, nodeSelector str
 	if err != nil {
 		return nil, fmt.Errorf("scheduler config: %w", err)
 	}
-	if nodeSelector != "" {
-		c.InformerFactory.InformerFor(&v1.Node{}, func(cs clientset.Interface, resync time.Duration) cache.SharedIndexInformer {
-			return coreinformers.NewFilteredNodeInformer(cs, resync, cache.Indexers{}, func(o *metav1.ListOptions) {
-				o.LabelSelector = nodeSelector
-			})
-		})
+	if shard != "" {
+		c.InformerFactory = shardInformerFactory(c.Client, shard)
 	}
 	cc := c.Complete()
 	return &cc, nil
 }
 
+// shardInformerFactory is upstream's scheduler informer factory narrowed to
+// one shard. Its pod informer keeps upstream's own narrowing (no finished
+// pods, no managed fields).
+func shardInformerFactory(client clientset.Interface, selector string) informers.SharedInformerFactory {
+	f := informers.NewSharedInformerFactory(client, 0)
+	f.InformerFor(&v1.Node{}, func(cs clientset.Interface, resync time.Duration) cache.SharedIndexInformer {
+		return coreinformers.NewFilteredNodeInformer(cs, resync, cache.Indexers{}, func(o *metav1.ListOptions) {
+			o.LabelSelector = selector
+		})
+	})
+	f.InformerFor(&v1.Pod{}, func(cs clientset.Interface, resync time.Duration) cache.SharedIndexInformer {
+		inf := coreinformers.NewFilteredPodInformer(cs, metav1.NamespaceAll, resync, cache.Indexers{}, func(o *metav1.ListOptions) {
+			o.LabelSelector = selector
+			o.FieldSelector = fmt.Sprintf("status.phase!=%v,status.phase!=%v", v1.PodSucceeded, v1.PodFailed)
+		})
+		_ = inf.SetTransform(func(obj any) (any, error) {
+			if a, err := meta.Accessor(obj); err == nil && a.GetManagedFields() != nil {
+				a.SetManagedFields(nil)
+			}
+			return obj, nil
+		})
+		return inf
+	})
+	return f
+}
+
 // newScheduler builds upstream's scheduler exactly as kube-scheduler's
-// app.Setup does, with the out-of-tree registry.
-func newScheduler(ctx context.Context, cc *schedulerappconfig.CompletedConfig, outOfTree frameworkruntime.Registry) (*scheduler.Scheduler, error) {
+// app.Setup does, with the out-of-tree registry and the given node snapshot
+// (the one every profile's plugins read).
+func newScheduler(ctx context.Context, cc *schedulerappconfig.CompletedConfig, outOfTree frameworkruntime.Registry, snapshot *internalcache.Snapshot) (*scheduler.Scheduler, error) {
 	recorders := func(name string) events.EventRecorderLogger {
 		return cc.EventBroadcaster.NewRecorder(name)
 	}
@@ -69,6 +97,7 @@ func newScheduler(ctx context.Context, cc *schedulerappconfig.CompletedConfig, o
 		scheduler.WithPodMaxInUnschedulablePodsDuration(cc.PodMaxInUnschedulablePodsDuration),
 		scheduler.WithExtenders(cc.ComponentConfig.Extenders...),
 		scheduler.WithParallelism(cc.ComponentConfig.Parallelism),
+		scheduler.WithNodeInfoSnapshot(snapshot),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("create scheduler: %w", err)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/k8s1m/k8s1m/distscheduler/tree"
-	"github.com/k8s1m/k8s1m/distscheduler/tree/inproc"
+	"github.com/k8s1m/k8s1m/distscheduler/tree/solo"
 	"github.com/k8s1m/k8s1m/distscheduler/tree/relaytree"
 	"github.com/k8s1m/k8s1m/relay"
 	"github.com/rs/zerolog"
@@ -15,15 +15,14 @@ import (
 
 // DefaultTree is the tree a member joins when Config.NewTree is nil. With
 // seeds it is the relay tree (gossip membership, gRPC scatter and gather),
-// see RelayTree. Without seeds the member is alone: an in-process
-// single-member tree whose gathers decide as soon as the member bids.
+// see RelayTree. Without seeds the member is alone (tree/solo): no network,
+// and its bid is the decision.
 func DefaultTree(ctx context.Context, cfg Config, scheduling bool) (tree.Tree, func(), error) {
 	if len(cfg.Seeds) > 0 {
 		return RelayTree(ctx, cfg, scheduling)
 	}
-	m := inproc.NewHub(cfg.GatherDeadline()).Join(cfg.Member, scheduling)
-	var once sync.Once
-	return m, func() { once.Do(m.Leave) }, nil
+	t := solo.New(cfg.Member)
+	return t, t.Close, nil
 }
 
 // RelayConfig is the relay member configuration the flags describe: name,

@@ -18,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/k8s1m/k8s1m/relay"
+	"github.com/k8s1m/k8s1m/distscheduler/tree"
 	"github.com/rs/zerolog"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,22 +31,15 @@ import (
 	"k8s.io/client-go/tools/record"
 )
 
-// Root is the tree root the intake submits through (relaytree.Member).
-type Root interface {
-	// Submit sends one item per key, decided at the latest deadline from
-	// now, and returns their request ids.
-	Submit(deadline time.Duration, keys ...string) ([]uint64, error)
-	// OnDecision sets the receiver of the submitted items' decisions.
-	OnDecision(func(relay.Decision))
-}
-
 // Config configures the intake.
 type Config struct {
 	Client kubernetes.Interface
 	// SchedulerNames are the profiles' scheduler names; other pods are
 	// not distscheduler's.
 	SchedulerNames []string
-	Root           Root
+	// Root is the tree's root side; the intake submits each pod, encoded,
+	// in its item.
+	Root tree.Root
 	// Deadline is each item's gather deadline (--wait-for-subschedulers).
 	Deadline time.Duration
 	// InFlight is the most items submitted and not yet decided.
@@ -124,7 +117,7 @@ type intake struct {
 	// relay may deliver a decision from inside Submit (a root alone), so
 	// they are applied by the loop, never under the caller's locks.
 	decMu     sync.Mutex
-	decisions []relay.Decision
+	decisions []tree.Decision
 	// unsched carries no-winner decisions to the status writer.
 	unsched chan unschedulable
 }
@@ -299,13 +292,31 @@ func (in *intake) submitReady() {
 		in.mu.Unlock()
 		return
 	}
-	keys := make([]string, len(batch))
-	for i, st := range batch {
-		keys[i] = st.key
+	items := make([]tree.Item, 0, len(batch))
+	sent := batch[:0]
+	for _, st := range batch {
+		// Members need the spec, not the field managers' bookkeeping.
+		p := *st.pod
+		p.ManagedFields = nil
+		pod, err := p.Marshal()
+		if err != nil {
+			// Cannot happen for a pod the API server served; never retry it.
+			in.cfg.Log.Error().Err(err).Str("pod", st.key).Msg("cannot encode the pod for the tree")
+			st.gone = true
+			delete(in.pods, st.pod.UID)
+			continue
+		}
+		items = append(items, tree.Item{Key: st.key, Pod: pod})
+		sent = append(sent, st)
+	}
+	batch = sent
+	if len(batch) == 0 {
+		in.mu.Unlock()
+		return
 	}
 	// Submit does not block on the network; holding the lock keeps a
 	// decision from arriving before its id is recorded.
-	ids, err := in.cfg.Root.Submit(in.cfg.Deadline, keys...)
+	ids, err := in.cfg.Root.Submit(in.cfg.Deadline, items...)
 	if err != nil {
 		for _, st := range batch {
 			st.due = time.Now().Add(in.cfg.InitialBackoff)
@@ -326,7 +337,7 @@ func (in *intake) submitReady() {
 }
 
 // decided takes a decision from the root; it must not block.
-func (in *intake) decided(d relay.Decision) {
+func (in *intake) decided(d tree.Decision) {
 	in.decMu.Lock()
 	in.decisions = append(in.decisions, d)
 	in.decMu.Unlock()
@@ -349,7 +360,7 @@ func (in *intake) applyDecisions() {
 	}
 }
 
-func (in *intake) applyLocked(d relay.Decision) {
+func (in *intake) applyLocked(d tree.Decision) {
 	uid, ok := in.byID[d.RequestID]
 	in.cfg.Log.Debug().Uint64("request", d.RequestID).Str("pod_uid", string(uid)).Bool("known", ok).
 		Str("winner", d.Winner).Int("reports", d.Reports).Msg("decision")

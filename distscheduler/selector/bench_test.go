@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/k8s1m/k8s1m/distscheduler/internal/workload"
-	"github.com/k8s1m/k8s1m/distscheduler/tree/inproc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	v1 "k8s.io/api/core/v1"
@@ -67,7 +66,7 @@ func benchBestLocal(b *testing.B, numNodes int, pct int32) {
 		}
 	}
 	fw := defaultFramework(b, nodes, pods, pct)
-	sel, err := New(Config{Tree: inproc.NewHub(0).Join("m0", true), Metrics: NewMetrics(prometheus.NewRegistry()), Log: zerolog.Nop()})
+	sel, err := New(Config{Members: func() int { return 1 }, Metrics: NewMetrics(prometheus.NewRegistry()), Log: zerolog.Nop()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -83,11 +82,11 @@ func timeBestLocal(b *testing.B, sel *Selector, fw framework.Framework, pod *v1.
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		res, err := sel.bestLocal(ctx, fw, framework.NewCycleState(), pod)
-		if err != nil || res.node == "" {
+		res, err := sel.bestLocal(ctx, fw, framework.NewCycleState(), pod, nil)
+		if err != nil || res.Node == "" {
 			b.Fatalf("bestLocal: %+v, %v", res, err)
 		}
-		evaluated += res.evaluated
+		evaluated += res.Evaluated
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(evaluated)/float64(b.N), "nodes/op")
@@ -122,14 +121,14 @@ func BenchmarkBestLocalIndex(b *testing.B) {
 	for _, k := range kinds {
 		for _, index := range []bool{true, false} {
 			b.Run(fmt.Sprintf("pod=%s/index=%v", k.name, index), func(b *testing.B) {
-				sel, err := New(Config{Tree: inproc.NewHub(0).Join("m0", true), Metrics: NewMetrics(prometheus.NewRegistry()),
+				sel, err := New(Config{Members: func() int { return 1 }, Metrics: NewMetrics(prometheus.NewRegistry()),
 					DisableLabelIndex: !index, Log: zerolog.Nop()})
 				if err != nil {
 					b.Fatal(err)
 				}
 				pod := workload.Pod("bench", k.kind, "dist-scheduler", false)
 				pod.UID = "uid-new"
-				if _, err := sel.bestLocal(context.Background(), fw, framework.NewCycleState(), pod); err != nil {
+				if _, err := sel.bestLocal(context.Background(), fw, framework.NewCycleState(), pod, nil); err != nil {
 					b.Fatal(err) // builds the index outside the timed loop
 				}
 				timeBestLocal(b, sel, fw, pod)

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/k8s1m/k8s1m/distscheduler/internal/workload"
-	"github.com/k8s1m/k8s1m/distscheduler/tree/inproc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
@@ -183,7 +182,7 @@ func TestIndexedSearchMatchesFullSearch(t *testing.T) {
 	fw := defaultFramework(t, nodes, pods, 100)
 	newSel := func(noIndex bool) (*Selector, *Metrics) {
 		m := NewMetrics(prometheus.NewRegistry())
-		s, err := New(Config{Tree: inproc.NewHub(0).Join("m0", true), Metrics: m, DisableLabelIndex: noIndex, Log: zerolog.Nop()})
+		s, err := New(Config{Members: func() int { return 1 }, Metrics: m, DisableLabelIndex: noIndex, Log: zerolog.Nop()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,31 +208,31 @@ func TestIndexedSearchMatchesFullSearch(t *testing.T) {
 	for i, pod := range cases {
 		pod.Name, pod.UID = fmt.Sprintf("case-%d", i), types.UID(fmt.Sprintf("uid-%d", i))
 		ctx := context.Background()
-		a, err := indexed.bestLocal(ctx, fw, framework.NewCycleState(), pod)
+		a, err := indexed.bestLocal(ctx, fw, framework.NewCycleState(), pod, nil)
 		if err != nil {
 			t.Fatalf("%s indexed: %v", pod.Name, err)
 		}
-		b, err := full.bestLocal(ctx, fw, framework.NewCycleState(), pod)
+		b, err := full.bestLocal(ctx, fw, framework.NewCycleState(), pod, nil)
 		if err != nil {
 			t.Fatalf("%s full: %v", pod.Name, err)
 		}
-		if a.feasible != b.feasible || a.score != b.score || (a.fitErr == nil) != (b.fitErr == nil) {
+		if a.Feasible != b.Feasible || a.Score != b.Score || (a.FitErr == nil) != (b.FitErr == nil) {
 			t.Errorf("%s: indexed feasible %d score %d fit %v; full feasible %d score %d fit %v",
-				pod.Name, a.feasible, a.score, a.fitErr, b.feasible, b.score, b.fitErr)
+				pod.Name, a.Feasible, a.Score, a.FitErr, b.Feasible, b.Score, b.FitErr)
 			continue
 		}
-		if a.fitErr != nil {
-			if a.fitErr.Error() != b.fitErr.Error() {
-				t.Errorf("%s: indexed FitError %q, full %q", pod.Name, a.fitErr.Error(), b.fitErr.Error())
+		if a.FitErr != nil {
+			if a.FitErr.Error() != b.FitErr.Error() {
+				t.Errorf("%s: indexed FitError %q, full %q", pod.Name, a.FitErr.Error(), b.FitErr.Error())
 			}
-			if !a.fitErr.Diagnosis.UnschedulablePlugins.Equal(b.fitErr.Diagnosis.UnschedulablePlugins) {
-				t.Errorf("%s: unschedulable plugins %v vs %v", pod.Name, a.fitErr.Diagnosis.UnschedulablePlugins, b.fitErr.Diagnosis.UnschedulablePlugins)
+			if !a.FitErr.Diagnosis.UnschedulablePlugins.Equal(b.FitErr.Diagnosis.UnschedulablePlugins) {
+				t.Errorf("%s: unschedulable plugins %v vs %v", pod.Name, a.FitErr.Diagnosis.UnschedulablePlugins, b.FitErr.Diagnosis.UnschedulablePlugins)
 			}
 			continue
 		}
-		t.Logf("%s: %d feasible, indexed evaluated %d nodes, full %d", pod.Name, a.feasible, a.evaluated, b.evaluated)
-		if requiresNodeLabels(pod) && a.evaluated >= b.evaluated {
-			t.Errorf("%s: indexed search evaluated %d nodes, full %d: the index did not narrow", pod.Name, a.evaluated, b.evaluated)
+		t.Logf("%s: %d feasible, indexed evaluated %d nodes, full %d", pod.Name, a.Feasible, a.Evaluated, b.Evaluated)
+		if requiresNodeLabels(pod) && a.Evaluated >= b.Evaluated {
+			t.Errorf("%s: indexed search evaluated %d nodes, full %d: the index did not narrow", pod.Name, a.Evaluated, b.Evaluated)
 		}
 	}
 	if n := testutil.ToFloat64(im.indexRebuilds); n != 1 {
@@ -249,13 +248,13 @@ func TestIndexedSearchMatchesFullSearch(t *testing.T) {
 // the index, which would skip them, must not be used.
 func TestIndexNeedsNodeAffinityFilter(t *testing.T) {
 	fw := shardFramework(t, []testNode{{"a", true, 1}, {"b", true, 2}})
-	s, err := New(Config{Tree: inproc.NewHub(0).Join("m0", true), Metrics: NewMetrics(prometheus.NewRegistry()), Log: zerolog.Nop()})
+	s, err := New(Config{Members: func() int { return 1 }, Metrics: NewMetrics(prometheus.NewRegistry()), Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"}, Spec: v1.PodSpec{NodeSelector: map[string]string{"no-such": "label"}}}
-	res, err := s.bestLocal(context.Background(), fw, framework.NewCycleState(), pod)
-	if err != nil || res.node != "b" {
+	res, err := s.bestLocal(context.Background(), fw, framework.NewCycleState(), pod, nil)
+	if err != nil || res.Node != "b" {
 		t.Fatalf("bestLocal = %+v, %v; want node b (no NodeAffinity filter in this profile)", res, err)
 	}
 	if n := testutil.ToFloat64(s.cfg.Metrics.indexNarrowed); n != 0 {

@@ -1,10 +1,8 @@
-// Package selector is distscheduler's node-selection step: it replaces the
-// upstream scheduler's SchedulePod hook. Each member runs upstream's own
-// PreFilter, Filter, PreScore and Score plugins (through the profile's
-// framework) over the nodes of its shard, bids its best node and score into
-// the tree, and waits for the gatherer's verdict. The winner returns the
-// ScheduleResult and proceeds through Reserve, Permit (DistPermit) and Bind as
-// upstream does; the others drop the pod without touching the API.
+// Package selector is distscheduler's node selection on one member's shard:
+// for one pod it runs upstream's own PreFilter, Filter, PreScore and Score
+// plugins (through the profile's framework) over the nodes of the member's
+// shard, the way upstream's schedulePod does, and returns the best node and
+// its score (the member's bid), or upstream's FitError when none fits.
 package selector
 
 import (
@@ -17,14 +15,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/k8s1m/k8s1m/distscheduler/plugins/distpermit"
-	"github.com/k8s1m/k8s1m/distscheduler/tree"
 	"github.com/rs/zerolog"
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	fwk "k8s.io/kube-scheduler/framework"
-	"k8s.io/kubernetes/pkg/scheduler"
 	"k8s.io/kubernetes/pkg/scheduler/apis/config"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/names"
@@ -39,17 +33,14 @@ const (
 
 // Config is what a Selector needs.
 type Config struct {
-	// Tree carries bids and verdicts between members. Required.
-	Tree tree.Tree
+	// Members returns how many scheduling members share the cluster's
+	// nodes (the search target is split among them). Required.
+	Members func() int
 	// PercentageOfNodesToScore is the configuration-wide value, used when the
 	// profile does not set its own (nil or 0 means upstream's adaptive rule).
 	PercentageOfNodesToScore *int32
 	// Metrics receives the selector's measurements. Required.
 	Metrics *Metrics
-	// VerdictTimeout bounds how long a bid waits for its verdict (item wait
-	// plus gather deadline and slack); past it the pod is retried. Default
-	// 30s.
-	VerdictTimeout time.Duration
 	// DisableLabelIndex makes every pod's search visit the shard's nodes
 	// in turn, as upstream's does, instead of only the nodes whose labels
 	// can satisfy the pod's nodeSelector and required node affinity.
@@ -57,9 +48,9 @@ type Config struct {
 	Log               zerolog.Logger
 }
 
-// Selector implements the scheduler's SchedulePod and wraps its
-// FailureHandler. SchedulePod is only called from the scheduler's single
-// scheduling goroutine, which is what makes nextStart safe without a lock.
+// Selector finds a member's best node for a pod. It is used from one
+// goroutine at a time (the member's scheduling loop), which is what makes
+// nextStart and the index safe without a lock.
 type Selector struct {
 	cfg Config
 
@@ -71,284 +62,43 @@ type Selector struct {
 	// skip nodes) are used from the scheduling goroutine only, as nextStart.
 	index              labelIndex
 	nodeAffinityFilter map[string]bool
-
-	lostMu sync.Mutex // guards lost, retry and dropped
-	// lost holds pods this member just lost a gather for, between
-	// the verdict and the FailureHandler that drops them.
-	lost map[types.UID]time.Time
-	// retry holds pods whose gather failed (no verdict, or one that missed
-	// this member's feasible bid), between the verdict and the
-	// FailureHandler that requeues them with backoff.
-	retry map[types.UID]failedGather
-	// dropped remembers pods given up to a winner, so they can be requeued
-	// if the winner never binds them (it died, or its binding failed).
-	dropped map[types.UID]droppedPod
-}
-
-// failedGather is why a pod's gather failed and when.
-type failedGather struct {
-	msg string
-	at  time.Time
-}
-
-// droppedPod is a pod this member left to another member's win.
-type droppedPod struct {
-	namespace, name string
-	at              time.Time
 }
 
 // New returns a Selector.
 func New(cfg Config) (*Selector, error) {
-	if cfg.Tree == nil || cfg.Metrics == nil {
-		return nil, errors.New("selector: Tree and Metrics are required")
+	if cfg.Members == nil || cfg.Metrics == nil {
+		return nil, errors.New("selector: Members and Metrics are required")
 	}
-	if cfg.VerdictTimeout <= 0 {
-		cfg.VerdictTimeout = 30 * time.Second
-	}
-	return &Selector{
-		cfg:                cfg,
-		nodeAffinityFilter: map[string]bool{},
-		lost:               map[types.UID]time.Time{},
-		retry:              map[types.UID]failedGather{},
-		dropped:            map[types.UID]droppedPod{},
-	}, nil
+	return &Selector{cfg: cfg, nodeAffinityFilter: map[string]bool{}}, nil
 }
 
-// PodKey names a pod in the tree. The UID makes a re-created pod of the same
-// name a different gather.
-func PodKey(pod *v1.Pod) string {
-	return pod.Namespace + "/" + pod.Name + "/" + string(pod.UID)
+// Busy names nodes the search must pass over: nodes where this member has a
+// bid in flight, so that two of its pods never count on the same free room.
+type Busy func(node string) bool
+
+// busyStatus is the Filter status of a node passed over as busy.
+var busyStatus = fwk.NewStatus(fwk.Unschedulable, "a pod this member bid for is in flight on the node")
+
+// Result is this shard's answer for one pod.
+type Result struct {
+	Node      string
+	Score     int64
+	Evaluated int
+	Feasible  int
+	// FitErr explains why no node of this shard fits; nil when one does.
+	FitErr *framework.FitError
 }
 
-// SchedulePod has the signature of scheduler.Scheduler.SchedulePod.
-func (s *Selector) SchedulePod(ctx context.Context, fw framework.Framework, state fwk.CycleState, podInfo *framework.QueuedPodInfo) (scheduler.ScheduleResult, error) {
-	pod := podInfo.Pod
-	localStart := time.Now()
-	local, err := s.bestLocal(ctx, fw, state, pod)
-	s.cfg.Metrics.localDuration.Observe(time.Since(localStart).Seconds())
-	if err != nil {
-		s.cfg.Metrics.pods.WithLabelValues(resultError).Inc()
-		return scheduler.ScheduleResult{}, fmt.Errorf("filter and score %s/%s on this shard: %w", pod.Namespace, pod.Name, err)
+// BestLocal finds the pod's best node on this shard. The framework's
+// snapshot must be current; busy (may be nil) names nodes to pass over.
+func (s *Selector) BestLocal(ctx context.Context, fw framework.Framework, state fwk.CycleState, pod *v1.Pod, busy Busy) (Result, error) {
+	start := time.Now()
+	r, err := s.bestLocal(ctx, fw, state, pod, busy)
+	s.cfg.Metrics.localDuration.Observe(time.Since(start).Seconds())
+	if err == nil {
+		s.cfg.Metrics.nodesEvaluated.Add(float64(r.Evaluated))
 	}
-	s.cfg.Metrics.nodesEvaluated.Add(float64(local.evaluated))
-
-	key := PodKey(pod)
-	gatherStart := time.Now()
-	bid := tree.Bid{Node: local.node, Score: local.score}
-	if local.fitErr == nil && len(s.cfg.Tree.Members()) > 1 {
-		// Bid and go on; DistPermit holds the pod until the verdict. (A
-		// member alone gets its verdict at once: it takes the plain path.)
-		pend := distpermit.NewPending(local.node, s.cfg.VerdictTimeout+5*time.Second)
-		distpermit.RecordPending(state, pend)
-		go s.awaitVerdict(context.WithoutCancel(ctx), pod, key, bid, pend, gatherStart)
-		return scheduler.ScheduleResult{
-			SuggestedHost:  local.node,
-			EvaluatedNodes: local.evaluated,
-			FeasibleNodes:  local.feasible,
-		}, nil
-	}
-	if local.fitErr != nil {
-		bid.Reason = local.fitErr.Error()
-	}
-	v, err := s.cfg.Tree.Gather(ctx, key, bid)
-	s.cfg.Metrics.gatherDuration.Observe(time.Since(gatherStart).Seconds())
-	if err != nil {
-		// The pod stays this member's: upstream requeues it with backoff.
-		s.cfg.Metrics.pods.WithLabelValues(resultError).Inc()
-		return scheduler.ScheduleResult{}, fmt.Errorf("gather %s: %w", key, err)
-	}
-	s.cfg.Metrics.stragglers.Add(float64(v.Stragglers()))
-
-	switch {
-	case v.Winner == s.cfg.Tree.Self():
-		s.cfg.Metrics.pods.WithLabelValues(resultWon).Inc()
-		distpermit.RecordWin(state, v.Node)
-		return scheduler.ScheduleResult{
-			SuggestedHost:  v.Node,
-			EvaluatedNodes: local.evaluated,
-			FeasibleNodes:  local.feasible,
-		}, nil
-	case v.Winner != "":
-		s.cfg.Metrics.pods.WithLabelValues(resultLost).Inc()
-		s.markLost(pod.UID)
-		// ErrNoNodesAvailable takes upstream's quiet path straight to the
-		// FailureHandler (no error log, no PostFilter/preemption); the
-		// wrapped FailureHandler recognises the lost pod and drops it.
-		return scheduler.ScheduleResult{}, scheduler.ErrNoNodesAvailable
-	case local.fitErr != nil:
-		// No member could place the pod: upstream's unschedulable path
-		// (PostFilter, PodScheduled=False, event, requeue on cluster events)
-		// with this shard's diagnosis.
-		s.cfg.Metrics.pods.WithLabelValues(resultUnschedulable).Inc()
-		return scheduler.ScheduleResult{}, local.fitErr
-	default:
-		// This member had a node but the verdict saw no feasible bid: its bid
-		// missed the decision. Retry through the queue's backoff.
-		s.cfg.Metrics.pods.WithLabelValues(resultError).Inc()
-		return scheduler.ScheduleResult{}, fmt.Errorf("gather %s decided without this member's feasible bid", key)
-	}
-}
-
-// awaitVerdict waits for the verdict of a feasible bid and resolves pend:
-// DistPermit then lets the pod bind (won) or rejects it, and the
-// FailureHandler drops it (lost) or requeues it with backoff (no verdict).
-func (s *Selector) awaitVerdict(ctx context.Context, pod *v1.Pod, key string, bid tree.Bid, pend *distpermit.Pending, start time.Time) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.VerdictTimeout)
-	defer cancel()
-	v, err := s.cfg.Tree.Gather(ctx, key, bid)
-	s.cfg.Metrics.gatherDuration.Observe(time.Since(start).Seconds())
-	s.cfg.Log.Debug().Str("pod", key).Str("bid", bid.Node).Str("winner", v.Winner).Err(err).
-		Dur("took", time.Since(start)).Msg("verdict")
-	switch {
-	case err != nil:
-		s.cfg.Metrics.pods.WithLabelValues(resultError).Inc()
-		s.markRetry(pod.UID, fmt.Sprintf("gather %s: %v", key, err))
-		pend.Lose(fmt.Sprintf("no verdict for this member's bid: %v", err))
-		return
-	case v.Winner == s.cfg.Tree.Self():
-		s.cfg.Metrics.stragglers.Add(float64(v.Stragglers()))
-		s.cfg.Metrics.pods.WithLabelValues(resultWon).Inc()
-		pend.Win()
-	case v.Winner != "":
-		s.cfg.Metrics.stragglers.Add(float64(v.Stragglers()))
-		s.cfg.Metrics.pods.WithLabelValues(resultLost).Inc()
-		s.markLost(pod.UID)
-		pend.Lose("another distscheduler member won the pod")
-	default:
-		s.cfg.Metrics.pods.WithLabelValues(resultError).Inc()
-		msg := fmt.Sprintf("gather %s decided without this member's feasible bid", key)
-		s.markRetry(pod.UID, msg)
-		pend.Lose(msg)
-	}
-}
-
-// FailureHandler wraps upstream's failure handler: pods lost to another
-// member are dropped from this member's queue (done marks them finished, no
-// requeue, no status update, no event); pods whose gather failed go to next
-// as an error (requeued with backoff); everything else goes to next as is.
-func (s *Selector) FailureHandler(next scheduler.FailureHandlerFn, done func(types.UID)) scheduler.FailureHandlerFn {
-	return func(ctx context.Context, fw framework.Framework, podInfo *framework.QueuedPodInfo, status *fwk.Status, nominatingInfo *fwk.NominatingInfo, start time.Time) {
-		if podInfo != nil && podInfo.Pod != nil {
-			if s.takeLost(podInfo.Pod) {
-				done(podInfo.Pod.UID)
-				return
-			}
-			if msg, ok := s.takeRetry(podInfo.Pod.UID); ok {
-				status = fwk.AsStatus(errors.New(msg))
-			}
-		}
-		next(ctx, fw, podInfo, status, nominatingInfo, start)
-	}
-}
-
-func (s *Selector) markRetry(uid types.UID, msg string) {
-	s.lostMu.Lock()
-	defer s.lostMu.Unlock()
-	s.retry[uid] = failedGather{msg: msg, at: time.Now()}
-}
-
-func (s *Selector) takeRetry(uid types.UID) (string, bool) {
-	s.lostMu.Lock()
-	defer s.lostMu.Unlock()
-	f, ok := s.retry[uid]
-	delete(s.retry, uid)
-	return f.msg, ok
-}
-
-func (s *Selector) markLost(uid types.UID) {
-	s.lostMu.Lock()
-	defer s.lostMu.Unlock()
-	s.lost[uid] = time.Now()
-}
-
-func (s *Selector) takeLost(pod *v1.Pod) bool {
-	s.lostMu.Lock()
-	defer s.lostMu.Unlock()
-	_, ok := s.lost[pod.UID]
-	if ok {
-		delete(s.lost, pod.UID)
-		s.dropped[pod.UID] = droppedPod{namespace: pod.Namespace, name: pod.Name, at: time.Now()}
-	}
-	return ok
-}
-
-// Undrop forgets that this member dropped the pod and reports whether it had:
-// the pod came back (its tree item arrived again) and the caller puts it
-// back in the scheduling queue.
-func (s *Selector) Undrop(uid types.UID) bool {
-	s.lostMu.Lock()
-	defer s.lostMu.Unlock()
-	_, ok := s.dropped[uid]
-	delete(s.dropped, uid)
-	return ok
-}
-
-// PodGetter reads a pod from the member's informer cache.
-type PodGetter func(namespace, name string) (*v1.Pod, error)
-
-// RecoverDropped runs until ctx ends. Every interval it looks at the pods
-// this member dropped at least after ago: a pod that is still unassigned
-// (same UID) was never bound by its winner — the winner died or its binding
-// failed — so it is handed back to requeue (upstream's queue Update, which
-// adds a pod that is in no queue). Bound, deleted or re-created pods are
-// forgotten. This is what keeps a pod from being lost when a winner fails.
-func (s *Selector) RecoverDropped(ctx context.Context, get PodGetter, requeue func(*v1.Pod), interval, after time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		for _, p := range s.dueDropped(get, after) {
-			s.cfg.Metrics.recovered.Inc()
-			s.cfg.Log.Info().Str("pod", p.Namespace+"/"+p.Name).Msg("winner never bound the pod; requeueing it")
-			requeue(p)
-		}
-	}
-}
-
-func (s *Selector) dueDropped(get PodGetter, after time.Duration) []*v1.Pod {
-	s.lostMu.Lock()
-	defer s.lostMu.Unlock()
-	var due []*v1.Pod
-	now := time.Now()
-	// A lost or failed pod that upstream already took out of the queue
-	// (bound or deleted while parked at Permit) never reaches the
-	// FailureHandler: forget it.
-	for uid, at := range s.lost {
-		if now.Sub(at) >= after {
-			delete(s.lost, uid)
-		}
-	}
-	for uid, f := range s.retry {
-		if now.Sub(f.at) >= after {
-			delete(s.retry, uid)
-		}
-	}
-	for uid, d := range s.dropped {
-		if now.Sub(d.at) < after {
-			continue
-		}
-		delete(s.dropped, uid)
-		p, err := get(d.namespace, d.name)
-		if err != nil || p.UID != uid || p.Spec.NodeName != "" || p.DeletionTimestamp != nil {
-			continue
-		}
-		due = append(due, p)
-	}
-	return due
-}
-
-// localResult is this shard's answer for one pod.
-type localResult struct {
-	node      string
-	score     int64
-	evaluated int
-	feasible  int
-	// fitErr explains why no node of this shard fits; nil when one does.
-	fitErr *framework.FitError
+	return r, err
 }
 
 // bestLocal runs upstream's filter and score plugins over this shard's nodes
@@ -358,16 +108,16 @@ type localResult struct {
 // nodeSelector or required node affinity is first searched for on the nodes
 // the label index names; only if none of those fits does the full pass run,
 // so an unschedulable pod's FitError is the one upstream would give.
-func (s *Selector) bestLocal(ctx context.Context, fw framework.Framework, state fwk.CycleState, pod *v1.Pod) (localResult, error) {
+func (s *Selector) bestLocal(ctx context.Context, fw framework.Framework, state fwk.CycleState, pod *v1.Pod, busy Busy) (Result, error) {
 	lister := fw.SnapshotSharedLister().NodeInfos()
 	all, err := lister.List()
 	if err != nil {
-		return localResult{}, fmt.Errorf("list shard nodes: %w", err)
+		return Result{}, fmt.Errorf("list shard nodes: %w", err)
 	}
 	s.cfg.Metrics.shardNodes.Set(float64(len(all)))
 	diagnosis := framework.Diagnosis{NodeToStatus: framework.NewDefaultNodeToStatus()}
-	noFit := func(evaluated int) localResult {
-		return localResult{evaluated: evaluated, fitErr: &framework.FitError{Pod: pod, NumAllNodes: len(all), Diagnosis: diagnosis}}
+	noFit := func(evaluated int) Result {
+		return Result{Evaluated: evaluated, FitErr: &framework.FitError{Pod: pod, NumAllNodes: len(all), Diagnosis: diagnosis}}
 	}
 	if len(all) == 0 {
 		diagnosis.NodeToStatus.SetAbsentNodesStatus(fwk.NewStatus(fwk.UnschedulableAndUnresolvable, "this member has no nodes"))
@@ -378,7 +128,7 @@ func (s *Selector) bestLocal(ctx context.Context, fw framework.Framework, state 
 	diagnosis.UnschedulablePlugins = unschedulablePlugins
 	if !st.IsSuccess() {
 		if !st.IsRejected() {
-			return localResult{}, st.AsError()
+			return Result{}, st.AsError()
 		}
 		diagnosis.NodeToStatus.SetAbsentNodesStatus(st)
 		diagnosis.PreFilterMsg = st.Message()
@@ -392,7 +142,7 @@ func (s *Selector) bestLocal(ctx context.Context, fw framework.Framework, state 
 	// pass filters n nodes in the order at gives, keeping what it found in
 	// feasible, and returns how many nodes it processed.
 	pass := func(n int, at func(int) fwk.NodeInfo, diag *framework.Diagnosis) (int, error) {
-		found, processed, err := s.filter(ctx, fw, state, pod, n, at, toFind, diag)
+		found, processed, err := s.filter(ctx, fw, state, pod, n, at, toFind, busy, diag)
 		feasible = found
 		evaluated += processed
 		return processed, err
@@ -413,7 +163,7 @@ func (s *Selector) bestLocal(ctx context.Context, fw framework.Framework, state 
 		start := s.nextStart % len(nodes)
 		processed, err := pass(len(nodes), func(i int) fwk.NodeInfo { return nodes[(start+i)%len(nodes)] }, &diagnosis)
 		if err != nil {
-			return localResult{}, err
+			return Result{}, err
 		}
 		s.nextStart = (start + processed) % len(all)
 	default:
@@ -426,7 +176,7 @@ func (s *Selector) bestLocal(ctx context.Context, fw framework.Framework, state 
 				first := sort.Search(len(cands), func(i int) bool { return int(cands[i]) >= s.nextStart })
 				processed, err := pass(len(cands), func(i int) fwk.NodeInfo { return all[cands[(first+i)%len(cands)]] }, &scratch)
 				if err != nil {
-					return localResult{}, err
+					return Result{}, err
 				}
 				if processed > 0 {
 					s.nextStart = (int(cands[(first+processed-1)%len(cands)]) + 1) % len(all)
@@ -440,7 +190,7 @@ func (s *Selector) bestLocal(ctx context.Context, fw framework.Framework, state 
 			start := s.nextStart % len(all)
 			processed, err := pass(len(all), func(i int) fwk.NodeInfo { return all[(start+i)%len(all)] }, &diagnosis)
 			if err != nil {
-				return localResult{}, err
+				return Result{}, err
 			}
 			s.nextStart = (start + processed) % len(all)
 		}
@@ -451,10 +201,10 @@ func (s *Selector) bestLocal(ctx context.Context, fw framework.Framework, state 
 
 	scores, err := s.score(ctx, fw, state, pod, feasible)
 	if err != nil {
-		return localResult{}, err
+		return Result{}, err
 	}
 	best := framework.NewSortedScoredNodes(scores).Pop()
-	return localResult{node: best.Name, score: best.TotalScore, evaluated: evaluated, feasible: len(feasible)}, nil
+	return Result{Node: best.Name, Score: best.TotalScore, Evaluated: evaluated, Feasible: len(feasible)}, nil
 }
 
 // indexed returns the positions in all of the nodes the label index says
@@ -500,7 +250,7 @@ func (s *Selector) runsNodeAffinityFilter(fw framework.Framework) bool {
 // filter runs the Filter plugins in parallel over the n nodes at(0..n-1)
 // until toFind feasible ones are found. It returns them and how many nodes
 // it processed (feasible or not), from which the caller moves nextStart.
-func (s *Selector) filter(ctx context.Context, fw framework.Framework, state fwk.CycleState, pod *v1.Pod, n int, at func(int) fwk.NodeInfo, toFind int, diagnosis *framework.Diagnosis) ([]fwk.NodeInfo, int, error) {
+func (s *Selector) filter(ctx context.Context, fw framework.Framework, state fwk.CycleState, pod *v1.Pod, n int, at func(int) fwk.NodeInfo, toFind int, busy Busy, diagnosis *framework.Diagnosis) ([]fwk.NodeInfo, int, error) {
 	target := int32(min(toFind, n))
 	feasible := make([]fwk.NodeInfo, target)
 	statuses := make([]*fwk.Status, n)
@@ -511,6 +261,10 @@ func (s *Selector) filter(ctx context.Context, fw framework.Framework, state fwk
 	defer cancel()
 	check := func(i int) {
 		ni := at(i)
+		if busy != nil && busy(ni.Node().Name) {
+			statuses[i] = busyStatus
+			return
+		}
 		st := fw.RunFilterPluginsWithNominatedPods(ctx, state, pod, ni)
 		switch {
 		case st.Code() == fwk.Error:
@@ -554,7 +308,7 @@ func (s *Selector) feasibleTarget(fw framework.Framework, shardSize int) int {
 	if !fw.HasScorePlugins() {
 		return 1
 	}
-	members := len(s.cfg.Tree.Members())
+	members := s.cfg.Members()
 	if members < 1 {
 		members = 1
 	}

@@ -2,15 +2,12 @@ package selector
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"slices"
 	"strconv"
-	"sync"
+	"strings"
 	"testing"
-	"time"
 
-	"github.com/k8s1m/k8s1m/distscheduler/plugins/distpermit"
-	"github.com/k8s1m/k8s1m/distscheduler/tree/inproc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	v1 "k8s.io/api/core/v1"
@@ -19,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
-	"k8s.io/kubernetes/pkg/scheduler"
 	"k8s.io/kubernetes/pkg/scheduler/backend/cache"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/defaultbinder"
@@ -97,143 +93,40 @@ func shardFramework(t *testing.T, nodes []testNode) framework.Framework {
 	return fw
 }
 
-type outcome struct {
-	result  scheduler.ScheduleResult
-	err     error
-	wonNode string
-	dropped bool // FailureHandler dropped the pod
-	passed  bool // FailureHandler passed it to upstream's handler
-	// rejected: the bid was feasible and its pending verdict was a loss
-	// (DistPermit would reject the pod).
-	rejected bool
-}
-
-func TestSchedulePod(t *testing.T) {
+func TestBestLocal(t *testing.T) {
 	tests := []struct {
-		name       string
-		shards     map[string][]testNode
-		wantWinner string
-		wantNode   string
+		name     string
+		nodes    []testNode
+		busy     []string
+		wantNode string
+		wantFit  bool
 	}{
-		{
-			name: "best score across shards wins",
-			shards: map[string][]testNode{
-				"a": {{"a1", true, 10}, {"a2", true, 50}},
-				"b": {{"b1", true, 70}, {"b2", false, 100}},
-				"c": {{"c1", false, 90}},
-			},
-			wantWinner: "b", wantNode: "b1",
-		},
-		{
-			name: "single feasible node anywhere",
-			shards: map[string][]testNode{
-				"a": {{"a1", false, 10}},
-				"b": {{"b1", false, 70}},
-				"c": {{"c1", true, 0}},
-			},
-			wantWinner: "c", wantNode: "c1",
-		},
-		{
-			name: "member without nodes bids nothing",
-			shards: map[string][]testNode{
-				"a": {{"a1", true, 30}},
-				"b": nil,
-			},
-			wantWinner: "a", wantNode: "a1",
-		},
-		{
-			name: "nothing fits anywhere",
-			shards: map[string][]testNode{
-				"a": {{"a1", false, 10}},
-				"b": {{"b1", false, 70}},
-			},
-		},
+		{"best feasible node", []testNode{{"a1", true, 10}, {"a2", true, 50}, {"a3", false, 90}}, nil, "a2", true},
+		{"busy node passed over", []testNode{{"a1", true, 10}, {"a2", true, 50}}, []string{"a2"}, "a1", true},
+		{"nothing fits", []testNode{{"a1", false, 10}}, nil, "", false},
+		{"only the busy node fits", []testNode{{"a1", true, 10}, {"a2", false, 10}}, []string{"a1"}, "", false},
+		{"no nodes", nil, nil, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hub := inproc.NewHub(10 * time.Second)
+			sel, err := New(Config{Members: func() int { return 1 }, Metrics: NewMetrics(prometheus.NewRegistry()), Log: zerolog.Nop()})
+			if err != nil {
+				t.Fatal(err)
+			}
 			pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: types.UID("uid-1")}}
-			type member struct {
-				sel *Selector
-				fw  framework.Framework
+			busy := func(n string) bool { return slices.Contains(tt.busy, n) }
+			res, err := sel.BestLocal(context.Background(), shardFramework(t, tt.nodes), framework.NewCycleState(), pod, busy)
+			if err != nil {
+				t.Fatal(err)
 			}
-			members := map[string]member{}
-			for name, nodes := range tt.shards {
-				sel, err := New(Config{Tree: hub.Join(name, true), Metrics: NewMetrics(prometheus.NewRegistry()), Log: zerolog.Nop()})
-				if err != nil {
-					t.Fatal(err)
-				}
-				members[name] = member{sel, shardFramework(t, nodes)}
+			if (res.FitErr == nil) != tt.wantFit || res.Node != tt.wantNode {
+				t.Fatalf("BestLocal = node %q, fit error %v; want node %q", res.Node, res.FitErr, tt.wantNode)
 			}
-			var mu sync.Mutex
-			got := map[string]outcome{}
-			var wg sync.WaitGroup
-			for name, m := range members {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					state := framework.NewCycleState()
-					qpi := &framework.QueuedPodInfo{PodInfo: mustPodInfo(t, pod)}
-					res, err := m.sel.SchedulePod(context.Background(), m.fw, state, qpi)
-					o := outcome{result: res, err: err}
-					o.wonNode, _ = distpermit.WonNode(state)
-					if pend, ok := distpermit.PendingOf(state); ok && err == nil {
-						// What DistPermit's waiting pod would learn.
-						select {
-						case <-pend.Done():
-						case <-time.After(30 * time.Second):
-							t.Errorf("%s: verdict never came", name)
-						}
-						if won, reason := pend.Result(); won {
-							o.wonNode = pend.Node()
-						} else {
-							o.rejected, err = true, errors.New(reason)
-						}
-					}
-					if err != nil {
-						handler := m.sel.FailureHandler(
-							func(context.Context, framework.Framework, *framework.QueuedPodInfo, *fwk.Status, *fwk.NominatingInfo, time.Time) {
-								o.passed = true
-							},
-							func(types.UID) { o.dropped = true })
-						handler(context.Background(), m.fw, qpi, fwk.AsStatus(err), nil, time.Now())
-					}
-					mu.Lock()
-					got[name] = o
-					mu.Unlock()
-				}()
-			}
-			wg.Wait()
-
-			for name, o := range got {
-				switch {
-				case name == tt.wantWinner:
-					if o.err != nil || o.result.SuggestedHost != tt.wantNode || o.wonNode != tt.wantNode {
-						t.Errorf("winner %s: result %+v, err %v, won %q; want node %s", name, o.result, o.err, o.wonNode, tt.wantNode)
-					}
-				case tt.wantWinner != "":
-					lost := errors.Is(o.err, scheduler.ErrNoNodesAvailable) || (o.err == nil && o.rejected)
-					if !lost || !o.dropped || o.passed || o.wonNode != "" {
-						t.Errorf("loser %s: err %v, rejected %v, dropped %v, passed %v, won %q", name, o.err, o.rejected, o.dropped, o.passed, o.wonNode)
-					}
-				default:
-					var fitErr *framework.FitError
-					if !errors.As(o.err, &fitErr) || o.dropped || !o.passed {
-						t.Errorf("%s: err %v (want FitError), dropped %v, passed %v", name, o.err, o.dropped, o.passed)
-					}
-				}
+			if res.FitErr != nil && len(tt.busy) > 0 && !strings.Contains(res.FitErr.Error(), "in flight") {
+				t.Errorf("FitError %q does not say the node is busy", res.FitErr.Error())
 			}
 		})
 	}
-}
-
-func mustPodInfo(t *testing.T, pod *v1.Pod) *framework.PodInfo {
-	t.Helper()
-	pi, err := framework.NewPodInfo(pod)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pi
 }
 
 func TestFeasibleTarget(t *testing.T) {
@@ -253,15 +146,8 @@ func TestFeasibleTarget(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%dx%d", tt.members, tt.shard), func(t *testing.T) {
-			hub := inproc.NewHub(time.Second)
-			var self *inproc.Member
-			for i := range tt.members {
-				m := hub.Join(fmt.Sprintf("m%d", i), true)
-				if i == 0 {
-					self = m
-				}
-			}
-			s, err := New(Config{Tree: self, Metrics: NewMetrics(prometheus.NewRegistry()), PercentageOfNodesToScore: tt.pct})
+			members := tt.members
+			s, err := New(Config{Members: func() int { return members }, Metrics: NewMetrics(prometheus.NewRegistry()), PercentageOfNodesToScore: tt.pct})
 			if err != nil {
 				t.Fatal(err)
 			}

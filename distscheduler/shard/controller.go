@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
@@ -25,6 +27,9 @@ type ControllerConfig struct {
 	// Client reads and patches node metadata (labels only: the leader never
 	// holds whole Node objects).
 	Client metadata.Interface
+	// Pods reads the few pods bound without a shard label (to learn their
+	// node); nil leaves them unlabelled.
+	Pods corev1client.PodsGetter
 	// NodeSelector limits which nodes are scheduled at all (--node-selector);
 	// empty means every node.
 	NodeSelector string
@@ -47,7 +52,13 @@ type ControllerConfig struct {
 type Controller struct {
 	cfg      ControllerConfig
 	selector labels.Selector
+	// counts is this leadership term's tally, nil while not running.
+	counts atomic.Pointer[tally]
 }
+
+// pendingGrace is how long a webhook assignment may stay unseen by the
+// informer before the controller stops waiting for it.
+const pendingGrace = 10 * time.Second
 
 // NewController validates cfg.
 func NewController(cfg ControllerConfig) (*Controller, error) {
@@ -70,35 +81,77 @@ func NewController(cfg ControllerConfig) (*Controller, error) {
 	return &Controller{cfg: cfg, selector: sel}, nil
 }
 
+// AssignNew names the member a node being created should belong to (the
+// node admission webhook labels it so); false when the node is not one
+// the controller shards (it does not match --node-selector, or no member
+// schedules) or the controller is not running (this member does not lead).
+func (c *Controller) AssignNew(node string, nodeLabels map[string]string) (string, bool) {
+	t := c.counts.Load()
+	if t == nil || !c.selector.Matches(labels.Set(nodeLabels)) {
+		return "", false
+	}
+	m, ok := t.assign(node, c.cfg.Members(), time.Now())
+	if ok {
+		c.cfg.Metrics.assigned.Inc()
+	}
+	return m, ok
+}
+
 // Run watches node metadata and rebalances until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
 	inf := metadatainformer.NewFilteredMetadataInformer(c.cfg.Client, nodesResource, metav1.NamespaceAll, 0,
 		cache.Indexers{}, func(o *metav1.ListOptions) { o.LabelSelector = c.selector.String() })
 	kick := make(chan struct{}, 1)
-	poke := func(any) {
+	poke := func() {
 		select {
 		case kick <- struct{}{}:
 		default:
 		}
 	}
+	counts := newTally()
 	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: poke,
+		// A node the webhook labelled is already balanced: no pass for it.
+		AddFunc: func(o any) {
+			if !c.count(counts, o, true) {
+				poke()
+			}
+		},
 		// Status heartbeats update every node all the time; only a change of
 		// its shard label (someone removed or moved it) needs a pass before
 		// the next tick. Nodes entering or leaving the selector arrive as
 		// adds and deletes.
 		UpdateFunc: func(o, n any) {
 			if shardLabelChanged(o, n) {
-				poke(n)
+				c.count(counts, n, true)
+				poke()
 			}
 		},
-		DeleteFunc: poke,
+		DeleteFunc: func(o any) {
+			c.count(counts, o, false)
+			poke()
+		},
 	}); err != nil {
 		return fmt.Errorf("watch nodes: %w", err)
 	}
 	go inf.Informer().Run(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
 		return ctx.Err()
+	}
+	c.counts.Store(counts)
+	defer c.counts.Store(nil)
+	nodeShard := func(node string) string {
+		o, err := inf.Lister().Get(node)
+		if err != nil {
+			return ""
+		}
+		m, ok := o.(*metav1.PartialObjectMetadata)
+		if !ok {
+			return ""
+		}
+		return m.Labels[Label]
+	}
+	if err := c.watchUnlabelledPods(ctx, nodeShard); err != nil {
+		return err
 	}
 	c.cfg.Log.Info().Str("node_selector", c.selector.String()).Msg("shard controller started")
 
@@ -113,7 +166,11 @@ func (c *Controller) Run(ctx context.Context) error {
 		needPass   = true
 	)
 	for {
-		if needPass {
+		if needPass && !counts.settled(time.Now(), pendingGrace) {
+			// Nodes the webhook assigned are still being created: their
+			// pass would move nodes that are balanced once they land.
+			poke()
+		} else if needPass {
 			members := c.cfg.Members()
 			if err := c.reconcile(ctx, inf.Lister(), members); err != nil {
 				if ctx.Err() == nil {
@@ -140,6 +197,21 @@ func (c *Controller) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// count feeds a node event to the tally; it reports whether the node
+// carries the label of a current member (nothing to do for it).
+func (c *Controller) count(t *tally, o any, present bool) bool {
+	if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
+		o = d.Obj
+	}
+	m, ok := o.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return false
+	}
+	label, has := m.Labels[Label]
+	t.set(m.Name, label, present && has)
+	return has && slices.Contains(c.cfg.Members(), label)
 }
 
 func (c *Controller) reconcile(ctx context.Context, lister cache.GenericLister, members []string) error {
@@ -173,11 +245,13 @@ func (c *Controller) reconcile(ctx context.Context, lister cache.GenericLister, 
 		return nil
 	}
 	c.cfg.Log.Info().Int("moves", len(moves)).Int("nodes", len(current)).Strs("members", members).Msg("rebalancing shards")
-	return c.apply(ctx, moves)
+	return c.apply(ctx, moves, current)
 }
 
 // apply patches the moved nodes' labels with a bounded number of workers.
-func (c *Controller) apply(ctx context.Context, moves map[string]string) error {
+// A node that had a member's label before also has its pods relabelled
+// (a node that had none has no pods a member accounts for).
+func (c *Controller) apply(ctx context.Context, moves, before map[string]string) error {
 	work := make(chan [2]string)
 	var mu sync.Mutex
 	var firstErr error
@@ -188,7 +262,11 @@ func (c *Controller) apply(ctx context.Context, moves map[string]string) error {
 		go func() {
 			defer wg.Done()
 			for mv := range work {
-				if err := c.label(ctx, mv[0], mv[1]); err != nil {
+				err := c.label(ctx, mv[0], mv[1])
+				if err == nil && before[mv[0]] != "" {
+					err = c.relabelPodsOn(ctx, mv[0], mv[1])
+				}
+				if err != nil {
 					mu.Lock()
 					failed++
 					if firstErr == nil {

@@ -8,8 +8,10 @@ import (
 
 // Metrics are the shard controller's Prometheus metrics (leader only).
 type Metrics struct {
-	moves prometheus.Counter
-	sizes *prometheus.GaugeVec
+	moves     prometheus.Counter
+	podLabels prometheus.Counter
+	assigned  prometheus.Counter
+	sizes     *prometheus.GaugeVec
 
 	mu   sync.Mutex // guards last
 	last map[string]bool
@@ -22,13 +24,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "distscheduler_shard_moves_total",
 			Help: "Node label changes the leader made to keep shards even.",
 		}),
+		podLabels: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "distscheduler_shard_pod_label_patches_total",
+			Help: "Shard labels the leader wrote on bound pods: pods not bound by a member, and pods on nodes that moved.",
+		}),
+		assigned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "distscheduler_shard_webhook_assigned_nodes_total",
+			Help: "Nodes given their shard label while being created (node admission webhook), with no second write.",
+		}),
 		sizes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "distscheduler_shard_assigned_nodes",
 			Help: "Nodes the leader assigned to each scheduling member.",
 		}, []string{"member"}),
 		last: map[string]bool{},
 	}
-	reg.MustRegister(m.moves, m.sizes)
+	reg.MustRegister(m.moves, m.podLabels, m.assigned, m.sizes)
 	return m
 }
 

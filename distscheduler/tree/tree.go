@@ -1,20 +1,32 @@
-// Package tree declares what a distscheduler member needs from the tree of
-// members that joins the replicas into one scheduler: who the scheduling
-// members are, and a gather step that collects every member's best placement
-// for a pod and names one winner. The real implementation is backed by the
-// relay module; tree/inproc is an in-process one for tests.
+// Package tree declares what distscheduler needs from the tree of members
+// that joins the replicas into one scheduler. The root (the Lease holder)
+// submits one item per pending pod, carrying the pod itself; every
+// scheduling member receives the item, bids its best node for it, and hears
+// from the item's gatherer whether it won. The relay module is the real tree
+// (tree/relaytree); tree/solo is a member alone, with no network.
 package tree
 
 import (
-	"context"
 	"errors"
+	"time"
+
+	"github.com/k8s1m/k8s1m/relay"
 )
 
-// Bid is one member's answer for one pod: the best node on its own shard and
-// the score upstream's Score plugins gave that node.
+// Item is one pending pod on its way through the tree.
+type Item struct {
+	// Key names the pod (namespace/name/uid, see package podkey).
+	Key string
+	// Pod is the pod, Kubernetes protobuf (v1.Pod's Marshal).
+	Pod []byte
+	// Deadline is when the gatherer decides with the bids it has.
+	Deadline time.Time
+	// Ref is the tree implementation's own handle on the item.
+	Ref any
+}
+
+// Bid is one member's answer for one item.
 type Bid struct {
-	// Member is the bidding member's name.
-	Member string
 	// Node is the best node of the member's shard, "" when no node fits.
 	Node string
 	// Score is upstream's total (weighted, normalized) score of Node.
@@ -27,47 +39,51 @@ type Bid struct {
 // Feasible reports whether the bid names a node.
 func (b Bid) Feasible() bool { return b.Node != "" }
 
-// Verdict is the gatherer's decision for one pod.
+// Verdict is what the gatherer told one bidder.
 type Verdict struct {
-	// Winner is the member that binds the pod, "" when no member could place it.
-	Winner string
-	// Node and Score are the winning bid's.
-	Node  string
-	Score int64
-	// Bids is how many bids the decision saw; Expected how many members were
-	// asked. Expected-Bids members straggled past the deadline.
-	Bids     int
-	Expected int
+	// Win: this member's node was chosen, it binds the pod. Otherwise it
+	// forgets the pod: another member won it, or nobody did and the root
+	// submits it again.
+	Win bool
+	// Reason is set when the verdict is not the gatherer's (none arrived in
+	// time, or the member is leaving).
+	Reason string
 }
 
-// Stragglers is the number of members whose bids missed the decision.
-func (v Verdict) Stragglers() int {
-	if v.Expected > v.Bids {
-		return v.Expected - v.Bids
-	}
-	return 0
-}
+// Decision is an item's outcome as its root learns it.
+type Decision = relay.Decision
 
-// Elsewhere is the Winner of a verdict that only tells this member it lost.
-// The relay-backed tree tells a loser "lose" without naming the winner: the
-// pod went to another member, or to nobody, in which case the tree's root
-// (the leader) reports it unschedulable and submits it again. Either way the
-// member drops the pod; it comes back when the pod is submitted again.
-const Elsewhere = "(elsewhere)"
-
-// ErrClosed is returned once a tree member has left the tree.
-var ErrClosed = errors.New("tree member closed")
-
-// Tree is one member's view of the tree.
-type Tree interface {
+// Member is a scheduling member's side of the tree.
+type Member interface {
 	// Self is this member's name.
 	Self() string
 	// Members lists the scheduling members (relay-only members excluded),
 	// sorted, as this member currently sees them.
 	Members() []string
-	// Gather submits this member's bid for the pod named key and blocks until
-	// the pod's gatherer decides: when every scheduling member has bid, or at
-	// the gather deadline, whichever comes first. Members bidding on the same
-	// key concurrently get the same verdict.
-	Gather(ctx context.Context, key string, bid Bid) (Verdict, error)
+	// OnItem sets the receiver of the items that reach this member; nil
+	// drops them. It must not block.
+	OnItem(func(Item))
+	// Report sends this member's bid for it to the item's gatherer and
+	// calls done exactly once with the verdict. done must not block.
+	Report(it Item, bid Bid, done func(Verdict))
 }
+
+// Root is the tree's root side: what the leader's intake submits through.
+type Root interface {
+	// Submit sends the items down the tree, each decided at the latest
+	// deadline from now, and returns their request ids in order.
+	Submit(deadline time.Duration, items ...Item) ([]uint64, error)
+	// OnDecision sets the receiver of the submitted items' decisions; it
+	// must not block.
+	OnDecision(func(Decision))
+}
+
+// Tree is one process's handle on the tree: both sides (any member may be
+// named root when it takes the Lease).
+type Tree interface {
+	Member
+	Root
+}
+
+// ErrClosed is returned once a tree member has left the tree.
+var ErrClosed = errors.New("tree member closed")

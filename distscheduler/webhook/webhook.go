@@ -17,11 +17,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +47,11 @@ type Config struct {
 	// Offer receives each new unassigned pod of those scheduler names, with
 	// its UID; it must not block.
 	Offer func(*v1.Pod)
+	// AssignNode, when set, names the member a node being created belongs
+	// to (false: leave the node alone); the node webhook (NodePath) then
+	// adds the ShardLabel with that value.
+	AssignNode func(name string, labels map[string]string) (string, bool)
+	ShardLabel string
 	// Registerer receives the webhook's metrics (nil: not registered).
 	Registerer prometheus.Registerer
 	Log        zerolog.Logger
@@ -60,8 +63,10 @@ type Server struct {
 	srv    *http.Server
 	ln     net.Listener
 	url    string
+	host   string
 	caPEM  []byte
 	offers *prometheus.CounterVec
+	nodes  *prometheus.CounterVec
 	done   chan struct{}
 }
 
@@ -92,21 +97,27 @@ func Start(cfg Config) (*Server, error) {
 		cfg:   cfg,
 		ln:    ln,
 		url:   "https://" + net.JoinHostPort(host, port) + Path,
+		host:  "https://" + net.JoinHostPort(host, port),
 		caPEM: caPEM,
 		offers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "distscheduler_webhook_reviews_total",
 			Help: "Pod admission reviews the webhook answered, by result: offered (handed to the intake), ignored (not a new unassigned pod of these scheduler names, or a dry run), malformed.",
 		}, []string{"result"}),
+		nodes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "distscheduler_webhook_node_reviews_total",
+			Help: "Node admission reviews the webhook answered, by result: labelled (given a shard), ignored, malformed.",
+		}, []string{"result"}),
 		done: make(chan struct{}),
 	}
 	if cfg.Registerer != nil {
-		if err := cfg.Registerer.Register(s.offers); err != nil {
+		if err := errors.Join(cfg.Registerer.Register(s.offers), cfg.Registerer.Register(s.nodes)); err != nil {
 			_ = ln.Close()
 			return nil, fmt.Errorf("webhook metrics: %w", err)
 		}
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc(Path, s.review)
+	mux.HandleFunc(NodePath, s.reviewNode)
 	s.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -122,8 +133,11 @@ func Start(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// URL is what the API server calls.
+// URL is what the API server calls for pods.
 func (s *Server) URL() string { return s.url }
+
+// NodeURL is what the API server calls for nodes.
+func (s *Server) NodeURL() string { return s.host + NodePath }
 
 // CABundle is the PEM CA that signed the serving certificate.
 func (s *Server) CABundle() []byte { return slices.Clone(s.caPEM) }
@@ -141,35 +155,13 @@ func (s *Server) Close(ctx context.Context) error {
 // review answers one AdmissionReview: always allowed; a new unassigned pod
 // of ours is offered to the intake.
 func (s *Server) review(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		http.Error(w, "POST an AdmissionReview", http.StatusMethodNotAllowed)
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil || len(body) > maxBody {
+	rev, ok := reviewBody(w, r)
+	if !ok {
 		s.offers.WithLabelValues("malformed").Inc()
-		http.Error(w, "request body unreadable or larger than "+strconv.Itoa(maxBody)+" bytes", http.StatusBadRequest)
 		return
 	}
-	var rev admissionv1.AdmissionReview
-	if err := json.Unmarshal(body, &rev); err != nil || rev.Request == nil {
-		s.offers.WithLabelValues("malformed").Inc()
-		http.Error(w, "not an admission.k8s.io/v1 AdmissionReview", http.StatusBadRequest)
-		return
-	}
-	result := s.consider(rev.Request)
-	s.offers.WithLabelValues(result).Inc()
-	resp := admissionv1.AdmissionReview{
-		TypeMeta: rev.TypeMeta,
-		Response: &admissionv1.AdmissionResponse{UID: rev.Request.UID, Allowed: true},
-	}
-	if resp.APIVersion == "" {
-		resp.APIVersion, resp.Kind = "admission.k8s.io/v1", "AdmissionReview"
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if err := json.NewEncoder(w).Encode(&resp); err != nil {
-		s.cfg.Log.Debug().Err(err).Msg("write admission response")
-	}
+	s.offers.WithLabelValues(s.consider(rev.Request)).Inc()
+	s.answer(w, rev, &admissionv1.AdmissionResponse{UID: rev.Request.UID, Allowed: true})
 }
 
 // consider offers the request's pod if it is a new unassigned pod of ours.

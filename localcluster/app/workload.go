@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync/atomic"
@@ -54,6 +55,13 @@ func runWorkload(ctx context.Context, log zerolog.Logger, cfg Config, cl *cluste
 		return nil, err
 	}
 
+	// The apiserver's own request and watch-event counters, read at each
+	// phase boundary, say what each node and each pod cost it.
+	apiStart, err := fetchAPIMetrics(ctx, client)
+	if err != nil {
+		return nil, err
+	}
+
 	// Nodes: create, then wait until kwok reports every one Ready.
 	phase := newProgress(log, cfg.ProgressEvery, tr, cfg.Nodes, cfg.Pods)
 	nodesStart := time.Now()
@@ -67,6 +75,12 @@ func runWorkload(ctx context.Context, log zerolog.Logger, cfg Config, cl *cluste
 		return nil, fmt.Errorf("nodes Ready: %w (%d of %d)", err, tr.Counts().NodesReady, cfg.Nodes)
 	}
 	r.NodesSeconds = time.Since(nodesStart).Seconds()
+
+	apiNodes, err := fetchAPIMetrics(ctx, client)
+	if err != nil {
+		return nil, err
+	}
+	r.APIRequestsPerNode = apiNodes.requests.per(apiStart.requests, cfg.Nodes)
 
 	// Pods: create, then wait until every one is bound.
 	wb, okb, err := storeWrites(ctx, cl)
@@ -89,6 +103,12 @@ func runWorkload(ctx context.Context, log zerolog.Logger, cfg Config, cl *cluste
 	}
 	phase.set("report")
 	stopProgress()
+	apiPods, err := fetchAPIMetrics(ctx, client)
+	if err != nil {
+		return nil, err
+	}
+	r.APIRequestsPerPod = apiPods.requests.per(apiNodes.requests, cfg.Pods)
+	r.WatchEventsPerPod = apiPods.watchEvents.per(apiNodes.watchEvents, cfg.Pods)
 
 	res := tr.Result()
 	r.PodsBound = len(res.BoundAt)
@@ -241,4 +261,44 @@ func storeWrites(ctx context.Context, cl *cluster.Cluster) (sum float64, ok bool
 		ok = ok && found
 	}
 	return sum, ok, nil
+}
+
+// apiMetrics are the kube-apiserver's request and watch-event counters.
+type apiMetrics struct {
+	// requests by "VERB/resource/subresource"; watchEvents (sent to
+	// watchers) by kind.
+	requests, watchEvents counts
+}
+
+type counts map[string]float64
+
+// per is (c - before) / n for every key that grew.
+func (c counts) per(before counts, n int) map[string]float64 {
+	out := map[string]float64{}
+	if n <= 0 {
+		return out
+	}
+	for k, v := range c {
+		if d := v - before[k]; d > 0 {
+			out[k] = d / float64(n)
+		}
+	}
+	return out
+}
+
+// fetchAPIMetrics reads the apiserver's /metrics with the workload's client.
+func fetchAPIMetrics(ctx context.Context, client kubernetes.Interface) (apiMetrics, error) {
+	raw, err := client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return apiMetrics{}, fmt.Errorf("kube-apiserver metrics: %w", err)
+	}
+	req, err := promtext.Labelled(bytes.NewReader(raw), "apiserver_request_total", "verb", "resource", "subresource")
+	if err != nil {
+		return apiMetrics{}, err
+	}
+	ev, err := promtext.Labelled(bytes.NewReader(raw), "apiserver_watch_events_total", "kind")
+	if err != nil {
+		return apiMetrics{}, err
+	}
+	return apiMetrics{requests: req, watchEvents: ev}, nil
 }

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/k8s1m/k8s1m/harness/proc"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // DistSchedulerName is the schedulerName distscheduler's profile serves.
@@ -45,23 +48,28 @@ type distMember struct {
 	relayOnly              bool
 	grpcAddr, httpAddr     string
 	gossipAddr, gossipPort string
+	webhookAddr            string
 }
 
+// portsPerMember: gRPC, HTTP, gossip and admission webhook.
+const portsPerMember = 4
+
 // distTree plans the tree's processes: schedulers scheduling members, then
-// relays relay-only members, each with its own loopback gRPC, HTTP and gossip
-// ports taken from ports (three per member).
+// relays relay-only members, each with its own loopback gRPC, HTTP, gossip
+// and webhook ports taken from ports (portsPerMember each).
 func distTree(schedulers, relays int, ports []int) []distMember {
 	var ms []distMember
 	add := func(name, procName string, relayOnly bool) {
-		i := 3 * len(ms)
+		i := portsPerMember * len(ms)
 		ms = append(ms, distMember{
-			name:       name,
-			proc:       procName,
-			relayOnly:  relayOnly,
-			grpcAddr:   fmt.Sprintf("127.0.0.1:%d", ports[i]),
-			httpAddr:   fmt.Sprintf("127.0.0.1:%d", ports[i+1]),
-			gossipAddr: "127.0.0.1",
-			gossipPort: fmt.Sprint(ports[i+2]),
+			name:        name,
+			proc:        procName,
+			relayOnly:   relayOnly,
+			grpcAddr:    fmt.Sprintf("127.0.0.1:%d", ports[i]),
+			httpAddr:    fmt.Sprintf("127.0.0.1:%d", ports[i+1]),
+			gossipAddr:  "127.0.0.1",
+			gossipPort:  fmt.Sprint(ports[i+2]),
+			webhookAddr: fmt.Sprintf("127.0.0.1:%d", ports[i+3]),
 		})
 	}
 	for i := range schedulers {
@@ -90,6 +98,9 @@ func (m distMember) args(cfgPath, kubeconfig string, tree []distMember) []string
 		"--http-addr=" + m.httpAddr,
 		"--node-selector=" + NodeSelector,
 		"--log-format=console",
+		// The leader's admission webhooks: pods reach the intake as they
+		// are created, and nodes get their shard label at creation.
+		"--webhook-addr=" + m.webhookAddr,
 	}
 	if m.relayOnly {
 		args = append(args, "--relay-only")
@@ -124,7 +135,7 @@ func (c *Cluster) startDistScheduler(ctx context.Context) error {
 	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, distSchedulerConfig, c.API.Kubeconfig, DistSchedulerName), 0o644); err != nil {
 		return fmt.Errorf("distscheduler config: %w", err)
 	}
-	ports, err := proc.FreePorts(3 * (n + c.cfg.Relays))
+	ports, err := proc.FreePorts(portsPerMember * (n + c.cfg.Relays))
 	if err != nil {
 		return err
 	}
@@ -153,5 +164,34 @@ func (c *Cluster) startDistScheduler(ctx context.Context) error {
 		}
 	}
 	c.SchedulerName = DistSchedulerName
-	return nil
+	return c.waitNodeWebhook(ctx, time.Minute)
+}
+
+// waitNodeWebhook waits until the leader has registered its node admission
+// webhook, so that the nodes localcluster creates next get their shard
+// label at creation instead of by a second write.
+func (c *Cluster) waitNodeWebhook(ctx context.Context, timeout time.Duration) error {
+	rc, err := clientcmd.BuildConfigFromFlags("", c.API.Kubeconfig)
+	if err != nil {
+		return fmt.Errorf("client config: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		_, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, DistSchedulerName, metav1.GetOptions{})
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("distscheduler's leader did not register its node webhook within %v: %w", timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

@@ -7,7 +7,7 @@ import (
 )
 
 func TestDistTree(t *testing.T) {
-	ports := make([]int, 3*4)
+	ports := make([]int, portsPerMember*4)
 	for i := range ports {
 		ports[i] = 40000 + i
 	}
@@ -29,7 +29,7 @@ func TestDistTree(t *testing.T) {
 			used := map[string]bool{}
 			for _, m := range tree {
 				names, procs = append(names, m.name), append(procs, m.proc)
-				for _, a := range []string{m.grpcAddr, m.httpAddr, m.gossipAddr + ":" + m.gossipPort} {
+				for _, a := range []string{m.grpcAddr, m.httpAddr, m.gossipAddr + ":" + m.gossipPort, m.webhookAddr} {
 					if used[a] || !strings.HasPrefix(a, "127.0.0.1:") {
 						t.Errorf("member %s: address %s reused or not loopback", m.name, a)
 					}
@@ -47,7 +47,7 @@ func TestDistTree(t *testing.T) {
 }
 
 func TestDistMemberArgs(t *testing.T) {
-	ports := []int{1, 2, 3, 4, 5, 6, 7, 8, 9}
+	ports := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
 	flag := func(args []string, name string) (string, bool) {
 		for _, a := range args {
 			if v, ok := strings.CutPrefix(a, "--"+name+"="); ok {
@@ -69,6 +69,9 @@ func TestDistMemberArgs(t *testing.T) {
 	}
 	if v, _ := flag(args, "member-name"); v != "scheduler-0" {
 		t.Errorf("--member-name %q", v)
+	}
+	if v, _ := flag(args, "webhook-addr"); v != alone[0].webhookAddr {
+		t.Errorf("--webhook-addr %q, want %s", v, alone[0].webhookAddr)
 	}
 
 	tree := distTree(2, 1, ports)

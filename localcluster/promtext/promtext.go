@@ -99,3 +99,60 @@ func (s Samples) Writes() (float64, bool) {
 	}
 	return 0, false
 }
+
+// Labelled sums the samples of one metric by the values of the given label
+// keys, joined with "/" (a missing label counts as ""): for example
+// apiserver_request_total by verb and resource.
+func Labelled(r io.Reader, metric string, keys ...string) (map[string]float64, error) {
+	out := map[string]float64{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, metric+"{")
+		if !ok {
+			continue
+		}
+		j := strings.LastIndexByte(rest, '}')
+		if j < 0 {
+			continue
+		}
+		fields := strings.Fields(rest[j+1:])
+		if len(fields) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(fields[0], 64)
+		if err != nil {
+			continue
+		}
+		labels := parseLabels(rest[:j])
+		vals := make([]string, len(keys))
+		for i, k := range keys {
+			vals[i] = labels[k]
+		}
+		out[strings.Join(vals, "/")] += v
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read metrics: %w", err)
+	}
+	return out, nil
+}
+
+// parseLabels reads `a="x",b="y"` (values without escaped quotes, which the
+// label values read here never have).
+func parseLabels(s string) map[string]string {
+	out := map[string]string{}
+	for s != "" {
+		k, rest, ok := strings.Cut(s, `="`)
+		if !ok {
+			break
+		}
+		v, rest, ok := strings.Cut(rest, `"`)
+		if !ok {
+			break
+		}
+		out[strings.TrimLeft(k, ", ")] = v
+		s = rest
+	}
+	return out
+}

@@ -64,3 +64,25 @@ func TestFetch(t *testing.T) {
 		t.Error("Fetch of a 404 succeeded")
 	}
 }
+
+func TestLabelled(t *testing.T) {
+	in := `# HELP apiserver_request_total x
+apiserver_request_total{code="201",component="apiserver",resource="pods",subresource="binding",verb="POST"} 7
+apiserver_request_total{code="409",component="apiserver",resource="pods",subresource="binding",verb="POST"} 1
+apiserver_request_total{code="200",component="apiserver",resource="nodes",subresource="",verb="LIST"} 2
+apiserver_request_total_other{resource="pods",verb="POST"} 100
+`
+	got, err := Labelled(strings.NewReader(in), "apiserver_request_total", "verb", "resource", "subresource")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"POST/pods/binding": 8, "LIST/nodes/": 2}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"sort"
 	"text/tabwriter"
 )
 
@@ -58,6 +59,9 @@ func (c *Comparison) Print(w io.Writer) {
 	fmt.Fprintf(tw, "all bound once\t%v\t%v\t\t\n", a.OK(), b.OK())
 	tw.Flush()
 	fmt.Fprintln(w, "ratios: pods/s and store writes/s are candidate/baseline; wall time and latency are baseline/candidate (above 1 = candidate better)")
+	printPerUnit(w, "kube-apiserver requests per node (nodes phase)", a.Name, b.Name, a.APIRequestsPerNode, b.APIRequestsPerNode)
+	printPerUnit(w, "kube-apiserver requests per pod (pods phase)", a.Name, b.Name, a.APIRequestsPerPod, b.APIRequestsPerPod)
+	printPerUnit(w, "kube-apiserver watch events sent per pod (pods phase)", a.Name, b.Name, a.WatchEventsPerPod, b.WatchEventsPerPod)
 }
 
 func totalCPU(r *Report) float64 {
@@ -74,4 +78,43 @@ func totalRSS(r *Report) float64 {
 		s += float64(p.PeakRSSBytes) / (1 << 20)
 	}
 	return s
+}
+
+// printPerUnit prints two runs' per-node or per-pod figures side by side,
+// every key either run has at 0.01 or more, with the totals.
+func printPerUnit(w io.Writer, title, aName, bName string, a, b map[string]float64) {
+	if len(a) == 0 && len(b) == 0 {
+		return
+	}
+	keys := map[string]bool{}
+	for k, v := range a {
+		if v >= 0.01 {
+			keys[k] = true
+		}
+	}
+	for k, v := range b {
+		if v >= 0.01 {
+			keys[k] = true
+		}
+	}
+	sorted := make([]string, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Strings(sorted)
+	fmt.Fprintf(w, "\n%s\n", title)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "\t%s\t%s\t\n", aName, bName)
+	var ta, tb float64
+	for _, k := range sorted {
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t\n", k, a[k], b[k])
+	}
+	for _, v := range a {
+		ta += v
+	}
+	for _, v := range b {
+		tb += v
+	}
+	fmt.Fprintf(tw, "total\t%.2f\t%.2f\t\n", ta, tb)
+	tw.Flush()
 }

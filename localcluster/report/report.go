@@ -59,6 +59,14 @@ type Report struct {
 
 	Processes []Process `json:"processes"`
 
+	// APIRequestsPerNode (nodes phase) and APIRequestsPerPod (pods phase)
+	// are kube-apiserver requests by "VERB/resource/subresource" divided by
+	// the nodes or pods; WatchEventsPerPod the watch events it sent per pod,
+	// by kind. From the apiserver's own /metrics.
+	APIRequestsPerNode map[string]float64 `json:"apiserver_requests_per_node"`
+	APIRequestsPerPod  map[string]float64 `json:"apiserver_requests_per_pod"`
+	WatchEventsPerPod  map[string]float64 `json:"apiserver_watch_events_per_pod"`
+
 	// Checks: every pod bound exactly once.
 	Unbound                     int      `json:"unbound"`
 	Rebinds                     []string `json:"rebinds"`

@@ -29,7 +29,7 @@ func TestPermit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pl, err := Factory(plfeature.Features{}, tt.override, nil)(context.Background(), tt.args, nil)
+			pl, err := Factory(plfeature.Features{}, tt.override)(context.Background(), tt.args, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,7 +15,8 @@ import (
 
 	"github.com/k8s1m/k8s1m/distscheduler/app"
 	"github.com/k8s1m/k8s1m/distscheduler/tree"
-	"github.com/k8s1m/k8s1m/distscheduler/tree/inproc"
+	"github.com/k8s1m/k8s1m/distscheduler/tree/relaytree"
+	"github.com/k8s1m/k8s1m/relay"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
@@ -83,7 +84,7 @@ func runChild() int {
 		defer pprof.StopCPUProfile()
 	}
 
-	hub := inproc.NewHub(time.Second)
+	join := relayTrees()
 	regs := make([]*prometheus.Registry, n)
 	var ready sync.WaitGroup
 	var wg sync.WaitGroup
@@ -100,10 +101,7 @@ func runChild() int {
 			LeaseNamespace: "kube-system", LeaseName: "dist-scheduler",
 			LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
 			Registry: regs[i],
-			NewTree: func(context.Context, app.Config, bool) (tree.Tree, func(), error) {
-				m := hub.Join(name, true)
-				return m, m.Leave, nil
-			},
+			NewTree: join,
 			Ready: ready.Done,
 		}
 		wg.Add(1)
@@ -143,12 +141,12 @@ func runChild() int {
 				switch mf.GetName() {
 				case "distscheduler_selector_nodes_evaluated_total":
 					s.NodesEvaluated += m.GetCounter().GetValue()
-				case "distscheduler_selector_gather_stragglers_total":
+				case "relay_gather_stragglers_total":
 					s.Stragglers += m.GetCounter().GetValue()
-				case "distscheduler_selector_gather_duration_seconds":
+				case "distscheduler_cycle_verdict_wait_seconds":
 					s.GatherSeconds += m.GetHistogram().GetSampleSum()
 					s.GatherCount += float64(m.GetHistogram().GetSampleCount())
-				case "distscheduler_selector_pods_total":
+				case "distscheduler_cycle_items_total":
 					for _, l := range m.GetLabel() {
 						if l.GetName() != "result" {
 							continue
@@ -171,6 +169,32 @@ func runChild() int {
 	stop()
 	wg.Wait()
 	return 0
+}
+
+// relayTrees joins every member started so far through the real relay on
+// loopback, as separate processes would (memberlist gossip, gRPC).
+func relayTrees() func(ctx context.Context, cfg app.Config, scheduling bool) (tree.Tree, func(), error) {
+	var mu sync.Mutex
+	var seeds []string
+	return func(ctx context.Context, cfg app.Config, scheduling bool) (tree.Tree, func(), error) {
+		rc := relay.DefaultLocalConfig()
+		cfg.Relay = &rc
+		cfg.GRPCAddr = "127.0.0.1:0"
+		cfg.GossipAddr = "127.0.0.1"
+		cfg.GossipPort = 0
+		cfg.JoinRetry = 200 * time.Millisecond
+		mu.Lock()
+		cfg.Seeds = append([]string(nil), seeds...)
+		mu.Unlock()
+		tr, leave, err := app.RelayTree(ctx, cfg, scheduling)
+		if err != nil {
+			return nil, nil, err
+		}
+		mu.Lock()
+		seeds = append(seeds, tr.(*relaytree.Member).GossipAddr())
+		mu.Unlock()
+		return tr, leave, nil
+	}
 }
 
 func heapAfterGC() uint64 {

@@ -17,7 +17,6 @@ import (
 	"github.com/k8s1m/k8s1m/distscheduler/internal/testcluster"
 	"github.com/k8s1m/k8s1m/distscheduler/shard"
 	"github.com/k8s1m/k8s1m/distscheduler/tree"
-	"github.com/k8s1m/k8s1m/distscheduler/tree/inproc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	v1 "k8s.io/api/core/v1"
@@ -72,14 +71,6 @@ func testLogger() zerolog.Logger {
 
 // treeFunc is app.Config.NewTree.
 type treeFunc func(ctx context.Context, cfg app.Config, scheduling bool) (tree.Tree, func(), error)
-
-// inprocTree joins name to an in-process hub.
-func inprocTree(hub *inproc.Hub, name string) treeFunc {
-	return func(_ context.Context, _ app.Config, scheduling bool) (tree.Tree, func(), error) {
-		tm := hub.Join(name, scheduling)
-		return tm, tm.Leave, nil
-	}
-}
 
 // startMember runs app.Run for name on the tree newTree joins.
 func startMember(t *testing.T, newTree treeFunc, name, configPath string, log zerolog.Logger, mods ...func(*app.Config)) *member {
@@ -224,6 +215,25 @@ func podScheduledFalse(p *v1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// shardLabelsAgree checks that every bound pod carries the shard label of
+// its node: the member that owns the node is the one whose informer sees it.
+func shardLabelsAgree(pods []v1.Pod, nodes []v1.Node) []string {
+	owner := map[string]string{}
+	for _, n := range nodes {
+		owner[n.Name] = n.Labels[shard.Label]
+	}
+	var bad []string
+	for _, p := range pods {
+		if p.Spec.NodeName == "" {
+			continue
+		}
+		if got, want := p.Labels[shard.Label], owner[p.Spec.NodeName]; got != want {
+			bad = append(bad, fmt.Sprintf("%s on %s: label %q, node's %q", p.Name, p.Spec.NodeName, got, want))
+		}
+	}
+	return bad
 }
 
 func newCluster(t *testing.T) *testcluster.Cluster {

@@ -12,11 +12,15 @@ import (
 	"github.com/k8s1m/k8s1m/relay"
 )
 
-// TestShardedSchedulingRelay is TestShardedScheduling with the members
-// joined by the real relay (memberlist gossip and gRPC on loopback): the
-// Lease holder submits every pending pod as a tree item, members gather
-// through the relay, and the pod nobody fits is marked unschedulable by the
-// leader and submitted again until a fitting node appears.
+// TestShardedSchedulingRelay runs three members joined by the real relay
+// (memberlist gossip and gRPC on loopback) on a real API server with a few
+// thousand nodes and a mixed workload: the Lease holder submits every
+// pending pod, the pod itself in its tree item; members bid through the
+// relay and only the winner binds. The leader is killed half way. Every pod
+// ends bound exactly once to a node its constraints accept and labelled with
+// its node's shard; a pod no node fits stays pending with
+// PodScheduled=False (written by the leader) and is bound once a fitting
+// node appears.
 func TestShardedSchedulingRelay(t *testing.T) {
 	shardedScenario(t, relayTrees())
 }

@@ -16,13 +16,17 @@ import (
 // admission webhook on loopback: the Lease holder registers a
 // ValidatingWebhookConfiguration pointing at itself, the real kube-apiserver
 // calls it for every new dist-scheduler pod, and the leader submits those
-// pods before its watch sees them; every pod is bound once. With every
-// member stopped, pods are still created (failurePolicy Ignore).
+// pods before its watch sees them; every pod is bound once. The leader's
+// MutatingWebhookConfiguration gives each node created afterwards its shard
+// label, so the shard controller writes nothing for them. With every member
+// stopped, pods are still created (failurePolicy Ignore).
 func TestWebhookIntake(t *testing.T) {
 	const (
 		numNodes = 500 // 10 gpu nodes: room for the ~34 gpu pods of 200
 		numPods  = 200
-		ns       = "default"
+		// moreNodes are created once the node webhook is registered.
+		moreNodes = 100
+		ns        = "default"
 	)
 	c := newCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
@@ -61,6 +65,23 @@ func TestWebhookIntake(t *testing.T) {
 		counts, err := shardCounts(ctx, c.Client)
 		return err == nil && balanced(counts, []string{"w0", "w1"}, numNodes), fmt.Errorf("%v %v", counts, err)
 	})
+
+	// Nodes created now get their shard label from the node webhook as they
+	// are created: no second write, shards still even.
+	moved := leader.counter("distscheduler_shard_moves_total", "", "")
+	if err := workload.CreateNodes(ctx, c.Client, numNodes, numNodes+moreNodes, 32); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, time.Minute, 500*time.Millisecond, "new nodes sharded", func() (bool, error) {
+		counts, err := shardCounts(ctx, c.Client)
+		return err == nil && balanced(counts, []string{"w0", "w1"}, numNodes+moreNodes), fmt.Errorf("%v %v", counts, err)
+	})
+	assigned := leader.counter("distscheduler_shard_webhook_assigned_nodes_total", "", "")
+	movedAfter := leader.counter("distscheduler_shard_moves_total", "", "")
+	t.Logf("leader %s: %v nodes labelled at creation, %v label patches", leader.name, assigned, movedAfter-moved)
+	if assigned < moreNodes || movedAfter != moved {
+		t.Errorf("node webhook labelled %v of %d new nodes; the controller patched %v", assigned, moreNodes, movedAfter-moved)
+	}
 
 	err := workload.Parallel(ctx, numPods, 16, func(ctx context.Context, i int) error {
 		_, err := c.Client.CoreV1().Pods(ns).Create(ctx, workload.Pod(ns, i, schedulerName, false), metav1.CreateOptions{})

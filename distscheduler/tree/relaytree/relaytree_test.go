@@ -81,73 +81,83 @@ func (d *decisions) get(key string) (relay.Decision, bool) {
 	return v, ok
 }
 
-// gatherAll runs one Gather per member concurrently with the given bids.
-func gatherAll(t *testing.T, ms []*Member, key string, bids []tree.Bid) []tree.Verdict {
-	t.Helper()
-	out := make([]tree.Verdict, len(ms))
-	errs := make([]error, len(ms))
-	var wg sync.WaitGroup
-	for i, m := range ms {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			out[i], errs[i] = m.Gather(ctx, key, bids[i])
-		}()
+// items records the items reaching each member.
+type items struct {
+	mu sync.Mutex
+	by map[string][]tree.Item // member -> items in arrival order
+}
+
+func watchItems(ms []*Member) *items {
+	it := &items{by: map[string][]tree.Item{}}
+	for _, m := range ms {
+		name := m.Self()
+		m.OnItem(func(x tree.Item) {
+			it.mu.Lock()
+			defer it.mu.Unlock()
+			it.by[name] = append(it.by[name], x)
+		})
 	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("member %d gather: %v", i, err)
+	return it
+}
+
+func (it *items) of(member, key string) (tree.Item, bool) {
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	for _, x := range it.by[member] {
+		if x.Key == key {
+			return x, true
 		}
 	}
+	return tree.Item{}, false
+}
+
+// reportAll waits for key's item on every member and reports its bid,
+// returning the verdicts.
+func reportAll(t *testing.T, ms []*Member, seen *items, key string, bids []tree.Bid) []tree.Verdict {
+	t.Helper()
+	out := make([]tree.Verdict, len(ms))
+	var wg sync.WaitGroup
+	for i, m := range ms {
+		var it tree.Item
+		waitFor(t, 10*time.Second, m.Self()+" receives "+key, func() bool {
+			var ok bool
+			it, ok = seen.of(m.Self(), key)
+			return ok
+		})
+		wg.Add(1)
+		m.Report(it, bids[i], func(v tree.Verdict) {
+			out[i] = v
+			wg.Done()
+		})
+	}
+	wg.Wait()
 	return out
 }
 
-func TestBestBidWinsOthersDrop(t *testing.T) {
+// The item carries the pod to every member; the best bid wins, the others
+// hear they lost, and the root's decision names the winner.
+func TestPodTravelsBestBidWins(t *testing.T) {
 	ms := cluster(t, 3, 5*time.Second)
 	dec := watchDecisions(ms[0])
+	seen := watchItems(ms)
 	const key = "default/p1/uid-1"
-	if _, err := ms[0].Submit(5*time.Second, key); err != nil {
+	pod := []byte("the pod, encoded")
+	if _, err := ms[0].Submit(5*time.Second, tree.Item{Key: key, Pod: pod}); err != nil {
 		t.Fatal(err)
 	}
-	vs := gatherAll(t, ms, key, []tree.Bid{{Node: "n0", Score: 10}, {Node: "n1", Score: 30}, {Node: "n2", Score: 20}})
-	if vs[1].Winner != "m1" || vs[1].Node != "n1" || vs[1].Score != 30 {
-		t.Fatalf("m1 should win with n1/30, got %+v", vs[1])
-	}
-	for _, i := range []int{0, 2} {
-		if vs[i].Winner != tree.Elsewhere {
-			t.Fatalf("member %d: want %q, got %+v", i, tree.Elsewhere, vs[i])
+	vs := reportAll(t, ms, seen, key, []tree.Bid{{Node: "n0", Score: 10}, {Node: "n1", Score: 30}, {Node: "n2", Score: 20}})
+	for i, m := range ms {
+		it, _ := seen.of(m.Self(), key)
+		if string(it.Pod) != string(pod) {
+			t.Errorf("member %d got pod %q", i, it.Pod)
 		}
+	}
+	if !vs[1].Win || vs[0].Win || vs[2].Win {
+		t.Fatalf("verdicts %+v: want only m1 to win", vs)
 	}
 	waitFor(t, 10*time.Second, "the root's decision", func() bool { _, ok := dec.get(key); return ok })
 	if d, _ := dec.get(key); d.Winner != "m1" || d.Node != "n1" || d.Reports != 3 {
 		t.Fatalf("decision %+v", d)
-	}
-}
-
-// A member whose queue reaches the pod before its item arrived waits for
-// the item; a Gather for a pod nobody submits gives up after ItemWait.
-func TestGatherBeforeItemAndWithoutItem(t *testing.T) {
-	ms := cluster(t, 2, 5*time.Second)
-	const key = "default/early/uid-2"
-	done := make(chan []tree.Verdict, 1)
-	go func() { done <- gatherAll(t, ms, key, []tree.Bid{{Node: "a", Score: 1}, {Node: "b", Score: 2}}) }()
-	time.Sleep(300 * time.Millisecond) // both are waiting for the item
-	if _, err := ms[0].Submit(5*time.Second, key); err != nil {
-		t.Fatal(err)
-	}
-	vs := <-done
-	if vs[1].Winner != "m1" || vs[0].Winner != tree.Elsewhere {
-		t.Fatalf("verdicts %+v", vs)
-	}
-
-	// The item was reported: a second Gather (the pod came back to the
-	// queue) waits for a newer item and, with none, gives the pod up.
-	v, err := ms[1].Gather(context.Background(), key, tree.Bid{Node: "b", Score: 2})
-	if err != nil || v.Winner != tree.Elsewhere {
-		t.Fatalf("second gather without a new item: %+v %v", v, err)
 	}
 }
 
@@ -156,14 +166,15 @@ func TestGatherBeforeItemAndWithoutItem(t *testing.T) {
 func TestNoFeasibleNode(t *testing.T) {
 	ms := cluster(t, 3, 5*time.Second)
 	dec := watchDecisions(ms[0])
+	seen := watchItems(ms)
 	const key = "default/big/uid-3"
-	if _, err := ms[0].Submit(5*time.Second, key); err != nil {
+	if _, err := ms[0].Submit(5*time.Second, tree.Item{Key: key}); err != nil {
 		t.Fatal(err)
 	}
 	bid := tree.Bid{Reason: "0/10 nodes are available: 10 Insufficient cpu."}
-	vs := gatherAll(t, ms, key, []tree.Bid{bid, bid, bid})
+	vs := reportAll(t, ms, seen, key, []tree.Bid{bid, bid, bid})
 	for i, v := range vs {
-		if v.Winner != tree.Elsewhere {
+		if v.Win {
 			t.Fatalf("member %d: %+v", i, v)
 		}
 	}
@@ -173,40 +184,28 @@ func TestNoFeasibleNode(t *testing.T) {
 	}
 }
 
-// Items reach every member's OnItem hook; a member that leaves mid-flight
-// is not waited for.
-func TestItemHookAndMemberLeaving(t *testing.T) {
+// A member that leaves mid-flight is not waited for.
+func TestMemberLeaving(t *testing.T) {
 	ms := cluster(t, 3, 20*time.Second)
 	dec := watchDecisions(ms[0])
-	seen := make(chan string, 10)
-	ms[2].OnItem(func(key string) { seen <- key })
+	seen := watchItems(ms)
 	const key = "default/leave/uid-4"
-	if _, err := ms[0].Submit(20*time.Second, key); err != nil {
+	if _, err := ms[0].Submit(20*time.Second, tree.Item{Key: key}); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case k := <-seen:
-		if k != key {
-			t.Fatalf("hook got %q", k)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("item never reached m2's hook")
-	}
+	waitFor(t, 10*time.Second, "the item reaches m2", func() bool { _, ok := seen.of("m2", key); return ok })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := ms[2].Leave(ctx); err != nil {
 		t.Fatal(err)
 	}
-	vs := gatherAll(t, ms[:2], key, []tree.Bid{{Node: "a", Score: 5}, {Node: "b", Score: 1}})
-	if vs[0].Winner != "m0" || vs[1].Winner != tree.Elsewhere {
+	vs := reportAll(t, ms[:2], seen, key, []tree.Bid{{Node: "a", Score: 5}, {Node: "b", Score: 1}})
+	if !vs[0].Win || vs[1].Win {
 		t.Fatalf("verdicts %+v", vs)
 	}
 	waitFor(t, 10*time.Second, "the root's decision", func() bool { _, ok := dec.get(key); return ok })
 	// Decided on m2's leave, not at the deadline with m2 as a straggler.
 	if d, _ := dec.get(key); d.Winner != "m0" || d.Stragglers != 0 {
 		t.Fatalf("decision %+v", d)
-	}
-	if _, err := ms[2].Gather(context.Background(), key, tree.Bid{}); err != tree.ErrClosed {
-		t.Fatalf("gather after leave: %v", err)
 	}
 }

@@ -1,0 +1,125 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/k8s1m/k8s1m/distscheduler/cycle"
+	"github.com/k8s1m/k8s1m/distscheduler/plugins/distpermit"
+	"github.com/k8s1m/k8s1m/distscheduler/selector"
+	"github.com/k8s1m/k8s1m/distscheduler/shard"
+	"github.com/k8s1m/k8s1m/distscheduler/tree"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	schedulerappconfig "k8s.io/kubernetes/cmd/kube-scheduler/app/config"
+	"k8s.io/kubernetes/pkg/scheduler"
+	internalcache "k8s.io/kubernetes/pkg/scheduler/backend/cache"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
+	schedconfig "k8s.io/kubernetes/pkg/scheduler/apis/config"
+	plfeature "k8s.io/kubernetes/pkg/scheduler/framework/plugins/feature"
+	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
+)
+
+// schedulingMember is a member's scheduling role: upstream's scheduler
+// (profiles, plugins, cache and the informers that feed it, all narrowed to
+// the member's shard) driven by the tree's items through package cycle
+// instead of upstream's queue and scheduling loop.
+type schedulingMember struct {
+	cfg      Config
+	cc       *schedulerappconfig.CompletedConfig
+	sched    *scheduler.Scheduler
+	snapshot *internalcache.Snapshot
+	reg      prometheus.Registerer
+	log      zerolog.Logger
+}
+
+// shardSelector selects the objects of a member's shard.
+func shardSelector(member string) string { return shard.Label + "=" + member }
+
+func newSchedulingMember(ctx context.Context, cfg Config, cc *schedulerappconfig.CompletedConfig, reg prometheus.Registerer, log zerolog.Logger) (*schedulingMember, error) {
+	outOfTree := frameworkruntime.Registry{}
+	fts := plfeature.NewSchedulerFeaturesFromGates(utilfeature.DefaultFeatureGate)
+	if err := outOfTree.Register(distpermit.Name, distpermit.Factory(fts, cfg.PermitAlwaysDeny)); err != nil {
+		return nil, fmt.Errorf("register %s: %w", distpermit.Name, err)
+	}
+	snapshot := internalcache.NewEmptySnapshot()
+	sched, err := newScheduler(ctx, cc, outOfTree, snapshot)
+	if err != nil {
+		return nil, err
+	}
+	warnWithoutPermit(log, cc)
+	return &schedulingMember{cfg: cfg, cc: cc, sched: sched, snapshot: snapshot, reg: reg, log: log}, nil
+}
+
+// syncCaches starts the shard's informers and waits until the cache holds
+// the shard's nodes and the pods bound to them.
+func (m *schedulingMember) syncCaches(ctx context.Context) error {
+	m.cc.EventBroadcaster.StartRecordingToSink(ctx.Done())
+	m.cc.InformerFactory.Start(ctx.Done())
+	if m.cc.DynInformerFactory != nil {
+		m.cc.DynInformerFactory.Start(ctx.Done())
+	}
+	m.cc.InformerFactory.WaitForCacheSync(ctx.Done())
+	if m.cc.DynInformerFactory != nil {
+		m.cc.DynInformerFactory.WaitForCacheSync(ctx.Done())
+	}
+	if err := m.sched.WaitForHandlersSync(ctx); err != nil {
+		return fmt.Errorf("scheduler handlers sync: %w", err)
+	}
+	return nil
+}
+
+// start runs the member's pod path on t's items until ctx ends.
+func (m *schedulingMember) start(ctx context.Context, wg *sync.WaitGroup, t tree.Member) error {
+	sel, err := selector.New(selector.Config{
+		Members:                  func() int { return len(t.Members()) },
+		PercentageOfNodesToScore: m.cc.ComponentConfig.PercentageOfNodesToScore,
+		Metrics:                  selector.NewMetrics(m.reg),
+		DisableLabelIndex:        m.cfg.DisableNodeLabelIndex,
+		Log:                      m.log,
+	})
+	if err != nil {
+		return err
+	}
+	fws := make(map[string]framework.Framework, len(m.sched.Profiles))
+	for name, fw := range m.sched.Profiles {
+		fws[name] = fw
+	}
+	cyc, err := cycle.New(cycle.Config{
+		Tree:          t,
+		Frameworks:    fws,
+		Cache:         m.sched.Cache,
+		Snapshot:      m.snapshot,
+		Selector:      sel,
+		Client:        m.cc.Client,
+		BindingLabels: map[string]string{shard.Label: m.cfg.Member},
+		InFlight:      m.cfg.InFlightItems(),
+		Metrics:       cycle.NewMetrics(m.reg),
+		Log:           m.log,
+	})
+	if err != nil {
+		return err
+	}
+	t.OnItem(cyc.Offer)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer m.cc.EventBroadcaster.Shutdown()
+		defer t.OnItem(nil)
+		cyc.Run(ctx)
+	}()
+	return nil
+}
+
+// warnWithoutPermit flags profiles that lack DistPermit: their winners would
+// still bind, but nothing would stop a cycle that skipped the gather.
+func warnWithoutPermit(log zerolog.Logger, cc *schedulerappconfig.CompletedConfig) {
+	for _, p := range cc.ComponentConfig.Profiles {
+		if p.Plugins == nil || !slices.ContainsFunc(p.Plugins.Permit.Enabled, func(pl schedconfig.Plugin) bool { return pl.Name == distpermit.Name }) {
+			log.Warn().Str("profile", p.SchedulerName).Msg("profile does not enable the DistPermit permit plugin")
+		}
+	}
+}

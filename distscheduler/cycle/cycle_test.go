@@ -1,0 +1,252 @@
+package cycle
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/k8s1m/k8s1m/distscheduler/plugins/distpermit"
+	"github.com/k8s1m/k8s1m/distscheduler/selector"
+	"github.com/k8s1m/k8s1m/distscheduler/tree"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/apis/config"
+	internalcache "k8s.io/kubernetes/pkg/scheduler/backend/cache"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/defaultbinder"
+	plfeature "k8s.io/kubernetes/pkg/scheduler/framework/plugins/feature"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/noderesources"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/queuesort"
+	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
+	"k8s.io/kubernetes/pkg/scheduler/metrics"
+	tf "k8s.io/kubernetes/pkg/scheduler/testing/framework"
+)
+
+func TestMain(m *testing.M) {
+	// The framework records into upstream's scheduler metrics, which the
+	// scheduler registers at start; here nothing else does.
+	metrics.Register()
+	m.Run()
+}
+
+// heldTree is a tree.Member whose verdicts the test gives: it stands in for
+// the relay only to control when verdicts arrive (tree/relaytree is tested
+// against real relay members on loopback).
+type heldTree struct {
+	mu      sync.Mutex
+	reports map[string]tree.Bid
+	dones   map[string]func(tree.Verdict)
+	got     chan string
+}
+
+func newHeldTree() *heldTree {
+	return &heldTree{reports: map[string]tree.Bid{}, dones: map[string]func(tree.Verdict){}, got: make(chan string, 16)}
+}
+
+func (h *heldTree) Self() string           { return "m0" }
+func (h *heldTree) Members() []string      { return []string{"m0", "m1"} }
+func (h *heldTree) OnItem(func(tree.Item)) {}
+func (h *heldTree) Report(it tree.Item, b tree.Bid, done func(tree.Verdict)) {
+	h.mu.Lock()
+	h.reports[it.Key], h.dones[it.Key] = b, done
+	h.mu.Unlock()
+	h.got <- it.Key
+}
+
+func (h *heldTree) bid(t *testing.T, key string) tree.Bid {
+	t.Helper()
+	select {
+	case k := <-h.got:
+		if k != key {
+			t.Fatalf("report for %s, want %s", k, key)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no report for %s", key)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.reports[key]
+}
+
+func (h *heldTree) verdict(key string, v tree.Verdict) {
+	h.mu.Lock()
+	done := h.dones[key]
+	h.mu.Unlock()
+	done(v)
+}
+
+// member is a Cycle over two 1-CPU nodes with upstream's NodeResourcesFit,
+// a fake clientset recording Bindings (the API server's side is covered by
+// test/integration), and upstream's scheduler cache.
+type member struct {
+	cyc      *Cycle
+	tree     *heldTree
+	cache    internalcache.Cache
+	mu       sync.Mutex
+	bindings []*v1.Binding
+}
+
+func newMember(t *testing.T) *member {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	m := &member{tree: newHeldTree(), cache: internalcache.New(ctx, nil, false, false)}
+	for i := range 2 {
+		m.cache.AddNode(klog.Background(), &v1.Node{
+			ObjectMeta: metav1.ObjectMeta{Name: "n" + strconv.Itoa(i)},
+			Status: v1.NodeStatus{Allocatable: v1.ResourceList{
+				v1.ResourceCPU: resource.MustParse("1"), v1.ResourcePods: resource.MustParse("10"),
+			}},
+		})
+	}
+	cs := fake.NewClientset()
+	cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "binding" {
+			return false, nil, nil
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.bindings = append(m.bindings, a.(k8stesting.CreateAction).GetObject().(*v1.Binding))
+		return true, nil, nil
+	})
+	snapshot := internalcache.NewEmptySnapshot()
+	fw, err := tf.NewFramework(ctx, []tf.RegisterPluginFunc{
+		tf.RegisterQueueSortPlugin(queuesort.Name, queuesort.New),
+		tf.RegisterBindPlugin(defaultbinder.Name, defaultbinder.New),
+		tf.RegisterPluginAsExtensions(noderesources.Name, func(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, error) {
+			args := &config.NodeResourcesFitArgs{ScoringStrategy: &config.ScoringStrategy{
+				Type: config.LeastAllocated, Resources: []config.ResourceSpec{{Name: "cpu", Weight: 1}},
+			}}
+			return noderesources.NewFit(ctx, args, h, plfeature.Features{})
+		}, "PreFilter", "Filter"),
+		tf.RegisterPermitPlugin(distpermit.Name, func(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, error) {
+			return distpermit.Factory(plfeature.Features{}, false)(ctx, obj, h)
+		}),
+	}, "dist-scheduler",
+		frameworkruntime.WithSnapshotSharedLister(snapshot),
+		frameworkruntime.WithClientSet(cs),
+		frameworkruntime.WithEventRecorder(events.NewFakeRecorder(100)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel, err := selector.New(selector.Config{Members: func() int { return 2 }, Metrics: selector.NewMetrics(prometheus.NewRegistry())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.cyc, err = New(Config{
+		Tree: m.tree, Frameworks: map[string]framework.Framework{"dist-scheduler": fw},
+		Cache: m.cache, Snapshot: snapshot, Selector: sel, Client: cs,
+		BindingLabels: map[string]string{"shard": "m0"}, InFlight: 4,
+		Metrics: NewMetrics(prometheus.NewRegistry()), Log: zerolog.Nop(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go m.cyc.Run(ctx)
+	return m
+}
+
+func (m *member) bound() []*v1.Binding {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]*v1.Binding(nil), m.bindings...)
+}
+
+func item(t *testing.T, name string, cpu string) tree.Item {
+	t.Helper()
+	pod := &v1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, UID: types.UID("uid-" + name)},
+		Spec: v1.PodSpec{SchedulerName: "dist-scheduler", Containers: []v1.Container{{
+			Name: "c", Resources: v1.ResourceRequirements{Requests: v1.ResourceList{v1.ResourceCPU: resource.MustParse(cpu)}},
+		}}},
+	}
+	b, err := pod.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree.Item{Key: Key(pod), Pod: b, Deadline: time.Now().Add(time.Minute)}
+}
+
+// Two pods in flight never count on the same room: the second bids the
+// other node while the first's verdict is pending. The winner binds with
+// the shard label and is accounted in the cache; a loser binds nothing and
+// frees its node.
+func TestInFlightBidsHoldTheirNodes(t *testing.T) {
+	m := newMember(t)
+	a, b := item(t, "a", "800m"), item(t, "b", "800m")
+	m.cyc.Offer(a)
+	bidA := m.tree.bid(t, a.Key)
+	m.cyc.Offer(b)
+	bidB := m.tree.bid(t, b.Key)
+	if !bidA.Feasible() || !bidB.Feasible() || bidA.Node == bidB.Node {
+		t.Fatalf("bids %+v and %+v: want two different nodes", bidA, bidB)
+	}
+	m.tree.verdict(a.Key, tree.Verdict{Win: true})
+	m.tree.verdict(b.Key, tree.Verdict{})
+	waitFor(t, "a's binding", func() bool { return len(m.bound()) == 1 })
+	got := m.bound()[0]
+	if got.Name != "a" || got.Target.Name != bidA.Node || got.Labels["shard"] != "m0" || got.UID != "uid-a" {
+		t.Fatalf("binding %+v", got)
+	}
+	// a is assumed on its node: a third 800m pod fits only the other one,
+	// which b's loss freed.
+	c := item(t, "c", "800m")
+	m.cyc.Offer(c)
+	if bid := m.tree.bid(t, c.Key); bid.Node != bidB.Node {
+		t.Fatalf("third pod bid %+v, want %s (a fills %s)", bid, bidB.Node, bidA.Node)
+	}
+	// Nothing left for a fourth while c's verdict is pending.
+	d := item(t, "d", "800m")
+	m.cyc.Offer(d)
+	if bid := m.tree.bid(t, d.Key); bid.Feasible() {
+		t.Fatalf("fourth pod bid %+v, want no feasible node", bid)
+	}
+	if n := len(m.bound()); n != 1 {
+		t.Fatalf("%d bindings, want only the winner's", n)
+	}
+}
+
+// A pod the member cannot read is answered "no feasible node" with why.
+func TestUndecodablePod(t *testing.T) {
+	m := newMember(t)
+	m.cyc.Offer(tree.Item{Key: "ns/x/uid-x", Pod: []byte{0xff, 0x01}, Deadline: time.Now().Add(time.Minute)})
+	if bid := m.tree.bid(t, "ns/x/uid-x"); bid.Feasible() || bid.Reason == "" {
+		t.Fatalf("bid %+v", bid)
+	}
+}
+
+func TestParseKey(t *testing.T) {
+	ns, name, uid, err := ParseKey("ns/p/u1")
+	if err != nil || ns != "ns" || name != "p" || uid != "u1" {
+		t.Fatalf("ParseKey = %q %q %q %v", ns, name, uid, err)
+	}
+	for _, bad := range []string{"", "ns/p", "ns//u", "/p/u"} {
+		if _, _, _, err := ParseKey(bad); err == nil {
+			t.Errorf("ParseKey(%q) accepted", bad)
+		}
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
