@@ -138,6 +138,7 @@ func newMember(t *testing.T) *member {
 		frameworkruntime.WithSnapshotSharedLister(snapshot),
 		frameworkruntime.WithClientSet(cs),
 		frameworkruntime.WithEventRecorder(events.NewFakeRecorder(100)),
+		frameworkruntime.WithPodNominator(noNominator{}),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -239,6 +240,15 @@ func TestParseKey(t *testing.T) {
 		}
 	}
 }
+
+// noNominator has no nominated pods (a member's framework has upstream's
+// queue there, which never holds pods).
+type noNominator struct{}
+
+func (noNominator) AddNominatedPod(klog.Logger, fwk.PodInfo, *fwk.NominatingInfo) {}
+func (noNominator) DeleteNominatedPodIfExists(*v1.Pod)                            {}
+func (noNominator) UpdateNominatedPod(klog.Logger, *v1.Pod, fwk.PodInfo)          {}
+func (noNominator) NominatedPodsForNode(string) []fwk.PodInfo                     { return nil }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()

@@ -75,6 +75,10 @@ type result struct {
 	Problems               int
 	Spread                 workload.Spread
 	Stragglers, GatherMean float64
+	// APIRequestsPerPod and WatchEventsPerPod are the kube-apiserver's own
+	// counts over the measured window (apiserver_request_total by verb and
+	// resource/subresource, apiserver_watch_events_total by kind) per pod.
+	APIRequestsPerPod, WatchEventsPerPod map[string]float64
 }
 
 func TestBenchmark(t *testing.T) {
@@ -106,7 +110,7 @@ func TestBenchmark(t *testing.T) {
 			results = append(results, runDist(t, c, r, size, pods, false))
 		}
 	}
-	report := table(results)
+	report := table(results) + "\n" + apiTable(results)
 	t.Log("\n" + report)
 	if out := os.Getenv("K8S1M_BENCH_OUT"); out != "" {
 		if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
@@ -318,6 +322,7 @@ func measure(t *testing.T, c *testcluster.Cluster, variant, schedulerName string
 	factory.Start(stop)
 	factory.WaitForCacheSync(stop)
 
+	api0 := apiCounts(t, c)
 	cpu0, _ := testcluster.CPUSeconds(pid)
 	start := time.Now()
 	err := workload.Parallel(ctx, pods, 16, func(ctx context.Context, i int) error {
@@ -343,6 +348,7 @@ func measure(t *testing.T, c *testcluster.Cluster, variant, schedulerName string
 	}
 	cpu1, _ := testcluster.CPUSeconds(pid)
 	rss, peak, _ := testcluster.RSSBytes(pid)
+	api1 := apiCounts(t, c)
 
 	mu.Lock()
 	var lat []time.Duration
@@ -365,6 +371,8 @@ func measure(t *testing.T, c *testcluster.Cluster, variant, schedulerName string
 		CPUSeconds:  cpu1 - cpu0,
 		CPUPerPodMs: (cpu1 - cpu0) * 1000 / float64(pods),
 		RSS:         rss, PeakRSS: peak,
+		APIRequestsPerPod: perPod(api0.requests, api1.requests, pods),
+		WatchEventsPerPod: perPod(api0.events, api1.events, pods),
 	}
 
 	pl, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
@@ -389,6 +397,77 @@ func measure(t *testing.T, c *testcluster.Cluster, variant, schedulerName string
 		return err == nil && len(l.Items) == 0
 	})
 	return r
+}
+
+// apiserverCounts are the kube-apiserver's request and watch-event counters.
+type apiserverCounts struct{ requests, events map[string]float64 }
+
+var sampleLine = regexp.MustCompile(`^(apiserver_request_total|apiserver_watch_events_total)\{(.*)\} ([0-9.e+]+)$`)
+var labelPair = regexp.MustCompile(`(\w+)="([^"]*)"`)
+
+func apiCounts(t *testing.T, c *testcluster.Cluster) apiserverCounts {
+	t.Helper()
+	raw, err := c.Client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+	if err != nil {
+		t.Fatalf("kube-apiserver metrics: %v", err)
+	}
+	out := apiserverCounts{requests: map[string]float64{}, events: map[string]float64{}}
+	for _, line := range strings.Split(string(raw), "\n") {
+		m := sampleLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		v, _ := strconv.ParseFloat(m[3], 64)
+		l := map[string]string{}
+		for _, kv := range labelPair.FindAllStringSubmatch(m[2], -1) {
+			l[kv[1]] = kv[2]
+		}
+		if m[1] == "apiserver_request_total" {
+			out.requests[l["verb"]+" "+l["resource"]+"/"+l["subresource"]] += v
+		} else {
+			out.events[l["kind"]] += v
+		}
+	}
+	return out
+}
+
+func perPod(before, after map[string]float64, pods int) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			out[k] = d / float64(pods)
+		}
+	}
+	return out
+}
+
+// apiTable lists each variant's apiserver requests and watch events per pod.
+func apiTable(rs []result) string {
+	var b strings.Builder
+	b.WriteString("| scheduler | nodes | requests/pod | watch events/pod | largest (per pod) |\n|---|---|---|---|---|\n")
+	for _, r := range rs {
+		var req, ev float64
+		type kv struct {
+			k string
+			v float64
+		}
+		var all []kv
+		for k, v := range r.APIRequestsPerPod {
+			req += v
+			all = append(all, kv{k, v})
+		}
+		for k, v := range r.WatchEventsPerPod {
+			ev += v
+			all = append(all, kv{"watch " + k, v})
+		}
+		sort.Slice(all, func(i, j int) bool { return all[i].v > all[j].v })
+		var top []string
+		for _, x := range all[:min(6, len(all))] {
+			top = append(top, fmt.Sprintf("%s %.2f", x.k, x.v))
+		}
+		fmt.Fprintf(&b, "| %s | %d | %.2f | %.2f | %s |\n", r.Variant, r.Nodes, req, ev, strings.Join(top, ", "))
+	}
+	return b.String()
 }
 
 func table(rs []result) string {

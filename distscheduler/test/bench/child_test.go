@@ -101,8 +101,8 @@ func runChild() int {
 			LeaseNamespace: "kube-system", LeaseName: "dist-scheduler",
 			LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
 			Registry: regs[i],
-			NewTree: join,
-			Ready: ready.Done,
+			NewTree:  join,
+			Ready:    ready.Done,
 		}
 		wg.Add(1)
 		go func() {
