@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/k8s1m/k8s1m/distscheduler/tree"
-	"github.com/k8s1m/k8s1m/distscheduler/tree/solo"
 	"github.com/k8s1m/k8s1m/distscheduler/tree/relaytree"
+	"github.com/k8s1m/k8s1m/distscheduler/tree/solo"
 	"github.com/k8s1m/k8s1m/relay"
 	"github.com/rs/zerolog"
 )

@@ -45,6 +45,7 @@ func main() {
 	fs.BoolVar(&cfg.RelayOnly, "relay-only", false, "Only relay pods, do not schedule ourselves")
 	fs.Float64Var(&cfg.WaitForSubschedulers, "wait-for-subschedulers", 1.0, "seconds a gather waits for sub-schedulers before deciding without the stragglers")
 	fs.BoolVar(&cfg.WatchPods, "watch-pods", false, "Leader watches for unscheduled pods (otherwise just use admission hook; see README)")
+	gcPercent := fs.Int("gc-percent", app.DefaultGCPercent, "garbage collector target (GOGC) for this member, with a soft memory limit at 90% of the container's; the GOGC and GOMEMLIMIT environment variables win; 0 keeps Go's default")
 	labelIndex := fs.Bool("node-label-index", true, "search only the nodes whose labels can satisfy a pod's nodeSelector and required node affinity (upstream's filters and scores still decide); false visits every node in turn, as kube-scheduler does")
 	fs.StringVar(&cfg.WebhookAddr, "webhook-addr", "", "with --seeds, where a leader-eligible member serves the pod admission webhook (HTTPS, self-made certificate); the leader registers it. Empty: no webhook")
 	fs.StringVar(&cfg.WebhookHost, "webhook-host", "", "IP or DNS name the API server dials for the webhook (default: --webhook-addr's host)")
@@ -78,6 +79,7 @@ func main() {
 		"wait-for-subschedulers":    "DISTSCHEDULER_WAIT_FOR_SUBSCHEDULERS",
 		"watch-pods":                "DISTSCHEDULER_WATCH_PODS",
 		"node-label-index":          "DISTSCHEDULER_NODE_LABEL_INDEX",
+		"gc-percent":                "DISTSCHEDULER_GC_PERCENT",
 		"webhook-addr":              "DISTSCHEDULER_WEBHOOK_ADDR",
 		"webhook-host":              "DISTSCHEDULER_WEBHOOK_HOST",
 		"seeds":                     "DISTSCHEDULER_SEEDS",
@@ -110,6 +112,7 @@ func main() {
 			return fmt.Errorf("upstream logging options: %w", err)
 		}
 		app.RouteKlog(log)
+		app.TuneGC(*gcPercent, log)
 		// Upstream's secure serving endpoint is not served; --http-addr
 		// carries metrics and health. Binding it would only hold a port.
 		opts.SecureServing.BindPort = 0

@@ -64,6 +64,12 @@ func runChild() int {
 	}
 	log := zerolog.New(os.Stderr).Level(zerolog.WarnLevel).With().Timestamp().Logger()
 	app.RouteKlog(log.Level(zerolog.ErrorLevel))
+	// As the binary does (--gc-percent); K8S1M_BENCH_GC_PERCENT overrides.
+	gc := app.DefaultGCPercent
+	if v, err := strconv.Atoi(os.Getenv("K8S1M_BENCH_GC_PERCENT")); err == nil {
+		gc = v
+	}
+	app.TuneGC(gc, log)
 	if err := app.SetFeatureDefaults(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
