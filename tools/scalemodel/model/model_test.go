@@ -171,6 +171,7 @@ func TestMembersWithoutPodWatch(t *testing.T) {
 	f := load(t).Figures
 	c := Cluster{Nodes: 1_000_000, Pods: 1_000_000, LeaseRenewS: 10}
 	m := DefaultMachines()
+	f.MemberPodEvents.Value = 3 // every member watching every pod, as before distscheduler's rework
 	watching := Predict(&f, c, m, 256)
 	f.MemberPodEvents.Value = 0
 	quiet := Predict(&f, c, m, 256)
