@@ -146,7 +146,7 @@ variable "num_concurrent_schedulers" {
 }
 
 variable "tree_tls_flags" {
-  description = "Mutual TLS between the tree's members (distscheduler and relay). Off until distscheduler takes --tls-cert-file/--tls-key-file/--tls-ca-file; the gossip key is always on."
+  description = "Mutual TLS between the tree's members (distscheduler and relay). Off: the members run with --insecure-tree (a warning at start) until per-member certificates are issued (distscheduler spells the flags --tree-tls-*-file); the gossip key is always on."
   type        = bool
   default     = false
 }

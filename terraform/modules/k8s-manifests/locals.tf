@@ -41,7 +41,9 @@ locals {
     "--advertise-grpc-addr=[$(POD_IP)]:50051",
     "--fanout=${var.distscheduler.fanout}",
     "--log-format=json",
-    ], !var.tree_tls_flags ? [] : [
+    # Without TLS both binaries refuse to join a tree unless told it is
+    # insecure on purpose (they log a warning at start).
+    ], !var.tree_tls_flags ? ["--insecure-tree"] : [
     "--tls-cert-file=/etc/k8s1m/tree-tls/tls.crt",
     "--tls-key-file=/etc/k8s1m/tree-tls/tls.key",
     "--tls-ca-file=/etc/k8s1m/tree-tls/ca.crt",

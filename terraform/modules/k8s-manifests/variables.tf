@@ -53,7 +53,7 @@ variable "gossip_key" {
 }
 
 variable "tree_tls_flags" {
-  description = "Pass the tree TLS files to distscheduler and relay (--tls-cert-file, --tls-key-file, --tls-ca-file). Off while distscheduler has no such flags: every member of a tree must use TLS or none. The Secret is mounted either way."
+  description = "Pass the tree TLS files to distscheduler and relay (--tls-cert-file, --tls-key-file, --tls-ca-file). Off: the members run with --insecure-tree (a warning at start), because distscheduler spells these --tree-tls-*-file and every member needs a certificate naming it. The Secret is mounted either way."
   type        = bool
   default     = false
 }
