@@ -29,8 +29,11 @@ type Config struct {
 	Member string
 	// GRPCAddr is where the tree listens (--grpc-addr).
 	GRPCAddr string
-	// HTTPAddr serves /metrics, /healthz, /readyz and /debug/pprof; empty disables.
+	// HTTPAddr serves /metrics, /healthz, /readyz (and /debug/pprof with
+	// EnablePprof); empty disables.
 	HTTPAddr string
+	// EnablePprof serves /debug/pprof on HTTPAddr (--enable-pprof).
+	EnablePprof bool
 	// LeaderEligible members campaign for the Lease (--leader-eligible).
 	LeaderEligible bool
 	// NodeSelector limits the nodes the leader hands out (--node-selector).

@@ -25,18 +25,16 @@ func (r *readiness) check() error {
 	return nil
 }
 
-// servePprof keeps /debug/pprof on --http-addr as before opshttp made it
-// optional; a flag for it belongs with the per-role wiring of Run.
-const servePprof = true
-
 // serveHTTP starts the member's HTTP endpoints on addr (package cli/opshttp).
 // /metrics serves upstream's scheduler metrics (its global registry) and
 // distscheduler's.
-func serveHTTP(addr string, reg *prometheus.Registry, ready *readiness, log zerolog.Logger) (*opshttp.Server, error) {
+// /debug/pprof is served only with pprof (--enable-pprof): it is
+// unauthenticated.
+func serveHTTP(addr string, reg *prometheus.Registry, ready *readiness, pprof bool, log zerolog.Logger) (*opshttp.Server, error) {
 	srv, err := opshttp.Listen(addr, opshttp.Config{
 		Gatherer: prometheus.Gatherers{legacyregistry.DefaultGatherer, reg},
 		Ready:    ready.check,
-		Pprof:    servePprof,
+		Pprof:    pprof,
 	}, log)
 	if err != nil {
 		return nil, err

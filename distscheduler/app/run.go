@@ -47,7 +47,7 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if cfg.HTTPAddr != "" {
-		srv, err := serveHTTP(cfg.HTTPAddr, reg, &ready, log)
+		srv, err := serveHTTP(cfg.HTTPAddr, reg, &ready, cfg.EnablePprof, log)
 		if err != nil {
 			return err
 		}

@@ -63,7 +63,8 @@ func main() {
 	fs.IntVar(&cfg.Fanout, "fanout", 16, "most children a tree member forwards to; the same on every member and relay")
 	fs.DurationVar(&cfg.JoinRetry, "join-retry", 2*time.Second, "pause between tree join attempts while no seed answers")
 	fs.StringVar(&cfg.Member, "member-name", host, "this member's name: its tree identity and its nodes' shard label value")
-	fs.StringVar(&cfg.HTTPAddr, "http-addr", ":10262", "address for /metrics, /healthz, /readyz and /debug/pprof (empty disables)")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", ":10262", "address for /metrics, /healthz and /readyz (empty disables)")
+	fs.BoolVar(&cfg.EnablePprof, "enable-pprof", false, "also serve /debug/pprof on --http-addr (unauthenticated: keep the address private)")
 	fs.StringVar(&cfg.LeaseNamespace, "lease-namespace", "kube-system", "namespace of the distscheduler leader Lease")
 	fs.StringVar(&cfg.LeaseName, "lease-name", "dist-scheduler", "name of the distscheduler leader Lease")
 	fs.DurationVar(&cfg.LeaseDuration, "lease-duration", defaultLease.duration, "leader Lease duration")
@@ -97,6 +98,7 @@ func main() {
 		"join-retry":                "DISTSCHEDULER_JOIN_RETRY",
 		"member-name":               "DISTSCHEDULER_MEMBER_NAME",
 		"http-addr":                 "DISTSCHEDULER_HTTP_ADDR",
+		"enable-pprof":              "DISTSCHEDULER_ENABLE_PPROF",
 	} {
 		command.BindEnv(fs, flag, env)
 	}
