@@ -143,5 +143,10 @@ func Env(dir string) []string {
 		"GONOSUMDB=github.com/k8s1m/*",
 		"GONOSUMCHECK=1",
 		"GOFLAGS=-mod=mod",
+		// The go command indexes a module cache directory once, by path,
+		// as if it could never change. A version cut again (a first cut
+		// withdrawn before it reached main) would then build from the old
+		// cut's file list on any machine that had fetched it.
+		"GODEBUG=goindex=0",
 	}
 }
