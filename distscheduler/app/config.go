@@ -36,6 +36,10 @@ type Config struct {
 	EnablePprof bool
 	// LeaderEligible members campaign for the Lease (--leader-eligible).
 	LeaderEligible bool
+	// AlsoDefaultScheduler serves pods of schedulerName default-scheduler
+	// too, with a copy of the distscheduler profile
+	// (--also-default-scheduler): for clusters where no kube-scheduler runs.
+	AlsoDefaultScheduler bool
 	// NodeSelector limits the nodes the leader hands out (--node-selector).
 	NodeSelector string
 	// NumConcurrentSchedulers (--num-concurrent-schedulers) sizes how many

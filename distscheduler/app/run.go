@@ -31,7 +31,7 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 	if scheduling {
 		shard = shardSelector(cfg.Member)
 	}
-	cc, err := completeConfig(ctx, cfg.Scheduler, shard)
+	cc, err := completeConfig(ctx, cfg.Scheduler, shard, cfg.AlsoDefaultScheduler)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,8 @@ import (
 // the member's shard label, server side: the member's nodes, and the pods
 // bound to them (the winner's Binding puts the label on the pod). Pending
 // pods never reach a member's informers; they come down the tree.
-func completeConfig(ctx context.Context, opts *options.Options, shard string) (*schedulerappconfig.CompletedConfig, error) {
+// alsoDefault adds a default-scheduler profile (withDefaultSchedulerProfile).
+func completeConfig(ctx context.Context, opts *options.Options, shard string, alsoDefault bool) (*schedulerappconfig.CompletedConfig, error) {
 	defaults, err := latest.Default()
 	if err != nil {
 		return nil, fmt.Errorf("default scheduler configuration: %w", err)
@@ -41,6 +42,11 @@ func completeConfig(ctx context.Context, opts *options.Options, shard string) (*
 	c, err := opts.Config(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("scheduler config: %w", err)
+	}
+	if alsoDefault {
+		if c.ComponentConfig.Profiles, err = withDefaultSchedulerProfile(c.ComponentConfig.Profiles); err != nil {
+			return nil, err
+		}
 	}
 	if shard != "" {
 		c.InformerFactory = shardInformerFactory(c.Client, shard)

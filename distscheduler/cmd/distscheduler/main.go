@@ -39,6 +39,7 @@ func main() {
 	}
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", ":50051", "gRPC server address of this member's tree endpoint")
 	fs.BoolVar(&cfg.LeaderEligible, "leader-eligible", true, "Whether this scheduler should run for leader election")
+	fs.BoolVar(&cfg.AlsoDefaultScheduler, "also-default-scheduler", false, "also schedule pods of schedulerName default-scheduler (pods that name no scheduler), with a copy of the first profile that enables DistPermit; for clusters where no kube-scheduler runs")
 	fs.StringVar(&cfg.NodeSelector, "node-selector", "", "Scheduler only tracks nodes with this label selector (only applies for leader)")
 	fs.IntVar(&cfg.NumConcurrentSchedulers, "num-concurrent-schedulers", 8, "with --seeds, the leader keeps 4 × this many pods in the tree at once")
 	fs.BoolVar(&cfg.PermitAlwaysDeny, "permit-always-deny", false, "Have Permit deny all pods. For testing only")
@@ -73,6 +74,7 @@ func main() {
 	for flag, env := range map[string]string{
 		"grpc-addr":                 "DISTSCHEDULER_GRPC_ADDR",
 		"leader-eligible":           "DISTSCHEDULER_LEADER_ELIGIBLE",
+		"also-default-scheduler":    "DISTSCHEDULER_ALSO_DEFAULT_SCHEDULER",
 		"node-selector":             "DISTSCHEDULER_NODE_SELECTOR",
 		"num-concurrent-schedulers": "DISTSCHEDULER_NUM_CONCURRENT_SCHEDULERS",
 		"permit-always-deny":        "DISTSCHEDULER_PERMIT_ALWAYS_DENY",
