@@ -19,7 +19,7 @@ MODULES := cli harness proto relay memetcd makenodes wggateway distscheduler loc
 # Binaries built from the workspace (module dir/cmd/name).
 WORKSPACE_BINS := memetcd relay distscheduler makenodes wggateway localcluster
 # Upstream binaries built at the pinned versions.
-UPSTREAM_BINS := kube-apiserver kube-scheduler etcd etcdctl kwok
+UPSTREAM_BINS := kube-apiserver kube-scheduler kube-controller-manager kubectl etcd etcdctl kwok
 
 .PHONY: run test test-unit tools bins lint check proxy tidy proto proto-check release clean terraform-fmt
 .DEFAULT_GOAL := help
@@ -28,7 +28,7 @@ UPSTREAM_BINS := kube-apiserver kube-scheduler etcd etcdctl kwok
 help:
 	@echo "make run    - build everything and run the local cluster-in-a-box (the main job)"
 	@echo "make test   - build every binary and run all tests, lint and checks (what CI runs)"
-	@echo "make tools  - build upstream binaries (kube-apiserver, kube-scheduler, etcd, etcdctl, kwok) into bin/"
+	@echo "make tools  - build upstream binaries (kube-apiserver, kube-scheduler, kube-controller-manager, kubectl, etcd, etcdctl, kwok) into bin/"
 	@echo "make bins   - build this workspace's binaries into bin/"
 	@echo "make check  - modules build alone, pins agree, generated code is fresh"
 	@echo "make lint   - gofmt, go vet, staticcheck"
@@ -48,7 +48,7 @@ test-unit:
 
 tools: $(addprefix $(BIN)/,$(UPSTREAM_BINS))
 
-$(BIN)/kube-apiserver $(BIN)/kube-scheduler: tools/kube/go.mod
+$(BIN)/kube-apiserver $(BIN)/kube-scheduler $(BIN)/kube-controller-manager $(BIN)/kubectl: tools/kube/go.mod
 	cd tools/kube && GOWORK=off $(HEAVY) go build -o $@ k8s.io/kubernetes/cmd/$(notdir $@)
 
 $(BIN)/etcd: tools/etcd/go.mod

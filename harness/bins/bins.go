@@ -26,11 +26,13 @@ var ErrMissing = errors.New("binary not built")
 // upstream lists the binaries built at pinned versions by `make bin/<name>`;
 // every other name is a workspace binary built by `make bins`.
 var upstream = map[string]bool{
-	"kube-apiserver": true,
-	"kube-scheduler": true,
-	"etcd":           true,
-	"etcdctl":        true,
-	"kwok":           true,
+	"kube-apiserver":          true,
+	"kube-scheduler":          true,
+	"kube-controller-manager": true,
+	"kubectl":                 true,
+	"etcd":                    true,
+	"etcdctl":                 true,
+	"kwok":                    true,
 }
 
 // MakeTarget returns the make command (run from the repo root) that builds name.
