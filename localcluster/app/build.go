@@ -17,6 +17,9 @@ import (
 // needed lists the binaries a run of c starts.
 func (c Config) needed() []string {
 	names := []string{string(c.Store), "kube-apiserver", "kwok"}
+	if c.ControllerManager {
+		names = append(names, cluster.ControllerManagerName)
+	}
 	if c.Scheduler == cluster.KubeScheduler {
 		return append(names, "kube-scheduler")
 	}

@@ -47,6 +47,9 @@ type Config struct {
 	Timeout time.Duration
 	// KeepRunning leaves the cluster up after the report (`up`).
 	KeepRunning bool
+	// ControllerManager runs kube-controller-manager (on for `up`, off
+	// for `run` and `compare`, whose figures measure scheduling).
+	ControllerManager bool
 	// Fixed ports (0: pick free ones).
 	APIServerPort, StorePort int
 	SkipMemoryCheck          bool

@@ -37,6 +37,9 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) (*report.Report, e
 	if r != nil {
 		r.Print(cfg.Out)
 	}
+	if err == nil && cfg.KeepRunning {
+		printUsage(cfg.Out, st.Kubeconfig, cfg.RunsDir)
+	}
 	return r, err
 }
 
@@ -67,7 +70,7 @@ func preflight(ctx context.Context, log zerolog.Logger, cfgs ...Config) error {
 }
 
 func (c Config) shape() memcheck.Shape {
-	s := memcheck.Shape{Nodes: c.Nodes, Pods: c.Pods, Kwoks: c.kwoks(), Schedulers: 1}
+	s := memcheck.Shape{Nodes: c.Nodes, Pods: c.Pods, Kwoks: c.kwoks(), Schedulers: 1, ControllerManager: c.ControllerManager}
 	if c.Scheduler == cluster.DistScheduler {
 		// Each member's node informer holds its shard only.
 		s.Schedulers, s.Sharded, s.Relays = c.Schedulers, true, c.Relays
@@ -108,6 +111,7 @@ func runOne(ctx context.Context, log zerolog.Logger, cfg Config, runDir string, 
 		Kwoks:             cfg.kwoks(),
 		KwokParallelism:   cfg.KwokParallelism,
 		NodeLeaseDuration: cfg.NodeLeaseDuration,
+		ControllerManager: cfg.ControllerManager,
 		APIServerPort:     cfg.APIServerPort,
 		StorePort:         cfg.StorePort,
 		KillWithParent:    !cfg.KeepRunning,
@@ -161,9 +165,6 @@ func runOne(ctx context.Context, log zerolog.Logger, cfg Config, runDir string, 
 		if err := report.WriteChart(filepath.Join(runDir, "chart.html"), r); err != nil {
 			return r, err
 		}
-	}
-	if cfg.KeepRunning && werr == nil {
-		log.Info().Str("kubeconfig", cl.Kubeconfig()).Msg("cluster left running: `localcluster down` stops it")
 	}
 	if werr == nil && !r.OK() {
 		werr = errors.New("not every pod was bound exactly once (see the report)")

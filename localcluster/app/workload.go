@@ -28,7 +28,8 @@ func runWorkload(ctx context.Context, log zerolog.Logger, cfg Config, cl *cluste
 	r := &report.Report{
 		Name: cfg.name(), Store: string(cfg.Store), Scheduler: cfg.Scheduler,
 		Schedulers: len(cl.Schedulers), Relays: len(cl.Relays), Kwoks: len(cl.Kwoks),
-		Nodes: cfg.Nodes, Pods: cfg.Pods, Started: started.UTC(),
+		ControllerManager: cl.ControllerManager != nil,
+		Nodes:             cfg.Nodes, Pods: cfg.Pods, Started: started.UTC(),
 	}
 	restCfg, err := clientcmd.BuildConfigFromFlags("", cl.Kubeconfig())
 	if err != nil {

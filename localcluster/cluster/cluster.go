@@ -1,8 +1,9 @@
 // Package cluster starts and stops the processes of one local cluster, in
 // order, each as its own process with its own log in the run directory: the
-// store (memetcd or etcd), a real kube-apiserver on it, kwok controllers (one per
-// kwok-group), and the scheduler (a distscheduler tree with relays, or upstream
-// kube-scheduler). It knows nothing of workloads or reports.
+// store (memetcd or etcd), a real kube-apiserver on it, optionally
+// kube-controller-manager, kwok controllers (one per kwok-group), and the
+// scheduler (a distscheduler tree with relays, or upstream kube-scheduler). It
+// knows nothing of workloads or reports.
 package cluster
 
 import (
@@ -54,9 +55,10 @@ type Config struct {
 	KwokParallelism int
 	// NodeLeaseDuration is the duration of the Lease kwok keeps for each
 	// node, renewed every quarter of it (0: DefaultNodeLeaseDuration, the
-	// kubelet's 40 s). Nothing here reads the Leases (no
-	// kube-controller-manager runs), so a longer one only lowers the write
-	// load: 10,000 nodes at 40 s are 1,000 Lease writes/s.
+	// kubelet's 40 s). Only the controller-manager's node lifecycle
+	// controller reads the Leases, and its grace period follows this, so a
+	// longer one only lowers the write load: 10,000 nodes at 40 s are 1,000
+	// Lease writes/s.
 	NodeLeaseDuration time.Duration
 	// StoreSplit starts a memetcd of its own for each of SplitParts (node
 	// Leases, Events, Pods) besides the default store and points
@@ -65,12 +67,17 @@ type Config struct {
 	// SplitWAL overrides a split part's WAL mode by part name ("leases":
 	// "buffered"); parts not named use SplitPart.DefaultWAL.
 	SplitWAL map[string]string
+	// ControllerManager starts kube-controller-manager (Controllers), so
+	// Deployments get pods, ServiceAccounts exist and deleted owners' objects
+	// are collected. Off for scheduling benchmarks: its watches and writes
+	// are load the figures would otherwise include.
+	ControllerManager bool
 	// APIServerPort and StorePort fix those ports (0 picks free ones).
 	APIServerPort, StorePort int
 	// KillWithParent ties every process's life to this one (run, tests).
 	KillWithParent bool
 	// Extra flags per component, appended last.
-	StoreArgs, APIServerArgs, SchedulerArgs, KwokArgs []string
+	StoreArgs, APIServerArgs, ControllerManagerArgs, SchedulerArgs, KwokArgs []string
 	// Started is called after each process is up (to record its PID).
 	Started func(*proc.Process)
 }
@@ -82,11 +89,13 @@ type Cluster struct {
 	PKI   *pki.Files
 	Store *store.Store
 	// Split are the stores of Config.StoreSplit, in SplitParts order.
-	Split      []SplitStore
-	API        *kubeapi.APIServer
-	Kwoks      []*proc.Process
-	Schedulers []*proc.Process
-	Relays     []*proc.Process
+	Split []SplitStore
+	API   *kubeapi.APIServer
+	// ControllerManager is nil unless Config.ControllerManager.
+	ControllerManager *proc.Process
+	Kwoks             []*proc.Process
+	Schedulers        []*proc.Process
+	Relays            []*proc.Process
 	// SchedulerName is what pods must name in spec.schedulerName.
 	SchedulerName string
 	procs         []*proc.Process // in start order
@@ -111,6 +120,11 @@ func Up(ctx context.Context, log zerolog.Logger, cfg Config) (_ *Cluster, err er
 	if err := c.startAPIServer(ctx); err != nil {
 		return nil, err
 	}
+	if cfg.ControllerManager {
+		if err := c.startControllerManager(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if err := c.startKwoks(ctx); err != nil {
 		return nil, err
 	}
@@ -129,6 +143,15 @@ func Up(ctx context.Context, log zerolog.Logger, cfg Config) (_ *Cluster, err er
 }
 
 func (c *Cluster) bin(name string) (string, error) { return bins.PathIn(c.cfg.BinDir, name) }
+
+// nodeLeaseDuration is the node Lease duration in whole seconds (kwok's
+// unit), DefaultNodeLeaseDuration when unset.
+func (c *Cluster) nodeLeaseDuration() time.Duration {
+	if d := c.cfg.NodeLeaseDuration.Round(time.Second); d > 0 {
+		return d
+	}
+	return DefaultNodeLeaseDuration
+}
 
 func (c *Cluster) started(p *proc.Process, what string) {
 	c.procs = append(c.procs, p)
@@ -181,9 +204,11 @@ var apiServerArgs = []string{
 	"--max-mutating-requests-inflight=2000",
 	"--enable-priority-and-fairness=false",
 	"--event-ttl=30m",
-	// This admission plugin taints every new node not-ready; the node lifecycle
-	// controller would lift the taint once kwok reports Ready, but no
-	// controller-manager runs here, so the taint would keep every pod pending.
+	// This admission plugin taints every new node not-ready until the node
+	// lifecycle controller lifts the taint once kwok reports Ready. Without
+	// the controller-manager (benchmarks) the taint would keep every pod
+	// pending; with it, every node would cost one more write. Nodes that stop
+	// renewing their Lease are still tainted by the controller.
 	"--disable-admission-plugins=TaintNodesByCondition",
 }
 

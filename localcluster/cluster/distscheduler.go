@@ -89,6 +89,8 @@ func distTree(schedulers, relays int, ports []int) []distMember {
 // member listens on loopback only, where nothing but this machine's own
 // processes reach the ports, so certificates and a gossip key would guard
 // nothing the machine does not already share.
+// Every member also serves default-scheduler, as no kube-scheduler runs
+// beside it: pods that name no scheduler are scheduled by the tree too.
 func (m distMember) args(cfgPath, kubeconfig string, tree []distMember) []string {
 	args := []string{
 		"--config=" + cfgPath,
@@ -97,6 +99,7 @@ func (m distMember) args(cfgPath, kubeconfig string, tree []distMember) []string
 		"--grpc-addr=" + m.grpcAddr,
 		"--http-addr=" + m.httpAddr,
 		"--node-selector=" + NodeSelector,
+		"--also-default-scheduler",
 		"--log-format=console",
 		// The leader's admission webhooks: pods reach the intake as they
 		// are created, and nodes get their shard label at creation.

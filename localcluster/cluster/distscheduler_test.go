@@ -73,6 +73,9 @@ func TestDistMemberArgs(t *testing.T) {
 	if v, _ := flag(args, "webhook-addr"); v != alone[0].webhookAddr {
 		t.Errorf("--webhook-addr %q, want %s", v, alone[0].webhookAddr)
 	}
+	if _, ok := flag(args, "also-default-scheduler"); !ok {
+		t.Errorf("no --also-default-scheduler: pods without a schedulerName would stay pending: %v", args)
+	}
 
 	tree := distTree(2, 1, ports)
 	seed := "127.0.0.1:3"

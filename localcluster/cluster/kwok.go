@@ -20,10 +20,7 @@ func (c *Cluster) startKwoks(ctx context.Context) error {
 	if parallelism <= 0 {
 		parallelism = DefaultKwokParallelism
 	}
-	leaseSeconds := int(c.cfg.NodeLeaseDuration.Round(time.Second) / time.Second)
-	if leaseSeconds <= 0 {
-		leaseSeconds = int(DefaultNodeLeaseDuration / time.Second)
-	}
+	leaseSeconds := int(c.nodeLeaseDuration() / time.Second)
 	stages, err := writeKwokStages(c.cfg.RunDir, parallelism)
 	if err != nil {
 		return err

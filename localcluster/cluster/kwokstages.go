@@ -44,7 +44,9 @@ options:
 // returns its path. The kwok binary has no built-in stages (it exits with "no
 // stages found"), so they are taken from kwok's module at the pinned version:
 // nodes become Ready at once and then heartbeat through their Lease; bound pods
-// become Running; deleted pods go away.
+// become Running (those of Deployments, StatefulSets, DaemonSets and Jobs
+// alike); Running pods owned by a Job become Succeeded, so Jobs complete;
+// deleted pods go away (garbage-collected ones included).
 func writeKwokStages(dir string, parallelism int) (string, error) {
 	docs := []string{
 		fmt.Sprintf(kwokOptions, parallelism),

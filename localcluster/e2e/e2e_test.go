@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -188,6 +189,7 @@ func runAndCheck(t *testing.T, st stack, nodes, pods int) {
 		{"every pod bound", r.PodsBound == pods && r.Unbound == 0},
 		{"no pod bound twice", len(r.Rebinds) == 0 && r.PodsWithManyScheduledEvents == 0},
 		{"not timed out", !r.TimedOut},
+		{"no controller-manager: run measures scheduling", !r.ControllerManager && !strings.Contains(res.stdout, "on (its load")},
 		{"at most one Scheduled event per pod", r.ScheduledEvents <= pods},
 		{"rate consistent with phase time", r.PodsSeconds > 0 && abs(r.PodsPerSecond*r.PodsSeconds-float64(pods)) < 1},
 		{"latencies ordered", 0 < r.LatencyP50Ms && r.LatencyP50Ms <= r.LatencyP99Ms && r.LatencyP99Ms <= r.LatencyMaxMs},
@@ -227,21 +229,33 @@ func runAndCheck(t *testing.T, st stack, nodes, pods int) {
 	}
 }
 
-// TestUpDown checks that up leaves the cluster running, a second up says so,
-// and down stops every process by PID.
+// TestUpDown checks that up leaves a cluster running that a person can use
+// with kubectl (useWithKubectl), prints how, that a second up says one is
+// running, and that down stops every process by PID.
 func TestUpDown(t *testing.T) {
 	binDir := requireStack(t, e2eStack)
+	bins.RequireBinary(t, "kube-controller-manager")
+	kubectlBin := bins.RequireBinary(t, "kubectl")
 	lc := localcluster(t)
 	runs := t.TempDir()
 	base := []string{"--bin-dir", binDir, "--runs-dir", runs}
 	t.Cleanup(func() { runCmd(t, lc, append([]string{"down"}, base...)...) })
 	upArgs := append(append([]string{"up"}, base...), append([]string{"--build", "never", "--nodes", "5", "--pods", "5", "--progress", "0", "--node-lease-duration", "2m"}, e2eStack.args()...)...)
-	if res := runCmd(t, lc, upArgs...); res.err != nil {
-		t.Fatalf("up: %v\n%s\n%s", res.err, res.stdout, res.stderr)
+	up := runCmd(t, lc, upArgs...)
+	if up.err != nil {
+		t.Fatalf("up: %v\n%s\n%s", up.err, up.stdout, up.stderr)
 	}
 	st, err := mustStore(t, runs).Load()
 	if err != nil || st == nil {
 		t.Fatalf("no active run after up: %v", err)
+	}
+	for _, want := range []string{"export KUBECONFIG=" + st.Kubeconfig + "\n", "localcluster down --runs-dir " + runs + "\n", "on (its load is in these figures)"} {
+		if !strings.Contains(up.stdout, want) {
+			t.Errorf("up's output lacks %q:\n%s", want, up.stdout)
+		}
+	}
+	if !slices.ContainsFunc(st.Processes, func(p runstate.Process) bool { return p.Name == "kube-controller-manager" }) {
+		t.Errorf("up started no kube-controller-manager: %+v", st.Processes)
 	}
 	for _, p := range st.Processes {
 		if !proc.Alive(p.PID) {
@@ -252,6 +266,7 @@ func TestUpDown(t *testing.T) {
 		t.Errorf("kubeconfig: %v", err)
 	}
 	checkNodeLeases(t, st.Kubeconfig, 5, 120)
+	useWithKubectl(t, kubectlBin, st.Kubeconfig, 5)
 
 	res := runCmd(t, lc, upArgs...)
 	if res.err == nil || !strings.Contains(res.stderr, "already running") || !strings.Contains(res.stderr, "localcluster down") {

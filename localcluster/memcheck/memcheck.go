@@ -28,6 +28,9 @@ type Shape struct {
 	// Relays is the number of relay-only tree members.
 	Relays int
 	Kwoks  int
+	// ControllerManager: kube-controller-manager runs, with informers of
+	// every node and pod.
+	ControllerManager bool
 }
 
 // Per-object and per-process costs in bytes. They are deliberately on the high
@@ -43,6 +46,10 @@ const (
 	perNodeMetadata  = 10 << 10  // the shard leader's node metadata informer
 	perPod           = 30 << 10  // apiserver + store + one scheduler + kwok + tracker
 	perPodScheduler  = 10 << 10  // each further scheduler: every member sees every pod
+
+	controllerManagerBase    = 100 << 20
+	perNodeControllerManager = 20 << 10 // its node informer and node lifecycle state
+	perPodControllerManager  = 15 << 10 // its pod informer
 )
 
 // SchedulerNodes returns the nodes one scheduler process holds: its shard
@@ -67,6 +74,9 @@ func Estimate(s Shape) int64 {
 		b += int64(s.Nodes) * perNodeMetadata
 	}
 	b += int64(s.Pods) * (perPod + (scheds-1)*perPodScheduler)
+	if s.ControllerManager {
+		b += controllerManagerBase + int64(s.Nodes)*perNodeControllerManager + int64(s.Pods)*perPodControllerManager
+	}
 	return b
 }
 

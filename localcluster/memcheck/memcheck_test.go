@@ -76,3 +76,14 @@ func TestParseMemAvailable(t *testing.T) {
 		t.Errorf("Available on this machine: %v", err)
 	}
 }
+
+// TestControllerManager checks that running kube-controller-manager is
+// charged for its own informers of every node and pod.
+func TestControllerManager(t *testing.T) {
+	s := Shape{Nodes: 10_000, Pods: 10_000, Schedulers: 1, Sharded: true, Kwoks: 1}
+	without := Estimate(s)
+	s.ControllerManager = true
+	if with := Estimate(s); with < without+int64(s.Nodes)*perNodeControllerManager {
+		t.Errorf("estimate with the controller-manager %s, without %s: its node informer is not counted", GiB(with), GiB(without))
+	}
+}

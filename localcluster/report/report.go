@@ -30,16 +30,19 @@ type Point struct {
 // Report is one run's figures. Durations are in seconds, latencies in
 // milliseconds, so the JSON reads without unit conversions.
 type Report struct {
-	Name       string    `json:"name"` // "memetcd+distscheduler"
-	Store      string    `json:"store"`
-	Scheduler  string    `json:"scheduler"`
-	Schedulers int       `json:"schedulers"`
-	Relays     int       `json:"relays"`
-	Kwoks      int       `json:"kwok_controllers"`
-	Nodes      int       `json:"nodes"`
-	Pods       int       `json:"pods"`
-	RunDir     string    `json:"run_dir"`
-	Started    time.Time `json:"started"`
+	Name       string `json:"name"` // "memetcd+distscheduler"
+	Store      string `json:"store"`
+	Scheduler  string `json:"scheduler"`
+	Schedulers int    `json:"schedulers"`
+	Relays     int    `json:"relays"`
+	Kwoks      int    `json:"kwok_controllers"`
+	// ControllerManager says whether kube-controller-manager ran (its
+	// watches and writes are part of the figures when it did).
+	ControllerManager bool      `json:"controller_manager"`
+	Nodes             int       `json:"nodes"`
+	Pods              int       `json:"pods"`
+	RunDir            string    `json:"run_dir"`
+	Started           time.Time `json:"started"`
 
 	// WallSeconds is the whole run, start of the first process to the last bind.
 	WallSeconds    float64 `json:"wall_seconds"`
@@ -131,6 +134,11 @@ func (r *Report) Print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "run\t%s\t(%s)\n", r.Name, r.RunDir)
 	fmt.Fprintf(tw, "scale\t%d nodes, %d pods\t%d scheduler(s), %d relay(s), %d kwok\n", r.Nodes, r.Pods, r.Schedulers, r.Relays, r.Kwoks)
+	cm := "off (scheduling only: no Deployments, ServiceAccounts or garbage collection)"
+	if r.ControllerManager {
+		cm = "on (its load is in these figures)"
+	}
+	fmt.Fprintf(tw, "controller-manager\t%s\n", cm)
 	fmt.Fprintf(tw, "wall time\t%.1f s\tstart-up %.1f s, nodes %.1f s, pods %.1f s\n", r.WallSeconds, r.StartupSeconds, r.NodesSeconds, r.PodsSeconds)
 	fmt.Fprintf(tw, "pods bound\t%d / %d\t%.1f pods/s\n", r.PodsBound, r.Pods, r.PodsPerSecond)
 	fmt.Fprintf(tw, "latency\tp50 %.0f ms\tp99 %.0f ms, max %.0f ms (create sent -> bound seen)\n", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs)

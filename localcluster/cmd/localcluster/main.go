@@ -63,6 +63,11 @@ func main() {
 			return err
 		}
 		cfg.Out = c.OutOrStdout()
+		if c.Flags().Lookup("controller-manager") != nil {
+			if cfg.ControllerManager, err = c.Flags().GetBool("controller-manager"); err != nil {
+				return err
+			}
+		}
 		cfg.Store = store.Kind(storeKind)
 		wd, _ := os.Getwd()
 		cfg.RepoRoot, _ = bins.RepoRoot(wd)
@@ -128,6 +133,14 @@ func main() {
 	}
 	for _, c := range []*cobra.Command{run, up, compare} {
 		workloadFlags(c.Flags())
+		// up leaves a cluster for people to use, so it runs the controllers;
+		// run and compare measure scheduling, so by default they do not.
+		// Each command has its own default, so the value is read from the
+		// command's flag set (resolve), not bound to cfg.
+		fs := c.Flags()
+		fs.Bool("controller-manager", c == up,
+			"run kube-controller-manager (Deployments, Jobs, ServiceAccounts, garbage collection, node lifecycle); default on for up, off for run and compare, whose figures then measure scheduling alone")
+		command.BindEnv(fs, "controller-manager", "LOCALCLUSTER_CONTROLLER_MANAGER")
 	}
 	root.Cmd.AddCommand(run, up, compare, down)
 	command.Execute(root.Cmd)
