@@ -14,9 +14,7 @@ import (
 	"time"
 
 	"github.com/k8s1m/k8s1m/distscheduler/app"
-	"github.com/k8s1m/k8s1m/distscheduler/tree"
-	"github.com/k8s1m/k8s1m/distscheduler/tree/relaytree"
-	"github.com/k8s1m/k8s1m/relay"
+	"github.com/k8s1m/k8s1m/distscheduler/internal/testtree"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
@@ -90,7 +88,7 @@ func runChild() int {
 		defer pprof.StopCPUProfile()
 	}
 
-	join := relayTrees()
+	join := testtree.Relay()
 	regs := make([]*prometheus.Registry, n)
 	var ready sync.WaitGroup
 	var wg sync.WaitGroup
@@ -175,32 +173,6 @@ func runChild() int {
 	stop()
 	wg.Wait()
 	return 0
-}
-
-// relayTrees joins every member started so far through the real relay on
-// loopback, as separate processes would (memberlist gossip, gRPC).
-func relayTrees() func(ctx context.Context, cfg app.Config, scheduling bool) (tree.Tree, func(), error) {
-	var mu sync.Mutex
-	var seeds []string
-	return func(ctx context.Context, cfg app.Config, scheduling bool) (tree.Tree, func(), error) {
-		rc := relay.DefaultLocalConfig()
-		cfg.Relay = &rc
-		cfg.GRPCAddr = "127.0.0.1:0"
-		cfg.GossipAddr = "127.0.0.1"
-		cfg.GossipPort = 0
-		cfg.JoinRetry = 200 * time.Millisecond
-		mu.Lock()
-		cfg.Seeds = append([]string(nil), seeds...)
-		mu.Unlock()
-		tr, leave, err := app.RelayTree(ctx, cfg, scheduling)
-		if err != nil {
-			return nil, nil, err
-		}
-		mu.Lock()
-		seeds = append(seeds, tr.(*relaytree.Member).GossipAddr())
-		mu.Unlock()
-		return tr, leave, nil
-	}
 }
 
 func heapAfterGC() uint64 {

@@ -1,15 +1,9 @@
 package integration
 
 import (
-	"context"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/k8s1m/k8s1m/distscheduler/app"
-	"github.com/k8s1m/k8s1m/distscheduler/tree"
-	"github.com/k8s1m/k8s1m/distscheduler/tree/relaytree"
-	"github.com/k8s1m/k8s1m/relay"
+	"github.com/k8s1m/k8s1m/distscheduler/internal/testtree"
 )
 
 // TestShardedSchedulingRelay runs three members joined by the real relay
@@ -28,28 +22,6 @@ func TestShardedSchedulingRelay(t *testing.T) {
 // relayTrees returns, per member name, a tree function that joins the
 // members started so far through the real relay on loopback.
 func relayTrees() func(name string) treeFunc {
-	var mu sync.Mutex
-	var seeds []string // gossip addresses of the members started so far
-	return func(name string) treeFunc {
-		return func(ctx context.Context, cfg app.Config, scheduling bool) (tree.Tree, func(), error) {
-			rc := relay.DefaultLocalConfig()
-			cfg.Relay = &rc
-			cfg.GRPCAddr = "127.0.0.1:0"
-			cfg.GossipAddr = "127.0.0.1"
-			cfg.GossipPort = 0
-			cfg.JoinRetry = 200 * time.Millisecond
-			mu.Lock()
-			cfg.Seeds = append([]string(nil), seeds...)
-			mu.Unlock()
-			tr, leave, err := app.RelayTree(ctx, cfg, scheduling)
-			if err != nil {
-				return nil, nil, err
-			}
-			m := tr.(*relaytree.Member)
-			mu.Lock()
-			seeds = append(seeds, m.GossipAddr())
-			mu.Unlock()
-			return tr, leave, nil
-		}
-	}
+	join := testtree.Relay()
+	return func(string) treeFunc { return join }
 }
