@@ -48,8 +48,8 @@ const (
 	perPodScheduler  = 10 << 10  // each further scheduler: every member sees every pod
 
 	controllerManagerBase    = 100 << 20
-	perNodeControllerManager = 20 << 10 // its node informer and node lifecycle state
-	perPodControllerManager  = 15 << 10 // its pod informer
+	perNodeControllerManager = 40 << 10 // its node informer and node lifecycle state
+	perPodControllerManager  = 25 << 10 // its pod informer (674 MiB peak at 10K nodes and pods)
 )
 
 // SchedulerNodes returns the nodes one scheduler process holds: its shard
