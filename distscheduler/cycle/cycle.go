@@ -28,6 +28,7 @@ import (
 	"github.com/k8s1m/k8s1m/distscheduler/tree"
 	"github.com/rs/zerolog"
 	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
@@ -268,7 +269,7 @@ func (c *Cycle) bind(ctx context.Context, b *bid, waitPermit bool) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Labels: c.cfg.BindingLabels},
 		Target:     v1.ObjectReference{Kind: "Node", Name: b.node},
 	}
-	if err := c.cfg.Client.CoreV1().Pods(pod.Namespace).Bind(ctx, binding, metav1.CreateOptions{}); err != nil {
+	if err := c.postBinding(ctx, binding); err != nil {
 		c.undo(ctx, b, fmt.Errorf("binding: %w", err))
 		return
 	}
@@ -277,6 +278,29 @@ func (c *Cycle) bind(ctx context.Context, b *bid, waitPermit bool) {
 		"Successfully assigned %v/%v to %v", pod.Namespace, pod.Name, b.node)
 	c.cfg.Metrics.bindDuration.Observe(time.Since(start).Seconds())
 	c.cfg.Metrics.items.WithLabelValues(resultWon).Inc()
+}
+
+// notStoredRetries spaces the Binding retries of a pod the API server does
+// not have yet (about 1.5 s in all).
+var notStoredRetries = []time.Duration{20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond,
+	200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond}
+
+// postBinding posts the Binding. A pod the leader learned of from its
+// admission webhook can reach the winner before the API server has stored
+// it: a NotFound is retried for a moment (the Binding's UID precondition
+// still binds only that pod).
+func (c *Cycle) postBinding(ctx context.Context, binding *v1.Binding) error {
+	for i := 0; ; i++ {
+		err := c.cfg.Client.CoreV1().Pods(binding.Namespace).Bind(ctx, binding, metav1.CreateOptions{})
+		if err == nil || !apierrors.IsNotFound(err) || i == len(notStoredRetries) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(notStoredRetries[i]):
+		}
+	}
 }
 
 // undo unreserves and forgets a won pod whose binding steps failed; the

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -96,6 +97,9 @@ type member struct {
 	cache    internalcache.Cache
 	mu       sync.Mutex
 	bindings []*v1.Binding
+	// notStored is how many Bindings to answer NotFound first (a pod the
+	// API server has not stored yet).
+	notStored int
 }
 
 func newMember(t *testing.T) *member {
@@ -118,6 +122,10 @@ func newMember(t *testing.T) *member {
 		}
 		m.mu.Lock()
 		defer m.mu.Unlock()
+		if m.notStored > 0 {
+			m.notStored--
+			return true, nil, apierrors.NewNotFound(v1.Resource("pods"), a.(k8stesting.CreateAction).GetObject().(*v1.Binding).Name)
+		}
 		m.bindings = append(m.bindings, a.(k8stesting.CreateAction).GetObject().(*v1.Binding))
 		return true, nil, nil
 	})
@@ -218,6 +226,20 @@ func TestInFlightBidsHoldTheirNodes(t *testing.T) {
 	if n := len(m.bound()); n != 1 {
 		t.Fatalf("%d bindings, want only the winner's", n)
 	}
+}
+
+// A pod that reached the winner before the API server stored it (the
+// leader heard of it from its admission webhook) is bound once it is there.
+func TestBindingWaitsForThePodToBeStored(t *testing.T) {
+	m := newMember(t)
+	m.mu.Lock()
+	m.notStored = 2
+	m.mu.Unlock()
+	a := item(t, "a", "100m")
+	m.cyc.Offer(a)
+	m.tree.bid(t, a.Key)
+	m.tree.verdict(a.Key, tree.Verdict{Win: true})
+	waitFor(t, "a's binding", func() bool { return len(m.bound()) == 1 })
 }
 
 // A pod the member cannot read is answered "no feasible node" with why.
