@@ -8,6 +8,7 @@ package tree
 
 import (
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/k8s1m/k8s1m/relay"
@@ -87,3 +88,40 @@ type Tree interface {
 
 // ErrClosed is returned once a tree member has left the tree.
 var ErrClosed = errors.New("tree member closed")
+
+// Hooks holds the receivers a tree implementation hands items and
+// decisions to; implementations embed it for OnItem and OnDecision.
+type Hooks struct {
+	onItem     atomic.Pointer[func(Item)]
+	onDecision atomic.Pointer[func(Decision)]
+}
+
+// OnItem implements Member.OnItem.
+func (h *Hooks) OnItem(f func(Item)) { setHook(&h.onItem, f, f == nil) }
+
+// OnDecision implements Root.OnDecision.
+func (h *Hooks) OnDecision(f func(Decision)) { setHook(&h.onDecision, f, f == nil) }
+
+// Item hands it to the item receiver; false when there is none.
+func (h *Hooks) Item(it Item) bool {
+	f := h.onItem.Load()
+	if f != nil {
+		(*f)(it)
+	}
+	return f != nil
+}
+
+// Decision hands d to the decision receiver, if any.
+func (h *Hooks) Decision(d Decision) {
+	if f := h.onDecision.Load(); f != nil {
+		(*f)(d)
+	}
+}
+
+func setHook[F any](p *atomic.Pointer[F], f F, isNil bool) {
+	if isNil {
+		p.Store(nil)
+		return
+	}
+	p.Store(&f)
+}

@@ -43,8 +43,7 @@ type Member struct {
 	log    zerolog.Logger
 	joined atomic.Bool
 
-	onItem     atomic.Pointer[func(tree.Item)]
-	onDecision atomic.Pointer[func(tree.Decision)]
+	tree.Hooks
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -144,26 +143,6 @@ func (m *Member) Members() []string {
 	return out
 }
 
-// OnItem implements tree.Member: f receives every item that reaches this
-// member, on the relay's receiving stream (it must not block).
-func (m *Member) OnItem(f func(tree.Item)) {
-	if f == nil {
-		m.onItem.Store(nil)
-		return
-	}
-	m.onItem.Store(&f)
-}
-
-// OnDecision implements tree.Root: f receives the decisions of items this
-// member submitted (the root's intake); nil drops them. It must not block.
-func (m *Member) OnDecision(f func(tree.Decision)) {
-	if f == nil {
-		m.onDecision.Store(nil)
-		return
-	}
-	m.onDecision.Store(&f)
-}
-
 // Submit implements tree.Root: one relay item per tree item, the pod in its
 // payload, all decided at the latest deadline after now.
 func (m *Member) Submit(deadline time.Duration, items ...tree.Item) ([]uint64, error) {
@@ -182,18 +161,12 @@ func (m *Member) Submit(deadline time.Duration, items ...tree.Item) ([]uint64, e
 	return ids, nil
 }
 
-func (m *Member) handleDecision(d relay.Decision) {
-	if f := m.onDecision.Load(); f != nil {
-		(*f)(d)
-	}
-}
+func (m *Member) handleDecision(d relay.Decision) { m.Decision(d) }
 
 // handleItem hands an arriving item to the member; it runs on the relay's
 // receiving stream, and so does the receiver (which only queues it).
 func (m *Member) handleItem(it relay.Item) {
-	if f := m.onItem.Load(); f != nil {
-		(*f)(tree.Item{Key: it.Key, Pod: it.Payload, Deadline: it.Deadline, Ref: it})
-	}
+	m.Item(tree.Item{Key: it.Key, Pod: it.Payload, Deadline: it.Deadline, Ref: it})
 }
 
 // Report implements tree.Member.

@@ -15,11 +15,9 @@ import (
 
 // Tree is a one-member tree; it implements tree.Tree.
 type Tree struct {
+	tree.Hooks
 	name   string
 	nextID atomic.Uint64
-
-	onItem     atomic.Pointer[func(tree.Item)]
-	onDecision atomic.Pointer[func(tree.Decision)]
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -39,24 +37,6 @@ func (t *Tree) Self() string { return t.name }
 // Members implements tree.Member: the member itself.
 func (t *Tree) Members() []string { return []string{t.name} }
 
-// OnItem implements tree.Member.
-func (t *Tree) OnItem(f func(tree.Item)) {
-	if f == nil {
-		t.onItem.Store(nil)
-		return
-	}
-	t.onItem.Store(&f)
-}
-
-// OnDecision implements tree.Root.
-func (t *Tree) OnDecision(f func(tree.Decision)) {
-	if f == nil {
-		t.onDecision.Store(nil)
-		return
-	}
-	t.onDecision.Store(&f)
-}
-
 // Submit implements tree.Root: each item goes straight to the member.
 func (t *Tree) Submit(deadline time.Duration, items ...tree.Item) ([]uint64, error) {
 	if t.closed.Load() {
@@ -69,13 +49,10 @@ func (t *Tree) Submit(deadline time.Duration, items ...tree.Item) ([]uint64, err
 		items[i].Deadline = dl
 		items[i].Ref = ids[i]
 	}
-	f := t.onItem.Load()
 	for _, it := range items {
-		if f == nil {
+		if !t.Item(it) {
 			t.decide(it, tree.Bid{Reason: "the member does not schedule"}, false)
-			continue
 		}
-		(*f)(it)
 	}
 	return ids, nil
 }
@@ -87,10 +64,6 @@ func (t *Tree) Report(it tree.Item, bid tree.Bid, done func(tree.Verdict)) {
 }
 
 func (t *Tree) decide(it tree.Item, bid tree.Bid, reported bool) {
-	f := t.onDecision.Load()
-	if f == nil {
-		return
-	}
 	id, _ := it.Ref.(uint64)
 	d := tree.Decision{RequestID: id, Key: it.Key, Gatherer: t.name}
 	switch {
@@ -102,5 +75,5 @@ func (t *Tree) decide(it tree.Item, bid tree.Bid, reported bool) {
 	default:
 		d.Reason = bid.Reason
 	}
-	(*f)(d)
+	t.Decision(d)
 }
