@@ -372,18 +372,32 @@ spec:
 			t.Fatal(err)
 		}
 	}
-	// Poll until the member has tried the pod (its attempts counter appears).
+	// Poll until the member has tried the pod: with no node, the leader's
+	// item comes back unschedulable from the only member.
 	url := "http://" + addr + "/metrics"
+	tried := regexp.MustCompile(`(?m)^distscheduler_cycle_items_total\{result="unschedulable"\} [1-9]`)
 	for {
 		body := scrape(t, ctx, http.DefaultClient, url)
-		if strings.Contains(body, "scheduler_schedule_attempts_total{") || ctx.Err() != nil {
+		if tried.MatchString(body) {
 			return body
 		}
 		select {
 		case <-ctx.Done():
+			t.Fatalf("distscheduler never reported the unschedulable pod: %v\n%s", ctx.Err(), grepLines(body, "distscheduler_"))
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// grepLines returns body's lines that contain s, for a failure message.
+func grepLines(body, s string) string {
+	var out []string
+	for _, l := range strings.Split(body, "\n") {
+		if strings.Contains(l, s) && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 var registeredName = regexp.MustCompile(`"(distscheduler_[a-z0-9_]+)"`)
