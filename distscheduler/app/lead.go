@@ -120,6 +120,7 @@ func (l *leadership) lead(ctx context.Context) {
 			Client:         l.cc.Client,
 			SchedulerNames: schedulerNames(l.cc),
 			Root:           l.root,
+			Members:        l.root.Members,
 			Deadline:       l.cfg.GatherDeadline(),
 			InFlight:       l.cfg.InFlightItems(),
 			KeyOf:          cycle.Key,

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/k8s1m/k8s1m/distscheduler/plugins/distpermit"
+	"github.com/k8s1m/k8s1m/distscheduler/podstatus"
 	"github.com/k8s1m/k8s1m/distscheduler/selector"
 	"github.com/k8s1m/k8s1m/distscheduler/tree"
 	"github.com/rs/zerolog"
@@ -313,7 +314,26 @@ func (c *Cycle) undo(ctx context.Context, b *bid, err error) {
 	c.bindFailed(b.pod, b.node, err)
 }
 
+// bindFailed gives a won pod back to the leader: it marks the pod
+// PodScheduled=False with reason SchedulerError (as upstream's failure
+// handler does), which the leader's pending-pod watch sees, so the pod is
+// submitted again at once. Not when the Binding was refused because the pod
+// is bound already or gone: then there is nothing to give back.
 func (c *Cycle) bindFailed(pod *v1.Pod, node string, err error) {
 	c.cfg.Metrics.items.WithLabelValues(resultBindFailed).Inc()
-	c.cfg.Log.Warn().Err(err).Str("pod", Key(pod)).Str("node", node).Msg("won pod not bound; the leader submits it again")
+	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+		c.cfg.Log.Info().Err(err).Str("pod", Key(pod)).Str("node", node).Msg("won pod already bound or gone")
+		return
+	}
+	c.cfg.Log.Warn().Err(err).Str("pod", Key(pod)).Str("node", node).Msg("won pod not bound; giving it back to the leader")
+	msg := fmt.Sprintf("member %s could not bind the pod to node %s: %v", c.cfg.Tree.Self(), node, err)
+	c.binds.Add(1)
+	go func() {
+		defer c.binds.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := podstatus.MarkNotScheduled(ctx, c.cfg.Client, pod, v1.PodReasonSchedulerError, msg); err != nil {
+			c.cfg.Log.Warn().Err(err).Str("pod", Key(pod)).Msg("could not give the pod back; the leader's recheck will")
+		}
+	}()
 }

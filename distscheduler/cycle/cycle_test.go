@@ -2,7 +2,9 @@ package cycle
 
 import (
 	"context"
+	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/k8s1m/k8s1m/distscheduler/selector"
 	"github.com/k8s1m/k8s1m/distscheduler/tree"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -100,6 +103,10 @@ type member struct {
 	// notStored is how many Bindings to answer NotFound first (a pod the
 	// API server has not stored yet).
 	notStored int
+	// bindErr, when set, answers every Binding.
+	bindErr error
+	// givenBack are the SchedulerError status patches, by pod name.
+	givenBack []string
 }
 
 func newMember(t *testing.T) *member {
@@ -122,12 +129,24 @@ func newMember(t *testing.T) *member {
 		}
 		m.mu.Lock()
 		defer m.mu.Unlock()
+		if m.bindErr != nil {
+			return true, nil, m.bindErr
+		}
 		if m.notStored > 0 {
 			m.notStored--
 			return true, nil, apierrors.NewNotFound(v1.Resource("pods"), a.(k8stesting.CreateAction).GetObject().(*v1.Binding).Name)
 		}
 		m.bindings = append(m.bindings, a.(k8stesting.CreateAction).GetObject().(*v1.Binding))
 		return true, nil, nil
+	})
+	cs.PrependReactor("patch", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		pa := a.(k8stesting.PatchAction)
+		if pa.GetSubresource() == "status" && strings.Contains(string(pa.GetPatch()), v1.PodReasonSchedulerError) {
+			m.mu.Lock()
+			m.givenBack = append(m.givenBack, pa.GetName())
+			m.mu.Unlock()
+		}
+		return true, &v1.Pod{}, nil
 	})
 	snapshot := internalcache.NewEmptySnapshot()
 	fw, err := tf.NewFramework(ctx, []tf.RegisterPluginFunc{
@@ -240,6 +259,46 @@ func TestBindingWaitsForThePodToBeStored(t *testing.T) {
 	m.tree.bid(t, a.Key)
 	m.tree.verdict(a.Key, tree.Verdict{Win: true})
 	waitFor(t, "a's binding", func() bool { return len(m.bound()) == 1 })
+}
+
+// A winner whose Binding fails gives the pod back (PodScheduled=False,
+// SchedulerError, which the leader's watch sees); one whose Binding is
+// refused because the pod is bound already does not.
+func TestFailedBindingGivesThePodBack(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		err  error
+		back bool
+	}{
+		{"server error", apierrors.NewInternalError(errors.New("store unavailable")), true},
+		{"already bound", apierrors.NewConflict(v1.Resource("pods/binding"), "a", errors.New("pod a is already assigned to node n1")), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newMember(t)
+			m.mu.Lock()
+			m.bindErr = tt.err
+			m.mu.Unlock()
+			a := item(t, "a", "100m")
+			m.cyc.Offer(a)
+			m.tree.bid(t, a.Key)
+			m.tree.verdict(a.Key, tree.Verdict{Win: true})
+			waitFor(t, "the failed binding", func() bool {
+				return testutil.ToFloat64(m.cyc.cfg.Metrics.items.WithLabelValues(resultBindFailed)) == 1
+			})
+			if tt.back {
+				waitFor(t, "the pod given back", func() bool {
+					m.mu.Lock()
+					defer m.mu.Unlock()
+					return len(m.givenBack) == 1 && m.givenBack[0] == "a"
+				})
+			}
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			if !tt.back && len(m.givenBack) != 0 {
+				t.Fatalf("pod given back after %v", tt.err)
+			}
+		})
+	}
 }
 
 // A pod the member cannot read is answered "no feasible node" with why.

@@ -4,20 +4,23 @@
 // that gather deadlines are not spent waiting in a backlog. A pod whose
 // decision had no winner is reported unschedulable (PodScheduled=False, a
 // FailedScheduling event) and submitted again with backoff while it stays
-// pending; a pod whose winner never bound it is submitted again too. Only the
+// pending. A won pod is submitted again when its winner gives it back (the
+// winner's binding steps failed: it marks the pod PodScheduled=False,
+// SchedulerError), when its winner leaves the tree before binding it, or, as a
+// last resort, when it is still pending Recheck after the win. Only the
 // Lease holder runs it, so gossip can never make two roots.
 package intake
 
 import (
 	"container/heap"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/k8s1m/k8s1m/distscheduler/podstatus"
 	"github.com/k8s1m/k8s1m/distscheduler/tree"
 	"github.com/rs/zerolog"
 	v1 "k8s.io/api/core/v1"
@@ -47,8 +50,15 @@ type Config struct {
 	// InitialBackoff and MaxBackoff space the submissions of a pod nobody
 	// could place (defaults 1s and 10s, upstream's pod backoff).
 	InitialBackoff, MaxBackoff time.Duration
-	// Recheck is how long after a win a still-unbound pod is submitted again
-	// (its winner died or failed to bind); default 10 × Deadline.
+	// Members lists the live scheduling members (tree.Member.Members): a
+	// pod whose winner is no longer among them is submitted again at once.
+	// Nil leaves such pods to Recheck.
+	Members func() []string
+	// Recheck is how long after a win a pod still pending is submitted
+	// again although its winner is alive and did not give it back (a lost
+	// status write, a Binding stuck in a slow API server); default 60 s. A
+	// second Binding of a pod the first one bound is refused by the API
+	// server, so a short Recheck costs requests, never a double binding.
 	Recheck time.Duration
 	// KeyOf names a pod in the tree (selector.PodKey).
 	KeyOf func(*v1.Pod) string
@@ -76,7 +86,7 @@ func (c *Config) defaults() error {
 		c.MaxBackoff = 10 * time.Second
 	}
 	if c.Recheck <= 0 {
-		c.Recheck = 10 * c.Deadline
+		c.Recheck = max(60*time.Second, 10*c.Deadline)
 	}
 	if c.OfferGrace <= 0 {
 		c.OfferGrace = 30 * time.Second
@@ -95,6 +105,7 @@ type podState struct {
 	attempts int    // decisions without a winner in a row
 	due      time.Time
 	wonAt    time.Time
+	winner   string // the member told to bind it, while wonAt is set
 	lastMsg  string // last unschedulable message written
 	index    int
 	// offeredAt is when the webhook offered the pod; zero once the watch
@@ -147,7 +158,7 @@ func Run(ctx context.Context, cfg Config) error {
 	inf := factory.Core().V1().Pods().Informer()
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { in.upsert(o) },
-		UpdateFunc: func(_, o any) { in.upsert(o) },
+		UpdateFunc: in.update,
 		DeleteFunc: in.remove,
 	}); err != nil {
 		return fmt.Errorf("intake pod handler: %w", err)
@@ -203,6 +214,28 @@ func (in *intake) relevant(p *v1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// update takes a pending pod's change; a winner marking it SchedulerError
+// gives it back.
+func (in *intake) update(old, cur any) {
+	in.upsert(cur)
+	o, _ := old.(*v1.Pod)
+	p, ok := cur.(*v1.Pod)
+	if !ok || !in.relevant(p) || !podstatus.SchedulerErrorAdded(o, p) {
+		return
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	st := in.pods[p.UID]
+	if st == nil || st.wonAt.IsZero() || st.inFlight != 0 || st.queued {
+		return
+	}
+	in.cfg.Log.Debug().Str("pod", st.key).Str("winner", st.winner).Msg("winner gave the pod back; submitting it again")
+	st.wonAt, st.winner = time.Time{}, ""
+	in.cfg.Metrics.resubmitted.WithLabelValues("given_back").Inc()
+	in.pushLocked(st)
+	in.signal()
 }
 
 func (in *intake) upsert(o any) {
@@ -328,7 +361,7 @@ func (in *intake) submitReady() {
 	for i, st := range batch {
 		in.cfg.Log.Debug().Uint64("request", ids[i]).Str("pod", st.key).Msg("submitted")
 		st.inFlight = ids[i]
-		st.wonAt = time.Time{}
+		st.wonAt, st.winner = time.Time{}, ""
 		in.byID[ids[i]] = st.pod.UID
 	}
 	in.cfg.Metrics.inFlight.Set(float64(len(in.byID)))
@@ -377,7 +410,7 @@ func (in *intake) applyLocked(d tree.Decision) {
 		in.cfg.Metrics.decisions.WithLabelValues("winner").Inc()
 		if st != nil {
 			st.attempts = 0
-			st.wonAt = time.Now()
+			st.wonAt, st.winner = time.Now(), d.Winner
 		}
 		return
 	}
@@ -407,9 +440,17 @@ func (in *intake) applyLocked(d tree.Decision) {
 	}
 }
 
-// requeueDue makes pods whose backoff ended, or whose winner never bound
-// them, ready again.
+// requeueDue makes pods whose backoff ended, or whose winner left the tree
+// or never bound them, ready again.
 func (in *intake) requeueDue(now time.Time) {
+	var live map[string]bool
+	if in.cfg.Members != nil {
+		ms := in.cfg.Members()
+		live = make(map[string]bool, len(ms))
+		for _, m := range ms {
+			live[m] = true
+		}
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	n := 0
@@ -427,8 +468,17 @@ func (in *intake) requeueDue(now time.Time) {
 		}
 		switch {
 		case !st.wonAt.IsZero():
-			if now.Sub(st.wonAt) >= in.cfg.Recheck {
-				in.cfg.Metrics.resubmitted.WithLabelValues("unbound_winner").Inc()
+			why := ""
+			switch {
+			case live != nil && !live[st.winner]:
+				why = "winner_left"
+			case now.Sub(st.wonAt) >= in.cfg.Recheck:
+				why = "unbound_winner"
+			}
+			if why != "" {
+				in.cfg.Log.Debug().Str("pod", st.key).Str("winner", st.winner).Str("why", why).Msg("won pod still pending; submitting it again")
+				st.wonAt, st.winner = time.Time{}, ""
+				in.cfg.Metrics.resubmitted.WithLabelValues(why).Inc()
 				in.pushLocked(st)
 				n++
 			}
@@ -457,20 +507,7 @@ func (in *intake) writeUnschedulable(ctx context.Context, rec record.EventRecord
 		case u = <-in.unsched:
 		}
 		rec.Event(u.pod, v1.EventTypeWarning, "FailedScheduling", u.msg)
-		patch, err := json.Marshal(map[string]any{
-			"metadata": map[string]any{"uid": u.pod.UID},
-			"status": map[string]any{"conditions": []v1.PodCondition{{
-				Type:               v1.PodScheduled,
-				Status:             v1.ConditionFalse,
-				Reason:             v1.PodReasonUnschedulable,
-				Message:            u.msg,
-				LastTransitionTime: metav1.Now(),
-			}}},
-		})
-		if err != nil {
-			continue
-		}
-		if _, err := in.cfg.Client.CoreV1().Pods(u.pod.Namespace).Patch(ctx, u.pod.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
+		if err := podstatus.MarkNotScheduled(ctx, in.cfg.Client, u.pod, v1.PodReasonUnschedulable, u.msg); err != nil {
 			in.cfg.Log.Warn().Err(err).Str("pod", u.pod.Namespace+"/"+u.pod.Name).Msg("could not mark pod unschedulable")
 		}
 	}

@@ -1,0 +1,142 @@
+package intake
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/k8s1m/k8s1m/distscheduler/cycle"
+	"github.com/k8s1m/k8s1m/distscheduler/internal/testcluster"
+	"github.com/k8s1m/k8s1m/distscheduler/podstatus"
+	"github.com/k8s1m/k8s1m/distscheduler/tree"
+	"github.com/k8s1m/k8s1m/distscheduler/tree/solo"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// TestWonPodSubmittedAgain runs the intake against a real kube-apiserver on
+// the test store, with the one-member tree as its root. The test plays the
+// member: it wins every item and never binds. A won pod must be submitted
+// again when the winner gives it back (SchedulerError) or leaves the tree,
+// and not while the winner is alive and silent.
+func TestWonPodSubmittedAgain(t *testing.T) {
+	c := testcluster.Start(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "intake"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// run starts an intake for one scheduler name; every item reaching the
+	// member wins on node n1 and is handed to the test on items.
+	run := func(t *testing.T, sched string, alive *atomic.Bool) (items chan tree.Item, m *Metrics) {
+		root := solo.New("member-0")
+		items = make(chan tree.Item, 16)
+		root.OnItem(func(it tree.Item) {
+			items <- it
+			root.Report(it, tree.Bid{Node: "n1", Score: 1}, func(tree.Verdict) {})
+		})
+		m = NewMetrics(nil)
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			err := Run(rctx, Config{
+				Client: c.Client, SchedulerNames: []string{sched}, Root: root,
+				Members: func() []string {
+					if alive.Load() {
+						return root.Members()
+					}
+					return nil
+				},
+				Deadline: time.Second, InFlight: 4, Recheck: 10 * time.Minute,
+				KeyOf: cycle.Key, Metrics: m, Log: zerolog.Nop(),
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+		t.Cleanup(func() { stop(); <-done })
+		return items, m
+	}
+	next := func(t *testing.T, items chan tree.Item, what string) tree.Item {
+		t.Helper()
+		select {
+		case it := <-items:
+			return it
+		case <-ctx.Done():
+			t.Fatalf("no item %s: %v", what, ctx.Err())
+			return tree.Item{}
+		}
+	}
+	// won waits until the intake has applied n winning decisions.
+	won := func(t *testing.T, m *Metrics, n float64) {
+		t.Helper()
+		for testutil.ToFloat64(m.decisions.WithLabelValues("winner")) < n {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("intake never applied decision %v", n)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+
+	t.Run("given back", func(t *testing.T) {
+		alive := &atomic.Bool{}
+		alive.Store(true)
+		items, m := run(t, "sched-given-back", alive)
+		pod := createPod(t, ctx, c.Client, "given-back", "sched-given-back")
+		first := next(t, items, "for the new pod")
+		if first.Key != cycle.Key(pod) {
+			t.Fatalf("item key %q, want %q", first.Key, cycle.Key(pod))
+		}
+		won(t, m, 1)
+		// A live winner that says nothing: no second item.
+		select {
+		case it := <-items:
+			t.Fatalf("pod submitted again while its winner is alive and silent: %s", it.Key)
+		case <-time.After(2 * time.Second):
+		}
+		if err := podstatus.MarkNotScheduled(ctx, c.Client, pod, v1.PodReasonSchedulerError, "test: binding failed"); err != nil {
+			t.Fatal(err)
+		}
+		if it := next(t, items, "after the winner gave the pod back"); it.Key != first.Key {
+			t.Fatalf("resubmitted %q, want %q", it.Key, first.Key)
+		}
+		if n := testutil.ToFloat64(m.resubmitted.WithLabelValues("given_back")); n != 1 {
+			t.Fatalf("given_back resubmissions %v, want 1", n)
+		}
+	})
+
+	t.Run("winner left", func(t *testing.T) {
+		alive := &atomic.Bool{}
+		alive.Store(true)
+		items, m := run(t, "sched-winner-left", alive)
+		pod := createPod(t, ctx, c.Client, "winner-left", "sched-winner-left")
+		first := next(t, items, "for the new pod")
+		won(t, m, 1)
+		alive.Store(false)
+		if it := next(t, items, "after the winner left"); it.Key != first.Key || it.Key != cycle.Key(pod) {
+			t.Fatalf("resubmitted %q, want %q", it.Key, first.Key)
+		}
+		if n := testutil.ToFloat64(m.resubmitted.WithLabelValues("winner_left")); n != 1 {
+			t.Fatalf("winner_left resubmissions %v, want 1", n)
+		}
+	})
+}
+
+func createPod(t *testing.T, ctx context.Context, client kubernetes.Interface, name, sched string) *v1.Pod {
+	t.Helper()
+	p, err := client.CoreV1().Pods("intake").Create(ctx, &v1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: v1.PodSpec{SchedulerName: sched, Containers: []v1.Container{{Name: "c", Image: "registry.example.org/pause:1"}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
