@@ -88,6 +88,65 @@ func (Outcome) EnumDescriptor() ([]byte, []int) {
 	return file_relay_v1_relay_proto_rawDescGZIP(), []int{0}
 }
 
+// NoWinner is why a decision names no winner.
+type NoWinner int32
+
+const (
+	// NO_WINNER_UNSPECIFIED: the decision has a winner (or the sender predates
+	// this field).
+	NoWinner_NO_WINNER_UNSPECIFIED NoWinner = 0
+	// NO_WINNER_NO_FEASIBLE_NODE: members reported, none with a node that fits.
+	NoWinner_NO_WINNER_NO_FEASIBLE_NODE NoWinner = 1
+	// NO_WINNER_NO_REPORTS: no member reported before the deadline.
+	NoWinner_NO_WINNER_NO_REPORTS NoWinner = 2
+	// NO_WINNER_NO_DECISION: the origin heard from no gatherer in time and
+	// decided itself.
+	NoWinner_NO_WINNER_NO_DECISION NoWinner = 3
+)
+
+// Enum value maps for NoWinner.
+var (
+	NoWinner_name = map[int32]string{
+		0: "NO_WINNER_UNSPECIFIED",
+		1: "NO_WINNER_NO_FEASIBLE_NODE",
+		2: "NO_WINNER_NO_REPORTS",
+		3: "NO_WINNER_NO_DECISION",
+	}
+	NoWinner_value = map[string]int32{
+		"NO_WINNER_UNSPECIFIED":      0,
+		"NO_WINNER_NO_FEASIBLE_NODE": 1,
+		"NO_WINNER_NO_REPORTS":       2,
+		"NO_WINNER_NO_DECISION":      3,
+	}
+)
+
+func (x NoWinner) Enum() *NoWinner {
+	p := new(NoWinner)
+	*p = x
+	return p
+}
+
+func (x NoWinner) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (NoWinner) Descriptor() protoreflect.EnumDescriptor {
+	return file_relay_v1_relay_proto_enumTypes[1].Descriptor()
+}
+
+func (NoWinner) Type() protoreflect.EnumType {
+	return &file_relay_v1_relay_proto_enumTypes[1]
+}
+
+func (x NoWinner) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use NoWinner.Descriptor instead.
+func (NoWinner) EnumDescriptor() ([]byte, []int) {
+	return file_relay_v1_relay_proto_rawDescGZIP(), []int{1}
+}
+
 // Role is what a member does in the tree.
 type Role int32
 
@@ -129,11 +188,11 @@ func (x Role) String() string {
 }
 
 func (Role) Descriptor() protoreflect.EnumDescriptor {
-	return file_relay_v1_relay_proto_enumTypes[1].Descriptor()
+	return file_relay_v1_relay_proto_enumTypes[2].Descriptor()
 }
 
 func (Role) Type() protoreflect.EnumType {
-	return &file_relay_v1_relay_proto_enumTypes[1]
+	return &file_relay_v1_relay_proto_enumTypes[2]
 }
 
 func (x Role) Number() protoreflect.EnumNumber {
@@ -142,7 +201,7 @@ func (x Role) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Role.Descriptor instead.
 func (Role) EnumDescriptor() ([]byte, []int) {
-	return file_relay_v1_relay_proto_rawDescGZIP(), []int{1}
+	return file_relay_v1_relay_proto_rawDescGZIP(), []int{2}
 }
 
 // Item is one unit of work: an opaque payload (for k8s1m a pod encoded as
@@ -679,10 +738,15 @@ type Decision struct {
 	Reports uint32 `protobuf:"varint,6,opt,name=reports,proto3" json:"reports,omitempty"`
 	// stragglers is how many expected members had not reported by the deadline.
 	Stragglers uint32 `protobuf:"varint,7,opt,name=stragglers,proto3" json:"stragglers,omitempty"`
-	// reason says why there is no winner (all infeasible, nobody reported).
+	// reason says why there is no winner, in words: with
+	// NO_WINNER_NO_FEASIBLE_NODE the members' own reason as reported (a
+	// Score's reason), unchanged; otherwise the relay's description.
 	Reason string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
 	// gatherer is the member that decided.
-	Gatherer      string `protobuf:"bytes,9,opt,name=gatherer,proto3" json:"gatherer,omitempty"`
+	Gatherer string `protobuf:"bytes,9,opt,name=gatherer,proto3" json:"gatherer,omitempty"`
+	// no_winner says why there is no winner; NO_WINNER_UNSPECIFIED when there
+	// is one.
+	NoWinner      NoWinner `protobuf:"varint,10,opt,name=no_winner,json=noWinner,proto3,enum=k8s1m.relay.v1.NoWinner" json:"no_winner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -778,6 +842,13 @@ func (x *Decision) GetGatherer() string {
 		return x.Gatherer
 	}
 	return ""
+}
+
+func (x *Decision) GetNoWinner() NoWinner {
+	if x != nil {
+		return x.NoWinner
+	}
+	return NoWinner_NO_WINNER_UNSPECIFIED
 }
 
 // DecideRequest is one batch of decisions from a gatherer to an origin.
@@ -1139,7 +1210,7 @@ const file_relay_v1_relay_proto_rawDesc = "" +
 	"\x06origin\x18\x03 \x01(\tR\x06origin\x121\n" +
 	"\aoutcome\x18\x04 \x01(\x0e2\x17.k8s1m.relay.v1.OutcomeR\aoutcome\"E\n" +
 	"\x0eReportResponse\x123\n" +
-	"\bverdicts\x18\x01 \x03(\v2\x17.k8s1m.relay.v1.VerdictR\bverdicts\"\xeb\x01\n" +
+	"\bverdicts\x18\x01 \x03(\v2\x17.k8s1m.relay.v1.VerdictR\bverdicts\"\xa2\x02\n" +
 	"\bDecision\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x10\n" +
@@ -1152,7 +1223,9 @@ const file_relay_v1_relay_proto_rawDesc = "" +
 	"stragglers\x18\a \x01(\rR\n" +
 	"stragglers\x12\x16\n" +
 	"\x06reason\x18\b \x01(\tR\x06reason\x12\x1a\n" +
-	"\bgatherer\x18\t \x01(\tR\bgatherer\"v\n" +
+	"\bgatherer\x18\t \x01(\tR\bgatherer\x125\n" +
+	"\tno_winner\x18\n" +
+	" \x01(\x0e2\x18.k8s1m.relay.v1.NoWinnerR\bnoWinner\"v\n" +
 	"\rDecideRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x19\n" +
 	"\bbatch_id\x18\x02 \x01(\x04R\abatchId\x126\n" +
@@ -1176,7 +1249,12 @@ const file_relay_v1_relay_proto_rawDesc = "" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vOUTCOME_WIN\x10\x01\x12\x10\n" +
-	"\fOUTCOME_LOSE\x10\x02*_\n" +
+	"\fOUTCOME_LOSE\x10\x02*z\n" +
+	"\bNoWinner\x12\x19\n" +
+	"\x15NO_WINNER_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aNO_WINNER_NO_FEASIBLE_NODE\x10\x01\x12\x18\n" +
+	"\x14NO_WINNER_NO_REPORTS\x10\x02\x12\x19\n" +
+	"\x15NO_WINNER_NO_DECISION\x10\x03*_\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ROLE_LEADER_ELIGIBLE\x10\x01\x12\x12\n" +
@@ -1202,47 +1280,49 @@ func file_relay_v1_relay_proto_rawDescGZIP() []byte {
 	return file_relay_v1_relay_proto_rawDescData
 }
 
-var file_relay_v1_relay_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_relay_v1_relay_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_relay_v1_relay_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_relay_v1_relay_proto_goTypes = []any{
 	(Outcome)(0),            // 0: k8s1m.relay.v1.Outcome
-	(Role)(0),               // 1: k8s1m.relay.v1.Role
-	(*Item)(nil),            // 2: k8s1m.relay.v1.Item
-	(*ScatterRequest)(nil),  // 3: k8s1m.relay.v1.ScatterRequest
-	(*ScatterResponse)(nil), // 4: k8s1m.relay.v1.ScatterResponse
-	(*Score)(nil),           // 5: k8s1m.relay.v1.Score
-	(*ReportRequest)(nil),   // 6: k8s1m.relay.v1.ReportRequest
-	(*Verdict)(nil),         // 7: k8s1m.relay.v1.Verdict
-	(*ReportResponse)(nil),  // 8: k8s1m.relay.v1.ReportResponse
-	(*Decision)(nil),        // 9: k8s1m.relay.v1.Decision
-	(*DecideRequest)(nil),   // 10: k8s1m.relay.v1.DecideRequest
-	(*DecideResponse)(nil),  // 11: k8s1m.relay.v1.DecideResponse
-	(*MemberMeta)(nil),      // 12: k8s1m.relay.v1.MemberMeta
-	(*HelloRequest)(nil),    // 13: k8s1m.relay.v1.HelloRequest
-	(*HelloResponse)(nil),   // 14: k8s1m.relay.v1.HelloResponse
+	(NoWinner)(0),           // 1: k8s1m.relay.v1.NoWinner
+	(Role)(0),               // 2: k8s1m.relay.v1.Role
+	(*Item)(nil),            // 3: k8s1m.relay.v1.Item
+	(*ScatterRequest)(nil),  // 4: k8s1m.relay.v1.ScatterRequest
+	(*ScatterResponse)(nil), // 5: k8s1m.relay.v1.ScatterResponse
+	(*Score)(nil),           // 6: k8s1m.relay.v1.Score
+	(*ReportRequest)(nil),   // 7: k8s1m.relay.v1.ReportRequest
+	(*Verdict)(nil),         // 8: k8s1m.relay.v1.Verdict
+	(*ReportResponse)(nil),  // 9: k8s1m.relay.v1.ReportResponse
+	(*Decision)(nil),        // 10: k8s1m.relay.v1.Decision
+	(*DecideRequest)(nil),   // 11: k8s1m.relay.v1.DecideRequest
+	(*DecideResponse)(nil),  // 12: k8s1m.relay.v1.DecideResponse
+	(*MemberMeta)(nil),      // 13: k8s1m.relay.v1.MemberMeta
+	(*HelloRequest)(nil),    // 14: k8s1m.relay.v1.HelloRequest
+	(*HelloResponse)(nil),   // 15: k8s1m.relay.v1.HelloResponse
 }
 var file_relay_v1_relay_proto_depIdxs = []int32{
-	2,  // 0: k8s1m.relay.v1.ScatterRequest.items:type_name -> k8s1m.relay.v1.Item
-	5,  // 1: k8s1m.relay.v1.ReportRequest.scores:type_name -> k8s1m.relay.v1.Score
+	3,  // 0: k8s1m.relay.v1.ScatterRequest.items:type_name -> k8s1m.relay.v1.Item
+	6,  // 1: k8s1m.relay.v1.ReportRequest.scores:type_name -> k8s1m.relay.v1.Score
 	0,  // 2: k8s1m.relay.v1.Verdict.outcome:type_name -> k8s1m.relay.v1.Outcome
-	7,  // 3: k8s1m.relay.v1.ReportResponse.verdicts:type_name -> k8s1m.relay.v1.Verdict
-	9,  // 4: k8s1m.relay.v1.DecideRequest.decisions:type_name -> k8s1m.relay.v1.Decision
-	1,  // 5: k8s1m.relay.v1.MemberMeta.role:type_name -> k8s1m.relay.v1.Role
-	12, // 6: k8s1m.relay.v1.HelloRequest.meta:type_name -> k8s1m.relay.v1.MemberMeta
-	12, // 7: k8s1m.relay.v1.HelloResponse.meta:type_name -> k8s1m.relay.v1.MemberMeta
-	3,  // 8: k8s1m.relay.v1.ScatterService.Scatter:input_type -> k8s1m.relay.v1.ScatterRequest
-	6,  // 9: k8s1m.relay.v1.GatherService.Report:input_type -> k8s1m.relay.v1.ReportRequest
-	10, // 10: k8s1m.relay.v1.GatherService.Decide:input_type -> k8s1m.relay.v1.DecideRequest
-	13, // 11: k8s1m.relay.v1.HealthService.Hello:input_type -> k8s1m.relay.v1.HelloRequest
-	4,  // 12: k8s1m.relay.v1.ScatterService.Scatter:output_type -> k8s1m.relay.v1.ScatterResponse
-	8,  // 13: k8s1m.relay.v1.GatherService.Report:output_type -> k8s1m.relay.v1.ReportResponse
-	11, // 14: k8s1m.relay.v1.GatherService.Decide:output_type -> k8s1m.relay.v1.DecideResponse
-	14, // 15: k8s1m.relay.v1.HealthService.Hello:output_type -> k8s1m.relay.v1.HelloResponse
-	12, // [12:16] is the sub-list for method output_type
-	8,  // [8:12] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	8,  // 3: k8s1m.relay.v1.ReportResponse.verdicts:type_name -> k8s1m.relay.v1.Verdict
+	1,  // 4: k8s1m.relay.v1.Decision.no_winner:type_name -> k8s1m.relay.v1.NoWinner
+	10, // 5: k8s1m.relay.v1.DecideRequest.decisions:type_name -> k8s1m.relay.v1.Decision
+	2,  // 6: k8s1m.relay.v1.MemberMeta.role:type_name -> k8s1m.relay.v1.Role
+	13, // 7: k8s1m.relay.v1.HelloRequest.meta:type_name -> k8s1m.relay.v1.MemberMeta
+	13, // 8: k8s1m.relay.v1.HelloResponse.meta:type_name -> k8s1m.relay.v1.MemberMeta
+	4,  // 9: k8s1m.relay.v1.ScatterService.Scatter:input_type -> k8s1m.relay.v1.ScatterRequest
+	7,  // 10: k8s1m.relay.v1.GatherService.Report:input_type -> k8s1m.relay.v1.ReportRequest
+	11, // 11: k8s1m.relay.v1.GatherService.Decide:input_type -> k8s1m.relay.v1.DecideRequest
+	14, // 12: k8s1m.relay.v1.HealthService.Hello:input_type -> k8s1m.relay.v1.HelloRequest
+	5,  // 13: k8s1m.relay.v1.ScatterService.Scatter:output_type -> k8s1m.relay.v1.ScatterResponse
+	9,  // 14: k8s1m.relay.v1.GatherService.Report:output_type -> k8s1m.relay.v1.ReportResponse
+	12, // 15: k8s1m.relay.v1.GatherService.Decide:output_type -> k8s1m.relay.v1.DecideResponse
+	15, // 16: k8s1m.relay.v1.HealthService.Hello:output_type -> k8s1m.relay.v1.HelloResponse
+	13, // [13:17] is the sub-list for method output_type
+	9,  // [9:13] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_relay_v1_relay_proto_init() }
@@ -1255,7 +1335,7 @@ func file_relay_v1_relay_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_relay_v1_relay_proto_rawDesc), len(file_relay_v1_relay_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   3,
