@@ -342,11 +342,10 @@ func (g *gatherer) decideLocked(rec *record) *outcome {
 	} else {
 		switch {
 		case rec.reports == 0:
-			d.Reason = "no member reported"
-		case rec.reason != "":
-			d.Reason = "no feasible node: " + rec.reason
+			d.NoWinner, d.Reason = relayv1.NoWinner_NO_WINNER_NO_REPORTS, "no member reported"
 		default:
-			d.Reason = "no feasible node"
+			// The members' reason unchanged: the origin's user words it.
+			d.NoWinner, d.Reason = relayv1.NoWinner_NO_WINNER_NO_FEASIBLE_NODE, rec.reason
 		}
 		m.decidedNoWinner.Inc()
 	}

@@ -6,7 +6,7 @@ require (
 	github.com/hashicorp/go-sockaddr v1.0.7
 	github.com/hashicorp/memberlist v0.7.0
 	github.com/k8s1m/k8s1m/cli v0.2.0
-	github.com/k8s1m/k8s1m/proto v0.1.0
+	github.com/k8s1m/k8s1m/proto v0.2.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/rs/zerolog v1.35.1

@@ -45,7 +45,8 @@ func (t *tracked) expire() {
 	pending := s.m[t.id] == t
 	s.mu.Unlock()
 	if pending {
-		o.deliver(&relayv1.Decision{RequestId: t.id, Key: t.key, Reason: "no decision from the gatherer", Gatherer: o.r.self.Name}, true)
+		o.deliver(&relayv1.Decision{RequestId: t.id, Key: t.key, NoWinner: relayv1.NoWinner_NO_WINNER_NO_DECISION,
+			Reason: "no decision from the gatherer", Gatherer: o.r.self.Name}, true)
 	}
 }
 
@@ -120,6 +121,7 @@ func (o *originTable) deliver(d *relayv1.Decision, backstop bool) bool {
 			Score:      d.GetScore(),
 			Reports:    int(d.GetReports()),
 			Stragglers: int(d.GetStragglers()),
+			NoWinner:   NoWinner(d.GetNoWinner()),
 			Reason:     d.GetReason(),
 			Gatherer:   d.GetGatherer(),
 		})

@@ -171,6 +171,35 @@ func TestTiesSpread(t *testing.T) {
 	t.Logf("wins per member: %v", won)
 }
 
+// TestNoFeasibleNode: when every member reports no feasible node, the
+// decision says so as a typed cause, and carries a member's reason as the
+// member wrote it, for the origin's user to word.
+func TestNoFeasibleNode(t *testing.T) {
+	const reason = "0/3 nodes are available: 3 Insufficient cpu."
+	c := newTestCluster(t, func(member string, it Item) (Score, bool) {
+		return Score{NoFeasibleNode: true, Reason: reason}, true
+	})
+	leader := c.start("leader", RoleLeaderEligible)
+	for i := range 3 {
+		c.start(fmt.Sprintf("sched-%d", i), RoleScheduler)
+	}
+	c.converge()
+	ids := submit(t, leader.r, "nofit", 20, 20, patientDeadline)
+	c.waitDecided(ids, patientWait)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range ids {
+		ds := c.decisions[id]
+		if len(ds) != 1 {
+			t.Fatalf("item %d decided %d times", id, len(ds))
+		}
+		d := ds[0]
+		if d.Winner != "" || d.NoWinner != NoFeasibleNode || d.Reason != reason || d.Reports != 4 {
+			t.Fatalf("item %d: %+v, want no winner (%v) with reason %q from 4 reports", id, d, NoFeasibleNode, reason)
+		}
+	}
+}
+
 // TestDeadlineWithStalledMember: a member that never answers is given up on at
 // the deadline; the item is still decided, by its gatherer, not before the
 // deadline, with the stalled member counted as a straggler.
@@ -327,7 +356,7 @@ func TestKillAndRestartMidStream(t *testing.T) {
 				t.Fatalf("item %d: decision %+v, %s was told to win; gathers: %s", id, d, w[0], c.gathersOf("leader", id))
 			}
 		}
-		if d.Gatherer == "leader" && d.Reason == "no decision from the gatherer" {
+		if d.Gatherer == "leader" && d.NoWinner == NoDecision {
 			backstops++
 		}
 	}

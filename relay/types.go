@@ -2,6 +2,7 @@ package relay
 
 import (
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	relayv1 "github.com/k8s1m/k8s1m/proto/relay/v1"
@@ -131,11 +132,44 @@ type Decision struct {
 	// many expected members had not.
 	Reports    int
 	Stragglers int
-	// Reason says why there is no winner.
-	Reason string
+	// NoWinner says why there is no winner (NoWinnerNone when there is
+	// one), and Reason in words: with NoFeasibleNode the members' own reason
+	// as reported (Score.Reason), unchanged.
+	NoWinner NoWinner
+	Reason   string
 	// Gatherer is the member that decided (the origin itself for a backstop
 	// decision).
 	Gatherer string
+}
+
+// NoWinner is why a Decision names no winner. Its values are the wire
+// enum's (relayv1.NoWinner) numbers.
+type NoWinner int32
+
+const (
+	// NoWinnerNone: the decision has a winner.
+	NoWinnerNone NoWinner = iota
+	// NoFeasibleNode: members reported, none with a node that fits.
+	NoFeasibleNode
+	// NoReports: no member reported before the deadline.
+	NoReports
+	// NoDecision: the origin heard from no gatherer in time and decided
+	// itself.
+	NoDecision
+)
+
+func (n NoWinner) String() string {
+	switch n {
+	case NoWinnerNone:
+		return "none"
+	case NoFeasibleNode:
+		return "no_feasible_node"
+	case NoReports:
+		return "no_reports"
+	case NoDecision:
+		return "no_decision"
+	}
+	return "NoWinner(" + strconv.Itoa(int(n)) + ")"
 }
 
 // Handler receives items on scheduling members. HandleItem is called from the
