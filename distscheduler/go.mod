@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/go-logr/zerologr v1.2.3
 	github.com/k8s1m/k8s1m/cli v0.2.0
-	github.com/k8s1m/k8s1m/relay v0.2.0
+	github.com/k8s1m/k8s1m/relay v0.3.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/rs/zerolog v1.35.1
 	github.com/spf13/cobra v1.10.2
@@ -72,7 +72,7 @@ require (
 	github.com/hashicorp/memberlist v0.7.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect
-	github.com/k8s1m/k8s1m/proto v0.1.0 // indirect
+	github.com/k8s1m/k8s1m/proto v0.2.0 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect

@@ -18,7 +18,7 @@ locals {
   # k8s1m modules: the module directory and its released version.
   k8s1m_versions = {
     memetcd       = "unreleased"
-    relay         = "v0.2.0"
+    relay         = "v0.3.0"
     distscheduler = "unreleased"
     wggateway     = "unreleased"
     makenodes     = "unreleased"

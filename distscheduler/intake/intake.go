@@ -16,12 +16,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/k8s1m/k8s1m/distscheduler/podstatus"
 	"github.com/k8s1m/k8s1m/distscheduler/tree"
+	"github.com/k8s1m/k8s1m/relay"
 	"github.com/rs/zerolog"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -424,11 +424,11 @@ func (in *intake) applyLocked(d tree.Decision) {
 		back = in.cfg.MaxBackoff
 	}
 	st.due = time.Now().Add(back)
-	if d.Reports == 0 {
+	if d.NoWinner != relay.NoFeasibleNode {
 		return // nobody evaluated it (members busy or gone): just retry
 	}
 	msg := fmt.Sprintf("no member can place the pod (%d reported, %d did not answer in time): %s",
-		d.Reports, d.Stragglers, strings.TrimPrefix(d.Reason, "no feasible node: "))
+		d.Reports, d.Stragglers, d.Reason)
 	if msg == st.lastMsg {
 		return
 	}

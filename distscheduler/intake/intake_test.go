@@ -18,12 +18,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// TestWonPodSubmittedAgain runs the intake against a real kube-apiserver on
+// TestDecisionOutcomes runs the intake against a real kube-apiserver on
 // the test store, with the one-member tree as its root. The test plays the
-// member: it wins every item and never binds. A won pod must be submitted
-// again when the winner gives it back (SchedulerError) or leaves the tree,
-// and not while the winner is alive and silent.
-func TestWonPodSubmittedAgain(t *testing.T) {
+// member and never binds. A won pod must be submitted again when the winner
+// gives it back (SchedulerError) or leaves the tree, and not while the
+// winner is alive and silent; a pod nobody can place is marked
+// Unschedulable in the members' words.
+func TestDecisionOutcomes(t *testing.T) {
 	c := testcluster.Start(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
@@ -32,13 +33,14 @@ func TestWonPodSubmittedAgain(t *testing.T) {
 	}
 
 	// run starts an intake for one scheduler name; every item reaching the
-	// member wins on node n1 and is handed to the test on items.
-	run := func(t *testing.T, sched string, alive *atomic.Bool) (items chan tree.Item, m *Metrics) {
+	// member is answered with bid and handed to the test on items.
+	win := tree.Bid{Node: "n1", Score: 1}
+	run := func(t *testing.T, sched string, alive *atomic.Bool, bid tree.Bid) (items chan tree.Item, m *Metrics) {
 		root := solo.New("member-0")
 		items = make(chan tree.Item, 16)
 		root.OnItem(func(it tree.Item) {
 			items <- it
-			root.Report(it, tree.Bid{Node: "n1", Score: 1}, func(tree.Verdict) {})
+			root.Report(it, bid, func(tree.Verdict) {})
 		})
 		m = NewMetrics(nil)
 		rctx, stop := context.WithCancel(ctx)
@@ -88,7 +90,7 @@ func TestWonPodSubmittedAgain(t *testing.T) {
 	t.Run("given back", func(t *testing.T) {
 		alive := &atomic.Bool{}
 		alive.Store(true)
-		items, m := run(t, "sched-given-back", alive)
+		items, m := run(t, "sched-given-back", alive, win)
 		pod := createPod(t, ctx, c.Client, "given-back", "sched-given-back")
 		first := next(t, items, "for the new pod")
 		if first.Key != cycle.Key(pod) {
@@ -115,7 +117,7 @@ func TestWonPodSubmittedAgain(t *testing.T) {
 	t.Run("winner left", func(t *testing.T) {
 		alive := &atomic.Bool{}
 		alive.Store(true)
-		items, m := run(t, "sched-winner-left", alive)
+		items, m := run(t, "sched-winner-left", alive, win)
 		pod := createPod(t, ctx, c.Client, "winner-left", "sched-winner-left")
 		first := next(t, items, "for the new pod")
 		won(t, m, 1)
@@ -127,13 +129,44 @@ func TestWonPodSubmittedAgain(t *testing.T) {
 			t.Fatalf("winner_left resubmissions %v, want 1", n)
 		}
 	})
+
+	// Nobody fits: the pod is marked Unschedulable with the member's own
+	// words, as the tree's decision carried them.
+	t.Run("nobody fits", func(t *testing.T) {
+		alive := &atomic.Bool{}
+		alive.Store(true)
+		const reason = "0/2 nodes are available: 2 Insufficient cpu."
+		items, _ := run(t, "sched-nobody-fits", alive, tree.Bid{Reason: reason})
+		pod := createPod(t, ctx, c.Client, "nobody-fits", "sched-nobody-fits")
+		next(t, items, "for the new pod")
+		want := "no member can place the pod (1 reported, 0 did not answer in time): " + reason
+		for {
+			p, err := c.Client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, cond := range p.Status.Conditions {
+				if cond.Type == v1.PodScheduled && cond.Reason == v1.PodReasonUnschedulable {
+					if cond.Status != v1.ConditionFalse || cond.Message != want {
+						t.Fatalf("condition %+v, want False with message %q", cond, want)
+					}
+					return
+				}
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("pod never marked unschedulable: %v", ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	})
 }
 
 func createPod(t *testing.T, ctx context.Context, client kubernetes.Interface, name, sched string) *v1.Pod {
 	t.Helper()
 	p, err := client.CoreV1().Pods("intake").Create(ctx, &v1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: v1.PodSpec{SchedulerName: sched, Containers: []v1.Container{{Name: "c", Image: "registry.example.org/pause:1"}}},
+		Spec:       v1.PodSpec{SchedulerName: sched, Containers: []v1.Container{{Name: "c", Image: "registry.example.org/pause:1"}}},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -208,9 +208,12 @@ func leaseHolder(ctx context.Context, cs kubernetes.Interface) string {
 	return *l.Spec.HolderIdentity
 }
 
+// podScheduledFalse: the leader marked the pod Unschedulable with the
+// members' own reason (upstream's FitError words), as the relay carried it.
 func podScheduledFalse(p *v1.Pod) bool {
 	for _, c := range p.Status.Conditions {
-		if c.Type == v1.PodScheduled && c.Status == v1.ConditionFalse && c.Reason == v1.PodReasonUnschedulable {
+		if c.Type == v1.PodScheduled && c.Status == v1.ConditionFalse && c.Reason == v1.PodReasonUnschedulable &&
+			strings.HasPrefix(c.Message, "no member can place the pod") && strings.Contains(c.Message, "Insufficient cpu") {
 			return true
 		}
 	}

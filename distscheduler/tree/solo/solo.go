@@ -5,12 +5,12 @@
 package solo
 
 import (
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/k8s1m/k8s1m/distscheduler/tree"
+	"github.com/k8s1m/k8s1m/relay"
 )
 
 // Tree is a one-member tree; it implements tree.Tree.
@@ -70,10 +70,9 @@ func (t *Tree) decide(it tree.Item, bid tree.Bid, reported bool) {
 	case bid.Feasible():
 		d.Winner, d.Node, d.Score, d.Reports = t.name, bid.Node, bid.Score, 1
 	case reported:
-		d.Reports = 1
-		d.Reason = fmt.Sprintf("no feasible node: %s", bid.Reason)
+		d.Reports, d.NoWinner, d.Reason = 1, relay.NoFeasibleNode, bid.Reason
 	default:
-		d.Reason = bid.Reason
+		d.NoWinner, d.Reason = relay.NoReports, bid.Reason
 	}
 	t.Decision(d)
 }
