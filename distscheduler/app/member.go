@@ -75,7 +75,7 @@ func (m *schedulingMember) syncCaches(ctx context.Context) error {
 // start runs the member's pod path on t's items until ctx ends.
 func (m *schedulingMember) start(ctx context.Context, wg *sync.WaitGroup, t tree.Member) error {
 	sel, err := selector.New(selector.Config{
-		Members:                  func() int { return len(t.Members()) },
+		Members:                  t.MemberCount,
 		PercentageOfNodesToScore: m.cc.ComponentConfig.PercentageOfNodesToScore,
 		Metrics:                  selector.NewMetrics(m.reg),
 		DisableLabelIndex:        m.cfg.DisableNodeLabelIndex,

@@ -61,6 +61,7 @@ func newHeldTree() *heldTree {
 
 func (h *heldTree) Self() string           { return "m0" }
 func (h *heldTree) Members() []string      { return []string{"m0", "m1"} }
+func (h *heldTree) MemberCount() int       { return 2 }
 func (h *heldTree) OnItem(func(tree.Item)) {}
 func (h *heldTree) Report(it tree.Item, b tree.Bid, done func(tree.Verdict)) {
 	h.mu.Lock()

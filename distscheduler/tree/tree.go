@@ -61,6 +61,9 @@ type Member interface {
 	// Members lists the scheduling members (relay-only members excluded),
 	// sorted, as this member currently sees them.
 	Members() []string
+	// MemberCount is len(Members()), cheap enough to ask once per pod (it
+	// may lag a membership change by a moment).
+	MemberCount() int
 	// OnItem sets the receiver of the items that reach this member; nil
 	// drops them. It must not block.
 	OnItem(func(Item))

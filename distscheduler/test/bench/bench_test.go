@@ -62,12 +62,18 @@ func envInts(name, def string) []int {
 
 // result is one variant's measurements.
 type result struct {
-	Variant                string
-	Nodes, Pods            int
-	PodsPerSec             float64
-	P50, P99               time.Duration
-	CPUSeconds             float64
-	CPUPerPodMs            float64
+	Variant     string
+	Nodes, Pods int
+	PodsPerSec  float64
+	P50, P99    time.Duration
+	CPUSeconds  float64
+	CPUPerPodMs float64
+	// IdleCores is the process's CPU rate with nothing to schedule
+	// (gossip, informers, Leases), measured just before the pods;
+	// NetCPUPerPodMs is CPUPerPodMs less that rate over the measured
+	// window: what the pods themselves cost.
+	IdleCores              float64
+	NetCPUPerPodMs         float64
 	EvaluatedPerPod        float64
 	CPUPerPodPer1KNodesMs  float64
 	RSS, PeakRSS           int64
@@ -110,7 +116,7 @@ func TestBenchmark(t *testing.T) {
 			results = append(results, runDist(t, c, r, size, pods, false))
 		}
 	}
-	report := table(results) + "\n" + apiTable(results)
+	report := table(results) + "\n" + apiTable(results) + "\n" + fixedCost(results)
 	t.Log("\n" + report)
 	if out := os.Getenv("K8S1M_BENCH_OUT"); out != "" {
 		if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
@@ -322,6 +328,15 @@ func measure(t *testing.T, c *testcluster.Cluster, variant, schedulerName string
 	factory.Start(stop)
 	factory.WaitForCacheSync(stop)
 
+	idleWindow := 5 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("K8S1M_BENCH_IDLE")); err == nil && d > 0 {
+		idleWindow = d
+	}
+	idle0, _ := testcluster.CPUSeconds(pid)
+	time.Sleep(idleWindow)
+	idle1, _ := testcluster.CPUSeconds(pid)
+	idleCores := (idle1 - idle0) / idleWindow.Seconds()
+
 	api0 := apiCounts(t, c)
 	cpu0, _ := testcluster.CPUSeconds(pid)
 	start := time.Now()
@@ -347,6 +362,7 @@ func measure(t *testing.T, c *testcluster.Cluster, variant, schedulerName string
 		t.Fatalf("%s: only %d/%d pods bound after 15m", variant, n, pods)
 	}
 	cpu1, _ := testcluster.CPUSeconds(pid)
+	window := time.Since(start)
 	rss, peak, _ := testcluster.RSSBytes(pid)
 	api1 := apiCounts(t, c)
 
@@ -365,12 +381,14 @@ func measure(t *testing.T, c *testcluster.Cluster, variant, schedulerName string
 	slices.Sort(lat)
 	r := result{
 		Variant: variant, Nodes: nodes, Pods: pods,
-		PodsPerSec:  float64(pods) / last.Sub(start).Seconds(),
-		P50:         lat[len(lat)/2],
-		P99:         lat[len(lat)*99/100],
-		CPUSeconds:  cpu1 - cpu0,
-		CPUPerPodMs: (cpu1 - cpu0) * 1000 / float64(pods),
-		RSS:         rss, PeakRSS: peak,
+		PodsPerSec:     float64(pods) / last.Sub(start).Seconds(),
+		P50:            lat[len(lat)/2],
+		P99:            lat[len(lat)*99/100],
+		CPUSeconds:     cpu1 - cpu0,
+		CPUPerPodMs:    (cpu1 - cpu0) * 1000 / float64(pods),
+		IdleCores:      idleCores,
+		NetCPUPerPodMs: max(0, cpu1-cpu0-idleCores*window.Seconds()) * 1000 / float64(pods),
+		RSS:            rss, PeakRSS: peak,
 		APIRequestsPerPod: perPod(api0.requests, api1.requests, pods),
 		WatchEventsPerPod: perPod(api0.events, api1.events, pods),
 	}
@@ -385,8 +403,8 @@ func measure(t *testing.T, c *testcluster.Cluster, variant, schedulerName string
 	}
 	r.Problems = len(workload.Check(pl.Items, nl.Items))
 	r.Spread = workload.Measure(pl.Items, nl.Items)
-	t.Logf("%s at %d nodes: %.1f pods/s, p50 %v, p99 %v, %.2f ms CPU/pod, spread %+v",
-		variant, nodes, r.PodsPerSec, r.P50, r.P99, r.CPUPerPodMs, r.Spread)
+	t.Logf("%s at %d nodes: %.1f pods/s, p50 %v, p99 %v, %.2f ms CPU/pod (%.2f net of %.3f idle cores), spread %+v",
+		variant, nodes, r.PodsPerSec, r.P50, r.P99, r.CPUPerPodMs, r.NetCPUPerPodMs, r.IdleCores, r.Spread)
 
 	zero := int64(0)
 	if err := c.Client.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{}); err != nil {
@@ -472,8 +490,8 @@ func apiTable(rs []result) string {
 
 func table(rs []result) string {
 	var b strings.Builder
-	b.WriteString("| scheduler | nodes | pods | pods/s | × upstream | p50 | p99 | CPU s | CPU ms/pod | nodes evaluated/pod | CPU ms/pod/1K nodes evaluated | CPU ms/pod/1K cluster nodes | RSS MiB (peak) | heap MiB ready→end | heap KB/node | placement problems | CPU stddev/node (cores) | max pods/node | empty nodes |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| scheduler | nodes | pods | pods/s | × upstream | p50 | p99 | CPU s | CPU ms/pod | idle cores | net CPU ms/pod | nodes evaluated/pod | CPU ms/pod/1K nodes evaluated | CPU ms/pod/1K cluster nodes | RSS MiB (peak) | heap MiB ready→end | heap KB/node | placement problems | CPU stddev/node (cores) | max pods/node | empty nodes |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Nodes < rs[j].Nodes })
 	upstream := map[int]float64{} // pods/s of upstream's row, by cluster size
 	for _, r := range rs {
@@ -490,11 +508,42 @@ func table(rs []result) string {
 		if u := upstream[r.Nodes]; u > 0 {
 			ratio = fmt.Sprintf("%.2f", r.PodsPerSec/u)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %.1f | %s | %v | %v | %.1f | %.2f | %.0f | %.3f | %.3f | %.0f (%.0f) | %s | %s | %d | %.3f | %d | %d |\n",
+		fmt.Fprintf(&b, "| %s | %d | %d | %.1f | %s | %v | %v | %.1f | %.2f | %.3f | %.2f | %.0f | %.3f | %.3f | %.0f (%.0f) | %s | %s | %d | %.3f | %d | %d |\n",
 			r.Variant, r.Nodes, r.Pods, r.PodsPerSec, ratio, r.P50.Round(time.Millisecond), r.P99.Round(time.Millisecond),
-			r.CPUSeconds, r.CPUPerPodMs, r.EvaluatedPerPod, r.CPUPerPodPer1KNodesMs, r.CPUPerPodMs/(float64(r.Nodes)/1000),
+			r.CPUSeconds, r.CPUPerPodMs, r.IdleCores, r.NetCPUPerPodMs, r.EvaluatedPerPod, r.CPUPerPodPer1KNodesMs, r.CPUPerPodMs/(float64(r.Nodes)/1000),
 			float64(r.RSS)/(1<<20), float64(r.PeakRSS)/(1<<20), heap, perNode, r.Problems,
 			r.Spread.StddevCPU, r.Spread.MaxPods, r.Spread.EmptyNodes)
+	}
+	return b.String()
+}
+
+// fixedCost estimates F, the CPU every member pays for every pod whatever
+// its shard: with M members over the same N nodes a pod costs M·F + N·c in
+// all, so F = (cost(xM) − cost(x1)) / (M − 1), from the rows with the label
+// index on. Gross is CPU per pod as measured; net leaves out the idle rate
+// (gossip, informers, Leases: a cost per member per second, not per pod).
+func fixedCost(rs []result) string {
+	var b strings.Builder
+	b.WriteString("| nodes | members | F gross (ms/pod) | F net of idle (ms/pod) | idle cores per member |\n|---|---|---|---|---|\n")
+	re := regexp.MustCompile(`^distscheduler x(\d+)$`)
+	one := map[int]result{}
+	for _, r := range rs {
+		if m := re.FindStringSubmatch(r.Variant); m != nil && m[1] == "1" {
+			one[r.Nodes] = r
+		}
+	}
+	for _, r := range rs {
+		m := re.FindStringSubmatch(r.Variant)
+		if m == nil || m[1] == "1" {
+			continue
+		}
+		x1, ok := one[r.Nodes]
+		if !ok {
+			continue
+		}
+		n, _ := strconv.Atoi(m[1])
+		fmt.Fprintf(&b, "| %d | 1 → %d | %.3f | %.3f | %.4f |\n", r.Nodes, n,
+			(r.CPUPerPodMs-x1.CPUPerPodMs)/float64(n-1), (r.NetCPUPerPodMs-x1.NetCPUPerPodMs)/float64(n-1), r.IdleCores/float64(n))
 	}
 	return b.String()
 }

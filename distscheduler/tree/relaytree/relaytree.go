@@ -42,6 +42,8 @@ type Member struct {
 	name   string
 	log    zerolog.Logger
 	joined atomic.Bool
+	// count caches MemberCount for countTTL: it is asked once per pod.
+	count atomic.Pointer[memberCount]
 
 	tree.Hooks
 
@@ -141,6 +143,32 @@ func (m *Member) Members() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// countTTL is how stale MemberCount may be: gossip changes membership over
+// seconds, and a count a moment old only shifts how a pod's search target is
+// split among the members.
+const countTTL = 250 * time.Millisecond
+
+type memberCount struct {
+	n  int
+	at time.Time
+}
+
+// MemberCount implements tree.Member: len(Members()), cached for countTTL.
+func (m *Member) MemberCount() int {
+	now := time.Now()
+	if c := m.count.Load(); c != nil && now.Sub(c.at) < countTTL {
+		return c.n
+	}
+	n := 0
+	for _, mb := range m.r.Members() {
+		if mb.Role.Schedules() {
+			n++
+		}
+	}
+	m.count.Store(&memberCount{n: n, at: now})
+	return n
 }
 
 // Submit implements tree.Root: one relay item per tree item, the pod in its

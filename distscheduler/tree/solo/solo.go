@@ -37,6 +37,9 @@ func (t *Tree) Self() string { return t.name }
 // Members implements tree.Member: the member itself.
 func (t *Tree) Members() []string { return []string{t.name} }
 
+// MemberCount implements tree.Member.
+func (t *Tree) MemberCount() int { return 1 }
+
 // Submit implements tree.Root: each item goes straight to the member.
 func (t *Tree) Submit(deadline time.Duration, items ...tree.Item) ([]uint64, error) {
 	if t.closed.Load() {
