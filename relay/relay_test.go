@@ -104,11 +104,7 @@ func TestEveryItemDecidedOnce(t *testing.T) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, id := range ids {
-		ds := c.decisions[id]
-		if len(ds) != 1 {
-			t.Fatalf("item %d decided %d times", id, len(ds))
-		}
-		d := ds[0]
+		d := c.onlyDecision(t, id)
 		var best string
 		var bestScore int64 = -1
 		for _, s := range schedulers {
@@ -171,6 +167,16 @@ func TestTiesSpread(t *testing.T) {
 	t.Logf("wins per member: %v", won)
 }
 
+// onlyDecision is item id's one decision; c.mu must be held.
+func (c *testCluster) onlyDecision(t *testing.T, id uint64) Decision {
+	t.Helper()
+	ds := c.decisions[id]
+	if len(ds) != 1 {
+		t.Fatalf("item %d decided %d times", id, len(ds))
+	}
+	return ds[0]
+}
+
 // TestNoFeasibleNode: when every member reports no feasible node, the
 // decision says so as a typed cause, and carries a member's reason as the
 // member wrote it, for the origin's user to word.
@@ -189,11 +195,7 @@ func TestNoFeasibleNode(t *testing.T) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, id := range ids {
-		ds := c.decisions[id]
-		if len(ds) != 1 {
-			t.Fatalf("item %d decided %d times", id, len(ds))
-		}
-		d := ds[0]
+		d := c.onlyDecision(t, id)
 		if d.Winner != "" || d.NoWinner != NoFeasibleNode || d.Reason != reason || d.Reports != 4 {
 			t.Fatalf("item %d: %+v, want no winner (%v) with reason %q from 4 reports", id, d, NoFeasibleNode, reason)
 		}

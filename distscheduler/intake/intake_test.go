@@ -88,8 +88,7 @@ func TestDecisionOutcomes(t *testing.T) {
 	}
 
 	t.Run("given back", func(t *testing.T) {
-		alive := &atomic.Bool{}
-		alive.Store(true)
+		alive := liveWinner()
 		items, m := run(t, "sched-given-back", alive, win)
 		pod := createPod(t, ctx, c.Client, "given-back", "sched-given-back")
 		first := next(t, items, "for the new pod")
@@ -109,14 +108,11 @@ func TestDecisionOutcomes(t *testing.T) {
 		if it := next(t, items, "after the winner gave the pod back"); it.Key != first.Key {
 			t.Fatalf("resubmitted %q, want %q", it.Key, first.Key)
 		}
-		if n := testutil.ToFloat64(m.resubmitted.WithLabelValues("given_back")); n != 1 {
-			t.Fatalf("given_back resubmissions %v, want 1", n)
-		}
+		resubmittedOnce(t, m, "given_back")
 	})
 
 	t.Run("winner left", func(t *testing.T) {
-		alive := &atomic.Bool{}
-		alive.Store(true)
+		alive := liveWinner()
 		items, m := run(t, "sched-winner-left", alive, win)
 		pod := createPod(t, ctx, c.Client, "winner-left", "sched-winner-left")
 		first := next(t, items, "for the new pod")
@@ -125,16 +121,13 @@ func TestDecisionOutcomes(t *testing.T) {
 		if it := next(t, items, "after the winner left"); it.Key != first.Key || it.Key != cycle.Key(pod) {
 			t.Fatalf("resubmitted %q, want %q", it.Key, first.Key)
 		}
-		if n := testutil.ToFloat64(m.resubmitted.WithLabelValues("winner_left")); n != 1 {
-			t.Fatalf("winner_left resubmissions %v, want 1", n)
-		}
+		resubmittedOnce(t, m, "winner_left")
 	})
 
 	// Nobody fits: the pod is marked Unschedulable with the member's own
 	// words, as the tree's decision carried them.
 	t.Run("nobody fits", func(t *testing.T) {
-		alive := &atomic.Bool{}
-		alive.Store(true)
+		alive := liveWinner()
 		const reason = "0/2 nodes are available: 2 Insufficient cpu."
 		items, _ := run(t, "sched-nobody-fits", alive, tree.Bid{Reason: reason})
 		pod := createPod(t, ctx, c.Client, "nobody-fits", "sched-nobody-fits")
@@ -160,6 +153,20 @@ func TestDecisionOutcomes(t *testing.T) {
 			}
 		}
 	})
+}
+
+// liveWinner is the test member's liveness, true until the test says.
+func liveWinner() *atomic.Bool {
+	a := &atomic.Bool{}
+	a.Store(true)
+	return a
+}
+
+func resubmittedOnce(t *testing.T, m *Metrics, reason string) {
+	t.Helper()
+	if n := testutil.ToFloat64(m.resubmitted.WithLabelValues(reason)); n != 1 {
+		t.Fatalf("%s resubmissions %v, want 1", reason, n)
+	}
 }
 
 func createPod(t *testing.T, ctx context.Context, client kubernetes.Interface, name, sched string) *v1.Pod {
