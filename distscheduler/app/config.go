@@ -66,6 +66,10 @@ type Config struct {
 	// WebhookHost is the IP or DNS name the API server dials for the
 	// webhook (--webhook-host; default: WebhookAddr's host).
 	WebhookHost string
+	// NoPodWebhook leaves the pod admission webhook unregistered (only the
+	// node webhook is used): pods then come from the leader's watch alone
+	// (--pod-webhook=false).
+	NoPodWebhook bool
 	// Seeds are the gossip addresses ("host:port") of tree members to join;
 	// with none the member runs an in-process single-member tree.
 	Seeds []string

@@ -150,19 +150,20 @@ func (l *leadership) registerWebhooks(ctx context.Context) {
 		}
 	}
 	adm := l.cc.Client.AdmissionregistrationV1()
-	err := webhook.Register(ctx, adm.ValidatingWebhookConfigurations(), webhook.Registration{
+	if l.cfg.NoPodWebhook {
+		l.log.Info().Msg("pod admission webhook off (--pod-webhook=false); pods come from the watch")
+	} else if err := webhook.Register(ctx, adm.ValidatingWebhookConfigurations(), webhook.Registration{
 		Name:           l.cfg.LeaseName,
 		URL:            l.hook.URL(),
 		CABundle:       l.hook.CABundle(),
 		SchedulerNames: schedulerNames(l.cc),
 		TimeoutSeconds: 2,
-	})
-	if err != nil {
+	}); err != nil {
 		l.log.Error().Err(err).Msg("could not register the pod admission webhook; pods come from the watch")
 	} else {
 		l.log.Info().Str("url", l.hook.URL()).Str("configuration", l.cfg.LeaseName).Msg("pod admission webhook registered")
 	}
-	err = webhook.RegisterNodes(ctx, adm.MutatingWebhookConfigurations(), webhook.NodeRegistration{
+	err := webhook.RegisterNodes(ctx, adm.MutatingWebhookConfigurations(), webhook.NodeRegistration{
 		Name:           l.cfg.LeaseName,
 		URL:            l.hook.NodeURL(),
 		CABundle:       l.hook.CABundle(),

@@ -49,6 +49,7 @@ func main() {
 	gcPercent := fs.Int("gc-percent", app.DefaultGCPercent, "garbage collector target (GOGC) for this member, with a soft memory limit at 90% of the container's; the GOGC and GOMEMLIMIT environment variables win; 0 keeps Go's default")
 	labelIndex := fs.Bool("node-label-index", true, "search only the nodes whose labels can satisfy a pod's nodeSelector and required node affinity (upstream's filters and scores still decide); false visits every node in turn, as kube-scheduler does")
 	fs.StringVar(&cfg.WebhookAddr, "webhook-addr", "", "with --seeds, where a leader-eligible member serves the pod admission webhook (HTTPS, self-made certificate); the leader registers it. Empty: no webhook")
+	podWebhook := fs.Bool("pod-webhook", false, "with --webhook-addr, also register the pod admission webhook: the leader hears of new pods before its watch does, at the cost of a webhook call per pod in the API server and, when it is overloaded, Bindings that arrive before the pod is stored (localcluster/BENCHMARKS.md); off by default, only the node webhook")
 	fs.StringVar(&cfg.WebhookHost, "webhook-host", "", "IP or DNS name the API server dials for the webhook (default: --webhook-addr's host)")
 	fs.StringSliceVar(&cfg.Seeds, "seeds", nil, "gossip addresses (host:port, comma-separated; a DNS name joins every address behind it) of tree members to join through the relay; empty runs an in-process single-member tree")
 	fs.StringVar(&cfg.GossipKey, "gossip-key", "", "base64 gossip encryption key (16, 24 or 32 bytes), as one line of the relay binary's --gossip-key-file")
@@ -85,6 +86,7 @@ func main() {
 		"gc-percent":                "DISTSCHEDULER_GC_PERCENT",
 		"webhook-addr":              "DISTSCHEDULER_WEBHOOK_ADDR",
 		"webhook-host":              "DISTSCHEDULER_WEBHOOK_HOST",
+		"pod-webhook":               "DISTSCHEDULER_POD_WEBHOOK",
 		"seeds":                     "DISTSCHEDULER_SEEDS",
 		"gossip-key":                "DISTSCHEDULER_GOSSIP_KEY",
 		"gossip-key-file":           "DISTSCHEDULER_GOSSIP_KEY_FILE",
@@ -107,6 +109,7 @@ func main() {
 
 	root.Cmd.RunE = func(c *cobra.Command, _ []string) error {
 		cfg.DisableNodeLabelIndex = !*labelIndex
+		cfg.NoPodWebhook = !*podWebhook
 		log, err := root.Logger()
 		if err != nil {
 			return err
