@@ -12,7 +12,6 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	v1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	admissionclient "k8s.io/client-go/kubernetes/typed/admissionregistration/v1"
 	"k8s.io/utils/ptr"
@@ -126,21 +125,7 @@ func RegisterNodes(ctx context.Context, c admissionclient.MutatingWebhookConfigu
 	if err != nil {
 		return err
 	}
-	cur, err := c.Get(ctx, reg.Name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		if _, err := c.Create(ctx, want, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("create MutatingWebhookConfiguration %s: %w", reg.Name, err)
-		}
-		return nil
-	case err != nil:
-		return fmt.Errorf("get MutatingWebhookConfiguration %s: %w", reg.Name, err)
-	}
-	want.ResourceVersion = cur.ResourceVersion
-	if _, err := c.Update(ctx, want, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("update MutatingWebhookConfiguration %s: %w", reg.Name, err)
-	}
-	return nil
+	return createOrReplace(ctx, c, "MutatingWebhookConfiguration", want)
 }
 
 func (reg NodeRegistration) object() (*admissionregistrationv1.MutatingWebhookConfiguration, error) {

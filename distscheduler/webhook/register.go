@@ -31,20 +31,34 @@ type Registration struct {
 // Register creates or replaces the configuration so that the API server
 // calls reg.URL; the leader calls it when it takes the Lease.
 func Register(ctx context.Context, c admissionclient.ValidatingWebhookConfigurationInterface, reg Registration) error {
-	want := reg.object()
-	cur, err := c.Get(ctx, reg.Name, metav1.GetOptions{})
+	return createOrReplace(ctx, c, "ValidatingWebhookConfiguration", reg.object())
+}
+
+// configClient is what createOrReplace needs of a typed client of
+// webhook configurations (validating and mutating alike).
+type configClient[T metav1.Object] interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
+	Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
+}
+
+// createOrReplace creates want, or replaces the object of its name: the
+// leader's configuration always wins over an earlier leader's.
+func createOrReplace[T metav1.Object](ctx context.Context, c configClient[T], kind string, want T) error {
+	name := want.GetName()
+	cur, err := c.Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		if _, err := c.Create(ctx, want, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("create ValidatingWebhookConfiguration %s: %w", reg.Name, err)
+			return fmt.Errorf("create %s %s: %w", kind, name, err)
 		}
 		return nil
 	case err != nil:
-		return fmt.Errorf("get ValidatingWebhookConfiguration %s: %w", reg.Name, err)
+		return fmt.Errorf("get %s %s: %w", kind, name, err)
 	}
-	want.ResourceVersion = cur.ResourceVersion
+	want.SetResourceVersion(cur.GetResourceVersion())
 	if _, err := c.Update(ctx, want, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("update ValidatingWebhookConfiguration %s: %w", reg.Name, err)
+		return fmt.Errorf("update %s %s: %w", kind, name, err)
 	}
 	return nil
 }
