@@ -136,64 +136,9 @@ func (s *Selector) bestLocal(ctx context.Context, fw framework.Framework, state 
 		return noFit(0), nil
 	}
 
-	toFind := s.feasibleTarget(fw, len(all))
-	var feasible []fwk.NodeInfo
-	evaluated := 0
-	// pass filters n nodes in the order at gives, keeping what it found in
-	// feasible, and returns how many nodes it processed.
-	pass := func(n int, at func(int) fwk.NodeInfo, diag *framework.Diagnosis) (int, error) {
-		found, processed, err := s.filter(ctx, fw, state, pod, n, at, toFind, busy, diag)
-		feasible = found
-		evaluated += processed
-		return processed, err
-	}
-	switch {
-	case !preRes.AllNodes():
-		nodes := make([]fwk.NodeInfo, 0, len(preRes.NodeNames))
-		for name := range preRes.NodeNames {
-			if ni, err := lister.Get(name); err == nil {
-				nodes = append(nodes, ni)
-			}
-		}
-		diagnosis.NodeToStatus.SetAbsentNodesStatus(fwk.NewStatus(fwk.UnschedulableAndUnresolvable,
-			fmt.Sprintf("node(s) didn't satisfy plugin(s) %v", sets.List(unschedulablePlugins))))
-		if len(nodes) == 0 {
-			return noFit(0), nil
-		}
-		start := s.nextStart % len(nodes)
-		processed, err := pass(len(nodes), func(i int) fwk.NodeInfo { return nodes[(start+i)%len(nodes)] }, &diagnosis)
-		if err != nil {
-			return Result{}, err
-		}
-		s.nextStart = (start + processed) % len(all)
-	default:
-		if cands, ok := s.indexed(fw, pod, all); ok {
-			s.cfg.Metrics.indexNarrowed.Inc()
-			if len(cands) > 0 {
-				// Statuses of this pass are not kept: if it finds nothing,
-				// the full pass below makes the diagnosis.
-				scratch := framework.Diagnosis{NodeToStatus: framework.NewDefaultNodeToStatus()}
-				first := sort.Search(len(cands), func(i int) bool { return int(cands[i]) >= s.nextStart })
-				processed, err := pass(len(cands), func(i int) fwk.NodeInfo { return all[cands[(first+i)%len(cands)]] }, &scratch)
-				if err != nil {
-					return Result{}, err
-				}
-				if processed > 0 {
-					s.nextStart = (int(cands[(first+processed-1)%len(cands)]) + 1) % len(all)
-				}
-			}
-			if len(feasible) == 0 {
-				s.cfg.Metrics.indexFullPasses.Inc()
-			}
-		}
-		if len(feasible) == 0 {
-			start := s.nextStart % len(all)
-			processed, err := pass(len(all), func(i int) fwk.NodeInfo { return all[(start+i)%len(all)] }, &diagnosis)
-			if err != nil {
-				return Result{}, err
-			}
-			s.nextStart = (start + processed) % len(all)
-		}
+	feasible, evaluated, err := s.search(ctx, fw, state, pod, preRes, lister, all, busy, &diagnosis)
+	if err != nil {
+		return Result{}, err
 	}
 	if len(feasible) == 0 {
 		return noFit(evaluated), nil
@@ -205,6 +150,75 @@ func (s *Selector) bestLocal(ctx context.Context, fw framework.Framework, state 
 	}
 	best := framework.NewSortedScoredNodes(scores).Pop()
 	return Result{Node: best.Name, Score: best.TotalScore, Evaluated: evaluated, Feasible: len(feasible)}, nil
+}
+
+// search runs the filters over the shard until it has found the feasible-
+// node target, as upstream's findNodesThatPassFilters does (early stop,
+// rotating start): over the PreFilter result's nodes when a plugin narrowed
+// them; otherwise first over the nodes the label index names, then over the
+// whole shard if none of those fits. It returns the feasible nodes and how
+// many nodes it filtered; the statuses behind a FitError go to diagnosis.
+func (s *Selector) search(ctx context.Context, fw framework.Framework, state fwk.CycleState, pod *v1.Pod, preRes *fwk.PreFilterResult,
+	lister fwk.NodeInfoLister, all []fwk.NodeInfo, busy Busy, diagnosis *framework.Diagnosis) ([]fwk.NodeInfo, int, error) {
+	toFind := s.feasibleTarget(fw, len(all))
+	var feasible []fwk.NodeInfo
+	evaluated := 0
+	// pass filters n nodes in the order at gives, keeping what it found in
+	// feasible, and returns how many nodes it processed.
+	pass := func(n int, at func(int) fwk.NodeInfo, diag *framework.Diagnosis) (int, error) {
+		found, processed, err := s.filter(ctx, fw, state, pod, n, at, toFind, busy, diag)
+		feasible = found
+		evaluated += processed
+		return processed, err
+	}
+	if !preRes.AllNodes() {
+		nodes := make([]fwk.NodeInfo, 0, len(preRes.NodeNames))
+		for name := range preRes.NodeNames {
+			if ni, err := lister.Get(name); err == nil {
+				nodes = append(nodes, ni)
+			}
+		}
+		diagnosis.NodeToStatus.SetAbsentNodesStatus(fwk.NewStatus(fwk.UnschedulableAndUnresolvable,
+			fmt.Sprintf("node(s) didn't satisfy plugin(s) %v", sets.List(diagnosis.UnschedulablePlugins))))
+		if len(nodes) == 0 {
+			return nil, 0, nil
+		}
+		start := s.nextStart % len(nodes)
+		processed, err := pass(len(nodes), func(i int) fwk.NodeInfo { return nodes[(start+i)%len(nodes)] }, diagnosis)
+		if err != nil {
+			return nil, evaluated, err
+		}
+		s.nextStart = (start + processed) % len(all)
+		return feasible, evaluated, nil
+	}
+	if cands, ok := s.indexed(fw, pod, all); ok {
+		s.cfg.Metrics.indexNarrowed.Inc()
+		if len(cands) > 0 {
+			// Statuses of this pass are not kept: if it finds nothing, the
+			// full pass below makes the diagnosis.
+			scratch := framework.Diagnosis{NodeToStatus: framework.NewDefaultNodeToStatus()}
+			first := sort.Search(len(cands), func(i int) bool { return int(cands[i]) >= s.nextStart })
+			processed, err := pass(len(cands), func(i int) fwk.NodeInfo { return all[cands[(first+i)%len(cands)]] }, &scratch)
+			if err != nil {
+				return nil, evaluated, err
+			}
+			if processed > 0 {
+				s.nextStart = (int(cands[(first+processed-1)%len(cands)]) + 1) % len(all)
+			}
+		}
+		if len(feasible) == 0 {
+			s.cfg.Metrics.indexFullPasses.Inc()
+		}
+	}
+	if len(feasible) == 0 {
+		start := s.nextStart % len(all)
+		processed, err := pass(len(all), func(i int) fwk.NodeInfo { return all[(start+i)%len(all)] }, diagnosis)
+		if err != nil {
+			return nil, evaluated, err
+		}
+		s.nextStart = (start + processed) % len(all)
+	}
+	return feasible, evaluated, nil
 }
 
 // indexed returns the positions in all of the nodes the label index says
