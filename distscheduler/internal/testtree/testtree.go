@@ -18,10 +18,11 @@ import (
 type Func = func(ctx context.Context, cfg app.Config, scheduling bool) (tree.Tree, func(), error)
 
 // Relay returns a tree constructor for app.Config.NewTree; every member
-// built with it joins the members built before it.
-func Relay() Func {
+// built with it joins the members built before it, and the given gossip
+// addresses (a tree member the test runs itself, e.g. a root).
+func Relay(join ...string) Func {
 	var mu sync.Mutex
-	var seeds []string // gossip addresses of the members started so far
+	seeds := append([]string(nil), join...) // gossip addresses of the members started so far
 	return func(ctx context.Context, cfg app.Config, scheduling bool) (tree.Tree, func(), error) {
 		rc := relay.DefaultLocalConfig()
 		cfg.Relay = &rc

@@ -181,12 +181,18 @@ leaderElection:
 
 // runDist measures n distscheduler members in a child process, with their
 // node label index on or off.
-func runDist(t *testing.T, c *testcluster.Cluster, n, nodes, pods int, index bool) result {
+// distConfig writes the example scheduler configuration, pointed at c.
+func distConfig(t *testing.T, c *testcluster.Cluster) string {
+	t.Helper()
 	exampleCfg, err := os.ReadFile(filepath.Join("..", "..", "examples", "scheduler-config.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := writeFile(t, "dist.yaml", strings.Replace(string(exampleCfg), "clientConnection:\n", "clientConnection:\n  kubeconfig: "+c.Kubeconfig+"\n", 1))
+	return writeFile(t, "dist.yaml", strings.Replace(string(exampleCfg), "clientConnection:\n", "clientConnection:\n  kubeconfig: "+c.Kubeconfig+"\n", 1))
+}
+
+func runDist(t *testing.T, c *testcluster.Cluster, n, nodes, pods int, index bool) result {
+	cfg := distConfig(t, c)
 	dir := t.TempDir()
 	summaryPath, readyPath := filepath.Join(dir, "summary.json"), filepath.Join(dir, "ready")
 	logf, err := os.Create(filepath.Join(dir, "child.log"))

@@ -39,6 +39,12 @@ const (
 	// envNoIndex=1 turns the node label index off in every member, for a
 	// side-by-side run of the search without it.
 	envNoIndex = "K8S1M_BENCH_NO_INDEX"
+	// envSeed, when set, is the gossip address of a tree root the parent
+	// runs (TestMemberFixedCost): the members join it and none of them
+	// leads, so pods reach them only through the parent's items.
+	envSeed = "K8S1M_BENCH_SEED"
+	// envInFlight sets each member's in-flight bids (app.Config.InFlight).
+	envInFlight = "K8S1M_BENCH_INFLIGHT"
 )
 
 // summary is what the child reports when it is stopped.
@@ -47,11 +53,15 @@ type summary struct {
 	NodesEvaluated float64 `json:"nodes_evaluated"`
 	PodsWon        float64 `json:"pods_won"`
 	PodsLost       float64 `json:"pods_lost"`
-	Stragglers     float64 `json:"stragglers"`
-	GatherSeconds  float64 `json:"gather_seconds_sum"`
-	GatherCount    float64 `json:"gather_count"`
-	HeapReady      uint64  `json:"heap_ready_bytes"` // after GC, shards balanced, before pods
-	HeapEnd        uint64  `json:"heap_end_bytes"`   // after GC, at stop
+	// ItemsDropped (member queue full) and ItemsExpired (deadline passed
+	// before the member got to it) are items a member never bid on.
+	ItemsDropped  float64 `json:"items_dropped"`
+	ItemsExpired  float64 `json:"items_expired"`
+	Stragglers    float64 `json:"stragglers"`
+	GatherSeconds float64 `json:"gather_seconds_sum"`
+	GatherCount   float64 `json:"gather_count"`
+	HeapReady     uint64  `json:"heap_ready_bytes"` // after GC, shards balanced, before pods
+	HeapEnd       uint64  `json:"heap_end_bytes"`   // after GC, at stop
 }
 
 func runChild() int {
@@ -88,7 +98,14 @@ func runChild() int {
 		defer pprof.StopCPUProfile()
 	}
 
-	join := testtree.Relay()
+	seed := os.Getenv(envSeed)
+	var join testtree.Func
+	if seed != "" {
+		join = testtree.Relay(seed)
+	} else {
+		join = testtree.Relay()
+	}
+	inFlight, _ := strconv.Atoi(os.Getenv(envInFlight))
 	regs := make([]*prometheus.Registry, n)
 	var ready sync.WaitGroup
 	var wg sync.WaitGroup
@@ -100,7 +117,7 @@ func runChild() int {
 		name := fmt.Sprintf("r%d", i)
 		ready.Add(1)
 		cfg := app.Config{
-			Scheduler: opts, Member: name, LeaderEligible: true, NumConcurrentSchedulers: 8,
+			Scheduler: opts, Member: name, LeaderEligible: seed == "", NumConcurrentSchedulers: 8, InFlight: inFlight,
 			WaitForSubschedulers: 1, WatchPods: true, DisableNodeLabelIndex: os.Getenv(envNoIndex) == "1",
 			LeaseNamespace: "kube-system", LeaseName: "dist-scheduler",
 			LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
@@ -160,6 +177,10 @@ func runChild() int {
 							s.PodsWon += m.GetCounter().GetValue()
 						case "lost":
 							s.PodsLost += m.GetCounter().GetValue()
+						case "dropped":
+							s.ItemsDropped += m.GetCounter().GetValue()
+						case "expired":
+							s.ItemsExpired += m.GetCounter().GetValue()
 						}
 					}
 				}
