@@ -1,16 +1,18 @@
 # 1,000,000 kwok nodes, sized by the scale model (go run
 # ./tools/scalemodel/cmd/scalemodel plan --tfvars; tools/scalemodel's test
 # keeps the six size variables equal to its answer): 100 kwok controllers,
-# 6 standalone apiservers on 64 cores beside k3s's own (7 in all, ~45 cores
-# busy each, most on Lease renewals: members no longer watch pending pods),
-# 4244 scheduling members (236 nodes each, ~7.8 cores used) and 285
-# relay-only members (fanout 16); 1M pods in ~99 s at F = 0.52 ms.
+# 5 standalone apiservers on 64 cores beside k3s's own (6 in all, ~48 cores
+# busy each, most on Lease renewals: members do not watch pending pods),
+# 3163 scheduling members (316 nodes each, ~4.4 cores used) and 211
+# relay-only members (fanout 16); 1M pods in ~157 s at F = 0.35 ms (measured
+# whole, 2026-12-05), bound by each member's one scheduling loop (157 us per
+# pod on it): more members do not help until a member runs several loops.
 node_count                = 1000000
 nodes_per_kwok_controller = 10000
 kwok_controllers          = 100
-kube_apiserver_count      = 6
-distscheduler_replicas    = 4244
-relay_replicas            = 285
+kube_apiserver_count      = 5
+distscheduler_replicas    = 3163
+relay_replicas            = 211
 tree_fanout               = 16
 scheduler_parallelism     = 16
 num_concurrent_schedulers = 32
@@ -38,9 +40,9 @@ stores = {
 control_plane_vm = { provider = "aws", zone = "us-east-1a", machine_type = "r7i.16xlarge" }
 observability_vm = { provider = "aws", zone = "us-east-1a", machine_type = "m7i.4xlarge", disk_gb = 2000 }
 
-# 1830 members x 8 cores + 123 relays + 100 kwok x 4 cores: ~15,200 cores.
+# 3163 members x 8 cores + 211 relays x 1 + 100 kwok x 4 cores: ~25,900 cores.
 # c7i.48xlarge: 192 cores / 384 GiB holds 24 members; c3-standard-176 holds 22.
 node_pools = {
-  aws-workers = { provider = "aws", zone = "us-east-1a", count = 54, machine_type = "c7i.48xlarge" }
-  gcp-workers = { provider = "gcp", zone = "us-central1-a", count = 30, machine_type = "c3-standard-176" }
+  aws-workers = { provider = "aws", zone = "us-east-1a", count = 92, machine_type = "c7i.48xlarge" }
+  gcp-workers = { provider = "gcp", zone = "us-central1-a", count = 48, machine_type = "c3-standard-176" }
 }
