@@ -30,16 +30,17 @@ func Relay(join ...string) Func {
 		cfg.GossipAddr = "127.0.0.1"
 		cfg.GossipPort = 0
 		cfg.JoinRetry = 200 * time.Millisecond
+		// One member at a time, so that members started at once (the
+		// bench's child starts them in parallel) still each join the ones
+		// before them instead of forming separate gossip clusters.
 		mu.Lock()
+		defer mu.Unlock()
 		cfg.Seeds = append([]string(nil), seeds...)
-		mu.Unlock()
 		tr, leave, err := app.RelayTree(ctx, cfg, scheduling)
 		if err != nil {
 			return nil, nil, err
 		}
-		mu.Lock()
 		seeds = append(seeds, tr.(*relaytree.Member).GossipAddr())
-		mu.Unlock()
 		return tr, leave, nil
 	}
 }

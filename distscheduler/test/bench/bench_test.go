@@ -13,7 +13,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -194,26 +193,13 @@ func distConfig(t *testing.T, c *testcluster.Cluster) string {
 func runDist(t *testing.T, c *testcluster.Cluster, n, nodes, pods int, index bool) result {
 	cfg := distConfig(t, c)
 	dir := t.TempDir()
-	summaryPath, readyPath := filepath.Join(dir, "summary.json"), filepath.Join(dir, "ready")
-	logf, err := os.Create(filepath.Join(dir, "child.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envChild+"=1", envConfig+"="+cfg, envReplicas+"="+strconv.Itoa(n),
-		envSummary+"="+summaryPath, envReady+"="+readyPath, envHeap+"="+filepath.Join(dir, "heap"))
+	env := []string{envHeap + "=" + filepath.Join(dir, "heap")}
 	variant := fmt.Sprintf("distscheduler x%d", n)
 	if !index {
-		cmd.Env = append(cmd.Env, envNoIndex+"=1")
+		env = append(env, envNoIndex+"=1")
 		variant += " (no label index)"
 	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 3*time.Minute, "members ready", func() bool { _, err := os.Stat(readyPath); return err == nil })
+	ch := startChild(t, dir, cfg, n, env...)
 	members := make([]string, n)
 	for i := range members {
 		members[i] = fmt.Sprintf("r%d", i)
@@ -227,11 +213,8 @@ func runDist(t *testing.T, c *testcluster.Cluster, n, nodes, pods int, index boo
 		t.Fatal(err)
 	}
 	waitFor(t, time.Minute, "child heap measured", func() bool { _, err := os.Stat(heapReq + ".done"); return err == nil })
-	var s summary
-	r := measure(t, c, variant, "dist-scheduler", cmd.Process.Pid, nodes, pods)
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	_ = cmd.Wait()
-	if b, err := os.ReadFile(summaryPath); err == nil && json.Unmarshal(b, &s) == nil {
+	r := measure(t, c, variant, "dist-scheduler", ch.cmd.Process.Pid, nodes, pods)
+	if s, err := ch.stop(); err == nil {
 		r.HeapReady, r.HeapEnd = s.HeapReady, s.HeapEnd
 		// Every member evaluates every pod: the sum is the tree's work per pod.
 		r.EvaluatedPerPod = s.NodesEvaluated / float64(pods+1)

@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/k8s1m/k8s1m/distscheduler/app"
@@ -201,4 +204,58 @@ func heapAfterGC() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
+}
+
+// child is a running child process of members (runChild).
+type child struct {
+	cmd                 *exec.Cmd
+	dir, summary, ready string
+	log                 *os.File
+}
+
+// startChild starts n members in a child process with the scheduler
+// configuration cfg and the extra environment, its files in dir, and waits
+// until they are ready. The child is killed at the end of the test if it
+// is still running.
+func startChild(t *testing.T, dir, cfg string, n int, env ...string) *child {
+	t.Helper()
+	ch := &child{dir: dir, summary: filepath.Join(dir, "summary.json"), ready: filepath.Join(dir, "ready")}
+	logf, err := os.Create(filepath.Join(dir, "child.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch.log = logf
+	ch.cmd = exec.Command(os.Args[0], "-test.run=^$")
+	ch.cmd.Env = append(os.Environ(), envChild+"=1", envConfig+"="+cfg, envReplicas+"="+strconv.Itoa(n),
+		envSummary+"="+ch.summary, envReady+"="+ch.ready)
+	ch.cmd.Env = append(ch.cmd.Env, env...)
+	ch.cmd.Stdout, ch.cmd.Stderr = logf, logf
+	ch.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := ch.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if ch.cmd.ProcessState == nil {
+			_ = ch.cmd.Process.Kill()
+			_ = ch.cmd.Wait()
+		}
+		_ = logf.Close()
+	})
+	waitFor(t, 3*time.Minute, "members ready", func() bool { _, err := os.Stat(ch.ready); return err == nil })
+	return ch
+}
+
+// stop stops the child (SIGTERM) and returns the summary it wrote.
+func (ch *child) stop() (summary, error) {
+	_ = ch.cmd.Process.Signal(syscall.SIGTERM)
+	_ = ch.cmd.Wait()
+	var s summary
+	b, err := os.ReadFile(ch.summary)
+	if err != nil {
+		return s, fmt.Errorf("child summary (log %s): %w", ch.log.Name(), err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("child summary (log %s): %w", ch.log.Name(), err)
+	}
+	return s, nil
 }

@@ -2,14 +2,10 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -129,35 +125,15 @@ func runMemberPath(t *testing.T, c *testcluster.Cluster, cfgPath string, m, numN
 
 	root := startRoot(t)
 	defer root.Shutdown()
-	dir, err0 := os.MkdirTemp("", fmt.Sprintf("member-x%d-", m))
-	if err0 != nil {
-		t.Fatal(err0)
-	}
-	summaryPath, readyPath := filepath.Join(dir, "summary.json"), filepath.Join(dir, "ready")
-	logf, err := os.Create(filepath.Join(dir, "child.log"))
+	// Not t.TempDir: the child's log outlives a failed run.
+	dir, err := os.MkdirTemp("", fmt.Sprintf("member-x%d-", m))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logf.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envChild+"=1", envConfig+"="+cfgPath, envReplicas+"="+strconv.Itoa(m),
-		envSummary+"="+summaryPath, envReady+"="+readyPath, envSeed+"="+root.GossipAddr(),
-		envInFlight+"="+strconv.Itoa(window))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	}()
-	waitFor(t, 3*time.Minute, "members ready", func() bool { _, err := os.Stat(readyPath); return err == nil })
+	ch := startChild(t, dir, cfgPath, m, envSeed+"="+root.GossipAddr(), envInFlight+"="+strconv.Itoa(window))
 	waitFor(t, time.Minute, "the root sees every member", func() bool { return root.MemberCount() == m })
 
-	pid := cmd.Process.Pid
+	pid := ch.cmd.Process.Pid
 	idleWindow := 3 * time.Second
 	idle0, _ := testcluster.CPUSeconds(pid)
 	time.Sleep(idleWindow)
@@ -184,11 +160,9 @@ func runMemberPath(t *testing.T, c *testcluster.Cluster, cfgPath string, m, numN
 	cpu1, _ := testcluster.CPUSeconds(pid)
 	elapsed := time.Since(start)
 
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	_ = cmd.Wait()
-	var s summary
-	if b, err := os.ReadFile(summaryPath); err != nil || json.Unmarshal(b, &s) != nil {
-		t.Fatalf("child summary: %v (log %s)", err, logf.Name())
+	s, err := ch.stop()
+	if err != nil {
+		t.Fatal(err)
 	}
 	zero := int64(0)
 	if err := c.Client.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{}); err != nil {
@@ -207,7 +181,7 @@ func runMemberPath(t *testing.T, c *testcluster.Cluster, cfgPath string, m, numN
 	t.Logf("x%d: %.0f pods/s, %.3f ms CPU/pod (%.3f net), %.1f nodes evaluated/pod, %d without a winner, %.0f dropped, %.0f expired",
 		m, r.PodsPerSec, r.CPUPerPodMs, r.NetCPUPerPodMs, r.EvaluatedPerPod, noWinner, r.Dropped, r.Expired)
 	if noWinner*100 > pods {
-		t.Errorf("x%d: %d of %d pods without a winner (log %s)", m, noWinner, pods, logf.Name())
+		t.Errorf("x%d: %d of %d pods without a winner (log %s)", m, noWinner, pods, ch.log.Name())
 	}
 	return r
 }
