@@ -130,6 +130,11 @@ func runMemberPath(t *testing.T, c *testcluster.Cluster, cfgPath string, m, numN
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			_ = os.RemoveAll(dir)
+		}
+	})
 	ch := startChild(t, dir, cfgPath, m, envSeed+"="+root.GossipAddr(), envInFlight+"="+strconv.Itoa(window))
 	waitFor(t, time.Minute, "the root sees every member", func() bool { return root.MemberCount() == m })
 
