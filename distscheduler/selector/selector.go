@@ -171,6 +171,17 @@ func (s *Selector) search(ctx context.Context, fw framework.Framework, state fwk
 		evaluated += processed
 		return processed, err
 	}
+	// rotating filters nodes from the rotating start, as upstream does,
+	// and moves the start past the nodes it processed.
+	rotating := func(nodes []fwk.NodeInfo, diag *framework.Diagnosis) error {
+		start := s.nextStart % len(nodes)
+		processed, err := pass(len(nodes), func(i int) fwk.NodeInfo { return nodes[(start+i)%len(nodes)] }, diag)
+		if err != nil {
+			return err
+		}
+		s.nextStart = (start + processed) % len(all)
+		return nil
+	}
 	if !preRes.AllNodes() {
 		nodes := make([]fwk.NodeInfo, 0, len(preRes.NodeNames))
 		for name := range preRes.NodeNames {
@@ -183,12 +194,9 @@ func (s *Selector) search(ctx context.Context, fw framework.Framework, state fwk
 		if len(nodes) == 0 {
 			return nil, 0, nil
 		}
-		start := s.nextStart % len(nodes)
-		processed, err := pass(len(nodes), func(i int) fwk.NodeInfo { return nodes[(start+i)%len(nodes)] }, diagnosis)
-		if err != nil {
+		if err := rotating(nodes, diagnosis); err != nil {
 			return nil, evaluated, err
 		}
-		s.nextStart = (start + processed) % len(all)
 		return feasible, evaluated, nil
 	}
 	if cands, ok := s.indexed(fw, pod, all); ok {
@@ -211,12 +219,9 @@ func (s *Selector) search(ctx context.Context, fw framework.Framework, state fwk
 		}
 	}
 	if len(feasible) == 0 {
-		start := s.nextStart % len(all)
-		processed, err := pass(len(all), func(i int) fwk.NodeInfo { return all[(start+i)%len(all)] }, diagnosis)
-		if err != nil {
+		if err := rotating(all, diagnosis); err != nil {
 			return nil, evaluated, err
 		}
-		s.nextStart = (start + processed) % len(all)
 	}
 	return feasible, evaluated, nil
 }
