@@ -178,8 +178,6 @@ leaderElection:
 	return r
 }
 
-// runDist measures n distscheduler members in a child process, with their
-// node label index on or off.
 // distConfig writes the example scheduler configuration, pointed at c.
 func distConfig(t *testing.T, c *testcluster.Cluster) string {
 	t.Helper()
@@ -190,6 +188,8 @@ func distConfig(t *testing.T, c *testcluster.Cluster) string {
 	return writeFile(t, "dist.yaml", strings.Replace(string(exampleCfg), "clientConnection:\n", "clientConnection:\n  kubeconfig: "+c.Kubeconfig+"\n", 1))
 }
 
+// runDist measures n distscheduler members in a child process, with their
+// node label index on or off.
 func runDist(t *testing.T, c *testcluster.Cluster, n, nodes, pods int, index bool) result {
 	cfg := distConfig(t, c)
 	dir := t.TempDir()

@@ -102,12 +102,11 @@ func runChild() int {
 	}
 
 	seed := os.Getenv(envSeed)
-	var join testtree.Func
+	var seeds []string
 	if seed != "" {
-		join = testtree.Relay(seed)
-	} else {
-		join = testtree.Relay()
+		seeds = append(seeds, seed)
 	}
+	join := testtree.Relay(seeds...)
 	inFlight, _ := strconv.Atoi(os.Getenv(envInFlight))
 	regs := make([]*prometheus.Registry, n)
 	var ready sync.WaitGroup
@@ -208,9 +207,9 @@ func heapAfterGC() uint64 {
 
 // child is a running child process of members (runChild).
 type child struct {
-	cmd                 *exec.Cmd
-	dir, summary, ready string
-	log                 *os.File
+	cmd            *exec.Cmd
+	summary, ready string
+	log            *os.File
 }
 
 // startChild starts n members in a child process with the scheduler
@@ -219,7 +218,7 @@ type child struct {
 // is still running.
 func startChild(t *testing.T, dir, cfg string, n int, env ...string) *child {
 	t.Helper()
-	ch := &child{dir: dir, summary: filepath.Join(dir, "summary.json"), ready: filepath.Join(dir, "ready")}
+	ch := &child{summary: filepath.Join(dir, "summary.json"), ready: filepath.Join(dir, "ready")}
 	logf, err := os.Create(filepath.Join(dir, "child.log"))
 	if err != nil {
 		t.Fatal(err)
