@@ -19,12 +19,15 @@ import (
 // watchers.
 type watchHub struct {
 	store *store.Store
+	// start is the first revision run reads: the one after the store's
+	// revision when the hub was made, before any stream could read the log.
+	start int64
 	mu    sync.Mutex
 	subs  map[*watchStream]struct{}
 }
 
 func newWatchHub(st *store.Store) *watchHub {
-	return &watchHub{store: st, subs: map[*watchStream]struct{}{}}
+	return &watchHub{store: st, start: st.Rev() + 1, subs: map[*watchStream]struct{}{}}
 }
 
 func (h *watchHub) add(ws *watchStream) {
@@ -43,8 +46,11 @@ func (h *watchHub) remove(ws *watchStream) {
 // publishes its ranges before it reads the log (watchStream.setRanges), so
 // an event it did not read is published after, and the hub, which reads the
 // log after the event is published, sees the ranges: no wake-up is lost.
+// That needs the hub to read every event published since it was made, not
+// since its goroutine first ran: a stream can be served, read the log and
+// miss writes made before the hub's first read, and nothing else wakes it.
 func (h *watchHub) run(stop <-chan struct{}) {
-	next := h.store.Rev() + 1
+	next := h.start
 	for {
 		changed := h.store.Changed()
 		batch, err := h.store.ReadEvents(next, 0)
