@@ -42,9 +42,11 @@ type Config struct {
 	AlsoDefaultScheduler bool
 	// NodeSelector limits the nodes the leader hands out (--node-selector).
 	NodeSelector string
-	// NumConcurrentSchedulers (--num-concurrent-schedulers) sizes how many
-	// pods are in the tree at once: the leader keeps InFlightItems items
-	// undecided, and a member as many bids awaiting verdicts.
+	// NumConcurrentSchedulers (--num-concurrent-schedulers) is how many
+	// scheduling loops a member runs (SchedulingLoops: at most GOMAXPROCS),
+	// and sizes how many pods are in the tree at once: the leader keeps
+	// InFlightItems items undecided, and a member as many bids awaiting
+	// verdicts.
 	NumConcurrentSchedulers int
 	// PermitAlwaysDeny makes DistPermit reject every pod (--permit-always-deny).
 	PermitAlwaysDeny bool

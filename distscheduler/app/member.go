@@ -18,7 +18,6 @@ import (
 	"k8s.io/kubernetes/pkg/scheduler"
 	schedconfig "k8s.io/kubernetes/pkg/scheduler/apis/config"
 	internalcache "k8s.io/kubernetes/pkg/scheduler/backend/cache"
-	"k8s.io/kubernetes/pkg/scheduler/framework"
 	plfeature "k8s.io/kubernetes/pkg/scheduler/framework/plugins/feature"
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 )
@@ -28,12 +27,13 @@ import (
 // the member's shard) driven by the tree's items through package cycle
 // instead of upstream's queue and scheduling loop.
 type schedulingMember struct {
-	cfg      Config
-	cc       *schedulerappconfig.CompletedConfig
-	sched    *scheduler.Scheduler
-	snapshot *internalcache.Snapshot
-	reg      prometheus.Registerer
-	log      zerolog.Logger
+	cfg       Config
+	cc        *schedulerappconfig.CompletedConfig
+	sched     *scheduler.Scheduler
+	snapshot  *internalcache.Snapshot
+	outOfTree frameworkruntime.Registry // distscheduler's plugins, for the further lanes' profiles
+	reg       prometheus.Registerer
+	log       zerolog.Logger
 }
 
 // shardSelector selects the objects of a member's shard.
@@ -51,7 +51,7 @@ func newSchedulingMember(ctx context.Context, cfg Config, cc *schedulerappconfig
 		return nil, err
 	}
 	warnWithoutPermit(log, cc)
-	return &schedulingMember{cfg: cfg, cc: cc, sched: sched, snapshot: snapshot, reg: reg, log: log}, nil
+	return &schedulingMember{cfg: cfg, cc: cc, sched: sched, snapshot: snapshot, outOfTree: outOfTree, reg: reg, log: log}, nil
 }
 
 // syncCaches starts the shard's informers and waits until the cache holds
@@ -74,26 +74,27 @@ func (m *schedulingMember) syncCaches(ctx context.Context) error {
 
 // start runs the member's pod path on t's items until ctx ends.
 func (m *schedulingMember) start(ctx context.Context, wg *sync.WaitGroup, t tree.Member) error {
-	sel, err := selector.New(selector.Config{
-		Members:                  t.MemberCount,
-		PercentageOfNodesToScore: m.cc.ComponentConfig.PercentageOfNodesToScore,
-		Metrics:                  selector.NewMetrics(m.reg),
-		DisableLabelIndex:        m.cfg.DisableNodeLabelIndex,
-		Log:                      m.log,
-	})
+	selMetrics := selector.NewMetrics(m.reg)
+	selRotation := &selector.Rotation{}
+	newSelector := func() (*selector.Selector, error) {
+		return selector.New(selector.Config{
+			Members:                  t.MemberCount,
+			PercentageOfNodesToScore: m.cc.ComponentConfig.PercentageOfNodesToScore,
+			Metrics:                  selMetrics,
+			DisableLabelIndex:        m.cfg.DisableNodeLabelIndex,
+			Rotation:                 selRotation,
+			Log:                      m.log,
+		})
+	}
+	lanes, err := m.lanes(ctx, m.cfg.SchedulingLoops(), newSelector)
 	if err != nil {
 		return err
 	}
-	fws := make(map[string]framework.Framework, len(m.sched.Profiles))
-	for name, fw := range m.sched.Profiles {
-		fws[name] = fw
-	}
+	m.log.Info().Int("loops", len(lanes)).Int("in_flight", m.cfg.InFlightItems()).Msg("scheduling loops")
 	cyc, err := cycle.New(cycle.Config{
 		Tree:          t,
-		Frameworks:    fws,
+		Lanes:         lanes,
 		Cache:         m.sched.Cache,
-		Snapshot:      m.snapshot,
-		Selector:      sel,
 		Client:        m.cc.Client,
 		BindingLabels: map[string]string{shard.Label: m.cfg.Member},
 		InFlight:      m.cfg.InFlightItems(),

@@ -13,7 +13,6 @@ import (
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	clientset "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/events"
 	schedulerappconfig "k8s.io/kubernetes/cmd/kube-scheduler/app/config"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
 	"k8s.io/kubernetes/pkg/scheduler"
@@ -85,14 +84,11 @@ func shardInformerFactory(client clientset.Interface, selector string) informers
 // app.Setup does, with the out-of-tree registry and the given node snapshot
 // (the one every profile's plugins read).
 func newScheduler(ctx context.Context, cc *schedulerappconfig.CompletedConfig, outOfTree frameworkruntime.Registry, snapshot *internalcache.Snapshot) (*scheduler.Scheduler, error) {
-	recorders := func(name string) events.EventRecorderLogger {
-		return cc.EventBroadcaster.NewRecorder(name)
-	}
 	sched, err := scheduler.New(ctx,
 		cc.Client,
 		cc.InformerFactory,
 		cc.DynInformerFactory,
-		recorders,
+		recorderFactory(cc),
 		scheduler.WithComponentConfigVersion(cc.ComponentConfig.TypeMeta.APIVersion),
 		scheduler.WithKubeConfig(cc.KubeConfig),
 		scheduler.WithProfiles(cc.ComponentConfig.Profiles...),

@@ -1,19 +1,24 @@
 // Package cycle is a scheduling member's pod path. A pending pod reaches the
 // member inside its tree item (the leader put the pod itself there), so no
 // member watches pending pods. The member decodes it, finds its best node on
-// its own shard (package selector, upstream's plugins), bids, and goes on to
-// the next item while the bid waits for its verdict. Only the winner then
-// runs upstream's binding steps through the profile's framework: assume the
-// pod in the scheduler cache, Reserve, Permit (DistPermit lets the recorded
-// win through), PreBind, and the Binding, which carries the member's shard
-// label so that the pod, once bound, reaches the informer of this member
-// alone. A member that loses a pod has nothing to undo: the pod never entered
-// its queue or its cache.
+// its own shard (package selector, upstream's plugins), assumes the pod there
+// in its scheduler cache, bids, and goes on to the next item while the bid
+// waits for its verdict. A loser forgets the pod from its cache and does
+// nothing else: no Reserve, Permit or Unreserve, and the pod never entered
+// its queue. Only the winner runs upstream's binding steps through the
+// profile's framework: Reserve, Permit (DistPermit lets the recorded win
+// through), PreBind, and the Binding, which carries the member's shard label
+// so that the pod, once bound, reaches the informer of this member alone.
 //
-// Several bids are in flight at once (Config.InFlight). Each holds its node:
-// the member's later pods pass over nodes with a bid in flight until the
-// verdict, so two pods of one member never count on the same free room. A
-// won pod is assumed on its node before the node is released.
+// A member runs several scheduling loops (Config.Lanes, the original's
+// --num-concurrent-schedulers), each on its own snapshot of the one shared
+// cache, taking items from one queue. Several bids are in flight at once
+// (Config.InFlight). Because each is assumed in the cache, the member's
+// later pods count the room it takes, as upstream counts the pods it is
+// binding: a node with a bid in flight still takes other pods while it has
+// room. A loop whose snapshot predates another loop's assume is kept off
+// that node (claims.go), so two pods of one member never count on the same
+// free room.
 package cycle
 
 import (
@@ -21,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/k8s1m/k8s1m/distscheduler/plugins/distpermit"
@@ -42,24 +48,32 @@ import (
 type Config struct {
 	// Tree delivers items and carries bids and verdicts. Required.
 	Tree tree.Member
-	// Frameworks are upstream's profiles by scheduler name. Required.
-	Frameworks map[string]framework.Framework
+	// Lanes are the member's scheduling loops, one goroutine each. At
+	// least one is required.
+	Lanes []Lane
 	// Cache is the scheduler cache (upstream's, fed by the member's
-	// informers) and Snapshot the snapshot every profile's plugins read.
-	Cache    internalcache.Cache
-	Snapshot *internalcache.Snapshot
-	// Selector finds the member's best node. Required.
-	Selector *selector.Selector
+	// informers), shared by every lane. Required.
+	Cache internalcache.Cache
 	// Client posts Bindings.
 	Client kubernetes.Interface
 	// BindingLabels are put on every Binding this member posts; the API
 	// server copies them onto the pod (the shard label).
 	BindingLabels map[string]string
 	// InFlight is the most feasible bids awaiting verdicts at once
-	// (default 32); the item queue holds 4 × InFlight items.
+	// (default 32), split evenly among the lanes; the item queue holds
+	// 4 × InFlight items.
 	InFlight int
 	Metrics  *Metrics
 	Log      zerolog.Logger
+}
+
+// Lane is what one scheduling loop owns: a snapshot of the shared cache,
+// the profiles' frameworks (by scheduler name) whose plugins read that
+// snapshot, and a selector, whose rotation and label index follow it.
+type Lane struct {
+	Frameworks map[string]framework.Framework
+	Snapshot   *internalcache.Snapshot
+	Selector   *selector.Selector
 }
 
 // Cycle runs one member's pod path.
@@ -67,17 +81,25 @@ type Cycle struct {
 	cfg Config
 	log klog.Logger
 
-	items chan tree.Item
-	// verdicts has room for one verdict per bid in flight, so the tree's
-	// callbacks never block.
-	verdicts chan verdict
-
-	// busy (nodes with bids in flight, by count) and inFlight are the
-	// scheduling loop's alone.
-	busy     map[string]int
-	inFlight int
+	items  chan tree.Item
+	claims *claims
+	loops  []*loop
+	// inFlight is the bids awaiting verdicts over all loops (a gauge).
+	inFlight atomic.Int64
 
 	binds sync.WaitGroup
+}
+
+// loop is one lane's scheduling goroutine and its bids.
+type loop struct {
+	c    *Cycle
+	id   int
+	lane Lane
+	// verdicts has room for one verdict per bid the loop may have in
+	// flight, so the tree's callbacks never block.
+	verdicts chan verdict
+	budget   int
+	inFlight int // this loop's alone
 }
 
 // bid is one feasible bid in flight.
@@ -94,22 +116,35 @@ type verdict struct {
 	v tree.Verdict
 }
 
+// claimAttempts bounds how often one pod is searched for again because
+// another loop took its node meanwhile.
+const claimAttempts = 5
+
 // New returns a member's pod path; Run runs it.
 func New(cfg Config) (*Cycle, error) {
-	if cfg.Tree == nil || cfg.Selector == nil || cfg.Cache == nil || cfg.Snapshot == nil ||
-		cfg.Client == nil || cfg.Metrics == nil || len(cfg.Frameworks) == 0 {
-		return nil, errors.New("cycle: Tree, Frameworks, Cache, Snapshot, Selector, Client and Metrics are required")
+	if cfg.Tree == nil || len(cfg.Lanes) == 0 || cfg.Cache == nil || cfg.Client == nil || cfg.Metrics == nil {
+		return nil, errors.New("cycle: Tree, Lanes, Cache, Client and Metrics are required")
+	}
+	for i, l := range cfg.Lanes {
+		if len(l.Frameworks) == 0 || l.Snapshot == nil || l.Selector == nil {
+			return nil, fmt.Errorf("cycle: lane %d needs Frameworks, Snapshot and Selector", i)
+		}
 	}
 	if cfg.InFlight <= 0 {
 		cfg.InFlight = 32
 	}
-	return &Cycle{
-		cfg:      cfg,
-		log:      klog.Background(),
-		items:    make(chan tree.Item, 4*cfg.InFlight),
-		verdicts: make(chan verdict, cfg.InFlight),
-		busy:     map[string]int{},
-	}, nil
+	c := &Cycle{
+		cfg:    cfg,
+		log:    klog.Background(),
+		items:  make(chan tree.Item, 4*cfg.InFlight),
+		claims: newClaims(len(cfg.Lanes)),
+	}
+	cfg.Metrics.lanes.Set(float64(len(cfg.Lanes)))
+	budget := (cfg.InFlight + len(cfg.Lanes) - 1) / len(cfg.Lanes)
+	for i, l := range cfg.Lanes {
+		c.loops = append(c.loops, &loop{c: c, id: i, lane: l, verdicts: make(chan verdict, budget), budget: budget})
+	}
+	return c, nil
 }
 
 // Offer queues an item that reached the member. It never blocks: with the
@@ -123,35 +158,50 @@ func (c *Cycle) Offer(it tree.Item) {
 	}
 }
 
-// Run schedules items until ctx ends, then waits for bindings under way.
+// Run schedules items on every lane until ctx ends, then waits for
+// bindings under way.
 func (c *Cycle) Run(ctx context.Context) {
 	defer c.binds.Wait()
+	var loops sync.WaitGroup
+	for _, l := range c.loops {
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			l.run(ctx)
+		}()
+	}
+	loops.Wait()
+}
+
+// run is one scheduling loop: verdicts first (they free nodes and slots),
+// then the next item while the loop has room for another bid.
+func (l *loop) run(ctx context.Context) {
 	for {
-		// Verdicts first: they free nodes and slots.
 		select {
-		case v := <-c.verdicts:
-			c.settle(ctx, v)
+		case v := <-l.verdicts:
+			l.settle(ctx, v)
 			continue
 		default:
 		}
-		items := c.items
-		if c.inFlight >= c.cfg.InFlight {
+		items := l.c.items
+		if l.inFlight >= l.budget {
 			items = nil // full: wait for a verdict
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case v := <-c.verdicts:
-			c.settle(ctx, v)
+		case v := <-l.verdicts:
+			l.settle(ctx, v)
 		case it := <-items:
-			c.cfg.Metrics.queued.Set(float64(len(c.items)))
-			c.schedule(ctx, it)
+			l.c.cfg.Metrics.queued.Set(float64(len(l.c.items)))
+			l.schedule(ctx, it)
 		}
 	}
 }
 
 // schedule decodes one item's pod, selects this shard's best node and bids.
-func (c *Cycle) schedule(ctx context.Context, it tree.Item) {
+func (l *loop) schedule(ctx context.Context, it tree.Item) {
+	c := l.c
 	if time.Until(it.Deadline) <= 0 {
 		c.cfg.Metrics.items.WithLabelValues(resultExpired).Inc()
 		return // its gather has decided without this member
@@ -161,31 +211,81 @@ func (c *Cycle) schedule(ctx context.Context, it tree.Item) {
 		c.noFit(it, resultInvalid, fmt.Sprintf("member %s cannot decode the pod: %v", c.cfg.Tree.Self(), err))
 		return
 	}
-	fw, ok := c.cfg.Frameworks[pod.Spec.SchedulerName]
+	fw, ok := l.lane.Frameworks[pod.Spec.SchedulerName]
 	if !ok {
 		c.noFit(it, resultInvalid, fmt.Sprintf("member %s has no profile for scheduler name %q", c.cfg.Tree.Self(), pod.Spec.SchedulerName))
 		return
 	}
-	if err := c.cfg.Cache.UpdateSnapshot(c.log, c.cfg.Snapshot); err != nil {
-		c.noFit(it, resultError, fmt.Sprintf("member %s: node snapshot: %v", c.cfg.Tree.Self(), err))
-		return
+	for attempt := 1; ; attempt++ {
+		state, res, result, reason := l.search(ctx, fw, pod)
+		if result != "" {
+			c.noFit(it, result, reason)
+			return
+		}
+		if res.claimed {
+			if err := c.hold(pod, res.Node); err != nil {
+				c.noFit(it, resultError, fmt.Sprintf("member %s: %v", c.cfg.Tree.Self(), err))
+				return
+			}
+			l.bid(it, &bid{pod: pod, fw: fw, state: state, node: res.Node, at: time.Now()}, res.Score)
+			return
+		}
+		c.cfg.Metrics.claimsRefused.Inc()
+		if attempt == claimAttempts {
+			c.noFit(it, resultUnschedulable, fmt.Sprintf("member %s: its other scheduling loops took node %s, and the nodes found after it, first", c.cfg.Tree.Self(), res.Node))
+			return
+		}
+	}
+}
+
+// searchResult is one search's best node, and whether the loop holds it.
+type searchResult struct {
+	selector.Result
+	claimed bool
+}
+
+// search updates the lane's snapshot, finds the best free node on it and
+// claims it. A non-empty result means no bid: the item's result and why.
+func (l *loop) search(ctx context.Context, fw framework.Framework, pod *v1.Pod) (fwk.CycleState, searchResult, string, string) {
+	c := l.c
+	seen := c.claims.begin(l.id)
+	defer c.claims.end(l.id)
+	if err := c.cfg.Cache.UpdateSnapshot(c.log, l.lane.Snapshot); err != nil {
+		return nil, searchResult{}, resultError, fmt.Sprintf("member %s: node snapshot: %v", c.cfg.Tree.Self(), err)
 	}
 	state := framework.NewCycleState()
-	res, err := c.cfg.Selector.BestLocal(ctx, fw, state, pod, c.isBusy)
+	res, err := l.lane.Selector.BestLocal(ctx, fw, state, pod, c.claims.isBusy)
 	switch {
 	case err != nil:
-		c.noFit(it, resultError, fmt.Sprintf("member %s: %v", c.cfg.Tree.Self(), err))
-		return
+		return nil, searchResult{}, resultError, fmt.Sprintf("member %s: %v", c.cfg.Tree.Self(), err)
 	case res.FitErr != nil:
-		c.noFit(it, resultUnschedulable, res.FitErr.Error())
-		return
+		return nil, searchResult{}, resultUnschedulable, res.FitErr.Error()
 	}
-	b := &bid{pod: pod, fw: fw, state: state, node: res.Node, at: time.Now()}
-	c.busy[b.node]++
-	c.inFlight++
-	c.cfg.Metrics.inFlight.Set(float64(c.inFlight))
-	c.cfg.Tree.Report(it, tree.Bid{Node: res.Node, Score: res.Score}, func(v tree.Verdict) {
-		c.verdicts <- verdict{b: b, v: v}
+	return state, searchResult{Result: res, claimed: c.claims.claim(res.Node, seen)}, "", ""
+}
+
+// hold assumes pod on the node the loop claimed for it, so every later
+// search of every loop counts the room it takes while the bid is in flight
+// (as upstream's assume does for the pod it is binding), then ends the
+// claim. The stamp comes after the assume: a loop that begins a search
+// after the stamp has the pod in its snapshot.
+func (c *Cycle) hold(pod *v1.Pod, node string) error {
+	defer c.claims.release(node)
+	pod.Spec.NodeName = node
+	if err := c.cfg.Cache.AssumePod(c.log, pod); err != nil {
+		pod.Spec.NodeName = ""
+		return fmt.Errorf("assume on %s: %w", node, err)
+	}
+	c.claims.assumedOn(node)
+	return nil
+}
+
+// bid reports a held node; its verdict comes back to this loop.
+func (l *loop) bid(it tree.Item, b *bid, score int64) {
+	l.inFlight++
+	l.c.cfg.Metrics.inFlight.Set(float64(l.c.inFlight.Add(1)))
+	l.c.cfg.Tree.Report(it, tree.Bid{Node: b.node, Score: score}, func(v tree.Verdict) {
+		l.verdicts <- verdict{b: b, v: v}
 	})
 }
 
@@ -198,37 +298,29 @@ func (c *Cycle) noFit(it tree.Item, result, reason string) {
 	c.cfg.Tree.Report(it, tree.Bid{Reason: reason}, func(tree.Verdict) {})
 }
 
-func (c *Cycle) isBusy(node string) bool { return c.busy[node] > 0 }
-
-// settle applies one verdict: a loss frees the node; a win runs upstream's
-// assume, Reserve and Permit here, on the scheduling loop as upstream's
-// scheduling cycle does, then binds in the background.
-func (c *Cycle) settle(ctx context.Context, v verdict) {
+// settle applies one verdict. A loss forgets the pod the bid held, which
+// frees its room; a win runs upstream's Reserve and Permit here, on the
+// scheduling loop as upstream's scheduling cycle does (the pod is assumed
+// already), then binds in the background.
+func (l *loop) settle(ctx context.Context, v verdict) {
+	c := l.c
 	b := v.b
-	c.inFlight--
-	c.cfg.Metrics.inFlight.Set(float64(c.inFlight))
+	l.inFlight--
+	c.cfg.Metrics.inFlight.Set(float64(c.inFlight.Add(-1)))
 	c.cfg.Metrics.verdictWait.Observe(time.Since(b.at).Seconds())
-	defer func() {
-		if c.busy[b.node]--; c.busy[b.node] <= 0 {
-			delete(c.busy, b.node)
-		}
-	}()
 	switch {
 	case v.v.Win:
 	case v.v.Reason != "":
+		c.forget(b)
 		c.cfg.Metrics.items.WithLabelValues(resultNoVerdict).Inc()
 		c.cfg.Log.Debug().Str("pod", Key(b.pod)).Str("reason", v.v.Reason).Msg("no verdict; the leader submits the pod again")
 		return
 	default:
+		c.forget(b)
 		c.cfg.Metrics.items.WithLabelValues(resultLost).Inc()
 		return
 	}
-	pod := b.pod // decoded for this member alone: safe to assign in place
-	pod.Spec.NodeName = b.node
-	if err := c.cfg.Cache.AssumePod(c.log, pod); err != nil {
-		c.bindFailed(pod, b.node, fmt.Errorf("assume: %w", err))
-		return
-	}
+	pod := b.pod
 	if st := b.fw.RunReservePluginsReserve(ctx, b.state, pod, b.node); !st.IsSuccess() {
 		c.undo(ctx, b, fmt.Errorf("reserve: %w", st.AsError()))
 		return
@@ -308,10 +400,15 @@ func (c *Cycle) postBinding(ctx context.Context, binding *v1.Binding) error {
 // leader submits it again while it stays pending.
 func (c *Cycle) undo(ctx context.Context, b *bid, err error) {
 	b.fw.RunReservePluginsUnreserve(ctx, b.state, b.pod, b.node)
-	if ferr := c.cfg.Cache.ForgetPod(c.log, b.pod); ferr != nil {
-		c.cfg.Log.Debug().Err(ferr).Str("pod", Key(b.pod)).Msg("forget pod")
-	}
+	c.forget(b)
 	c.bindFailed(b.pod, b.node, err)
+}
+
+// forget drops the pod a bid held from the cache: its room is free again.
+func (c *Cycle) forget(b *bid) {
+	if err := c.cfg.Cache.ForgetPod(c.log, b.pod); err != nil {
+		c.cfg.Log.Debug().Err(err).Str("pod", Key(b.pod)).Msg("forget pod")
+	}
 }
 
 // bindFailed gives a won pod back to the leader: it marks the pod

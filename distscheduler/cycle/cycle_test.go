@@ -3,6 +3,7 @@ package cycle
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,6 +86,20 @@ func (h *heldTree) bid(t *testing.T, key string) tree.Bid {
 	return h.reports[key]
 }
 
+// next returns the next report, whichever pod it is for.
+func (h *heldTree) next(t *testing.T) (string, tree.Bid) {
+	t.Helper()
+	select {
+	case k := <-h.got:
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return k, h.reports[k]
+	case <-time.After(30 * time.Second):
+		t.Fatal("no report")
+		return "", tree.Bid{}
+	}
+}
+
 func (h *heldTree) verdict(key string, v tree.Verdict) {
 	h.mu.Lock()
 	done := h.dones[key]
@@ -108,13 +123,17 @@ type member struct {
 	bindErr error
 	// givenBack are the SchedulerError status patches, by pod name.
 	givenBack []string
+	lanes     int
 }
 
-func newMember(t *testing.T) *member {
+func newMember(t *testing.T) *member { return newMemberWithLanes(t, 1) }
+
+// newMemberWithLanes is newMember with that many scheduling loops.
+func newMemberWithLanes(t *testing.T, lanes int) *member {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	m := &member{tree: newHeldTree(), cache: internalcache.New(ctx, nil, false, false)}
+	m := &member{tree: newHeldTree(), cache: internalcache.New(ctx, nil, false, false), lanes: lanes}
 	for i := range 2 {
 		m.cache.AddNode(klog.Background(), &v1.Node{
 			ObjectMeta: metav1.ObjectMeta{Name: "n" + strconv.Itoa(i)},
@@ -149,6 +168,27 @@ func newMember(t *testing.T) *member {
 		}
 		return true, &v1.Pod{}, nil
 	})
+	ls := make([]Lane, m.lanes)
+	for i := range ls {
+		ls[i] = newLane(ctx, t, cs)
+	}
+	var err error
+	m.cyc, err = New(Config{
+		Tree: m.tree, Lanes: ls, Cache: m.cache, Client: cs,
+		BindingLabels: map[string]string{"shard": "m0"}, InFlight: 4,
+		Metrics: NewMetrics(prometheus.NewRegistry()), Log: zerolog.Nop(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go m.cyc.Run(ctx)
+	return m
+}
+
+// newLane is one scheduling loop's snapshot, framework (upstream's
+// NodeResourcesFit and DistPermit) and selector.
+func newLane(ctx context.Context, t *testing.T, cs *fake.Clientset) Lane {
+	t.Helper()
 	snapshot := internalcache.NewEmptySnapshot()
 	fw, err := tf.NewFramework(ctx, []tf.RegisterPluginFunc{
 		tf.RegisterQueueSortPlugin(queuesort.Name, queuesort.New),
@@ -175,17 +215,7 @@ func newMember(t *testing.T) *member {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.cyc, err = New(Config{
-		Tree: m.tree, Frameworks: map[string]framework.Framework{"dist-scheduler": fw},
-		Cache: m.cache, Snapshot: snapshot, Selector: sel, Client: cs,
-		BindingLabels: map[string]string{"shard": "m0"}, InFlight: 4,
-		Metrics: NewMetrics(prometheus.NewRegistry()), Log: zerolog.Nop(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go m.cyc.Run(ctx)
-	return m
+	return Lane{Frameworks: map[string]framework.Framework{"dist-scheduler": fw}, Snapshot: snapshot, Selector: sel}
 }
 
 func (m *member) bound() []*v1.Binding {
@@ -245,6 +275,47 @@ func TestInFlightBidsHoldTheirNodes(t *testing.T) {
 	}
 	if n := len(m.bound()); n != 1 {
 		t.Fatalf("%d bindings, want only the winner's", n)
+	}
+}
+
+// With several scheduling loops taking items at once, no two bids in flight
+// hold one node and a won pod's room is never counted on again: on two
+// 1-CPU nodes, four 800m pods offered together get at most two feasible
+// bids, on different nodes; once both win, nothing fits any more.
+func TestLoopsNeverShareANode(t *testing.T) {
+	for round := range 10 {
+		m := newMemberWithLanes(t, 2)
+		var items []tree.Item
+		for i := range 4 {
+			it := item(t, fmt.Sprintf("p%d-%d", round, i), "800m")
+			items = append(items, it)
+			m.cyc.Offer(it)
+		}
+		held := map[string]string{}
+		for range items {
+			key, b := m.tree.next(t)
+			if !b.Feasible() {
+				continue
+			}
+			if other, dup := held[b.Node]; dup {
+				t.Fatalf("round %d: %s and %s both hold %s", round, other, key, b.Node)
+			}
+			held[b.Node] = key
+		}
+		if len(held) == 0 {
+			t.Fatalf("round %d: no feasible bid", round)
+		}
+		for _, key := range held {
+			m.tree.verdict(key, tree.Verdict{Win: true})
+		}
+		waitFor(t, "the winners' bindings", func() bool { return len(m.bound()) == len(held) })
+		for i := range 2 {
+			it := item(t, fmt.Sprintf("late%d-%d", round, i), "800m")
+			m.cyc.Offer(it)
+			if _, b := m.tree.next(t); b.Feasible() && held[b.Node] != "" {
+				t.Fatalf("round %d: %s bid %s, where a won pod fills it", round, it.Key, b.Node)
+			}
+		}
 	}
 }
 

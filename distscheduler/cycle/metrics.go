@@ -17,11 +17,13 @@ const (
 
 // Metrics are the pod path's Prometheus metrics.
 type Metrics struct {
-	items        *prometheus.CounterVec
-	verdictWait  prometheus.Histogram
-	bindDuration prometheus.Histogram
-	inFlight     prometheus.Gauge
-	queued       prometheus.Gauge
+	items         *prometheus.CounterVec
+	verdictWait   prometheus.Histogram
+	bindDuration  prometheus.Histogram
+	inFlight      prometheus.Gauge
+	queued        prometheus.Gauge
+	claimsRefused prometheus.Counter
+	lanes         prometheus.Gauge
 }
 
 // NewMetrics registers the pod path's metrics on reg.
@@ -50,11 +52,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "distscheduler_cycle_queued_items",
 			Help: "Items that reached this member and wait for node selection.",
 		}),
+		claimsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "distscheduler_cycle_claims_refused_total",
+			Help: "Nodes a scheduling loop found for a pod but could not bid on, because another of the member's loops had taken them meanwhile; the pod was searched for again.",
+		}),
+		lanes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "distscheduler_cycle_scheduling_loops",
+			Help: "Scheduling loops this member runs at once (--num-concurrent-schedulers, at most GOMAXPROCS).",
+		}),
 	}
 	for _, r := range []string{resultWon, resultLost, resultNoVerdict, resultUnschedulable, resultBindFailed,
 		resultExpired, resultDropped, resultInvalid, resultError} {
 		m.items.WithLabelValues(r)
 	}
-	reg.MustRegister(m.items, m.verdictWait, m.bindDuration, m.inFlight, m.queued)
+	reg.MustRegister(m.items, m.verdictWait, m.bindDuration, m.inFlight, m.queued, m.claimsRefused, m.lanes)
 	return m
 }

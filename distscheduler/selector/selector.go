@@ -45,21 +45,47 @@ type Config struct {
 	// in turn, as upstream's does, instead of only the nodes whose labels
 	// can satisfy the pod's nodeSelector and required node affinity.
 	DisableLabelIndex bool
-	Log               zerolog.Logger
+	// Rotation is where the next search starts, shared by the selectors of
+	// a member's scheduling loops so that searches under way at once start
+	// at different nodes (nil: the selector's own).
+	Rotation *Rotation
+	Log      zerolog.Logger
 }
 
+// Rotation moves where each search starts, as upstream's nextStartNodeIndex
+// does, so every node of the shard gets examined across pods. A search
+// takes its start and moves the rotation on by the nodes it expects to
+// filter before it begins, then by the difference once it knows how many
+// it filtered: one loop moves exactly as upstream's, and loops searching at
+// once get different starts instead of finding, and contending for, the
+// same best node.
+type Rotation struct{ next atomic.Int64 }
+
+// take returns a search's start (a position on the ring, any integer) and
+// moves the rotation on by expect.
+func (r *Rotation) take(expect int) int64 { return r.next.Add(int64(expect)) - int64(expect) }
+
+// moved corrects the rotation once the search knows it moved by moved
+// nodes, not the expected.
+func (r *Rotation) moved(expected, moved int) {
+	if d := moved - expected; d != 0 {
+		r.next.Add(int64(d))
+	}
+}
+
+// ringPos is position p on a ring of n nodes.
+func ringPos(p int64, n int) int { return int((p%int64(n) + int64(n)) % int64(n)) }
+
 // Selector finds a member's best node for a pod. It is used from one
-// goroutine at a time (the member's scheduling loop), which is what makes
-// nextStart and the index safe without a lock.
+// goroutine at a time (one scheduling loop), which is what makes the index
+// safe without a lock; each loop has its own Selector.
 type Selector struct {
 	cfg Config
 
-	// nextStart rotates where the filter pass starts, as upstream does, so
-	// every node of the shard gets examined across pods.
-	nextStart int
+	rotation *Rotation
 	// index and nodeAffinityFilter (by profile name: does the profile run
 	// upstream's NodeAffinity filter, without which the index must not
-	// skip nodes) are used from the scheduling goroutine only, as nextStart.
+	// skip nodes) are used from the scheduling goroutine only.
 	index              labelIndex
 	nodeAffinityFilter map[string]bool
 }
@@ -69,15 +95,19 @@ func New(cfg Config) (*Selector, error) {
 	if cfg.Members == nil || cfg.Metrics == nil {
 		return nil, errors.New("selector: Members and Metrics are required")
 	}
-	return &Selector{cfg: cfg, nodeAffinityFilter: map[string]bool{}}, nil
+	rot := cfg.Rotation
+	if rot == nil {
+		rot = &Rotation{}
+	}
+	return &Selector{cfg: cfg, rotation: rot, nodeAffinityFilter: map[string]bool{}}, nil
 }
 
-// Busy names nodes the search must pass over: nodes where this member has a
-// bid in flight, so that two of its pods never count on the same free room.
+// Busy names nodes the search must pass over: nodes another of the member's
+// scheduling loops is claiming at that moment (see package cycle).
 type Busy func(node string) bool
 
 // busyStatus is the Filter status of a node passed over as busy.
-var busyStatus = fwk.NewStatus(fwk.Unschedulable, "a pod this member bid for is in flight on the node")
+var busyStatus = fwk.NewStatus(fwk.Unschedulable, "another scheduling loop of this member is placing a pod on the node")
 
 // Result is this shard's answer for one pod.
 type Result struct {
@@ -161,6 +191,11 @@ func (s *Selector) bestLocal(ctx context.Context, fw framework.Framework, state 
 func (s *Selector) search(ctx context.Context, fw framework.Framework, state fwk.CycleState, pod *v1.Pod, preRes *fwk.PreFilterResult,
 	lister fwk.NodeInfoLister, all []fwk.NodeInfo, busy Busy, diagnosis *framework.Diagnosis) ([]fwk.NodeInfo, int, error) {
 	toFind := s.feasibleTarget(fw, len(all))
+	// base is this search's start on the ring; moved is how far the
+	// passes move it (upstream's rule), settled with the rotation at the end.
+	base := s.rotation.take(toFind)
+	moved := 0
+	defer func() { s.rotation.moved(toFind, moved) }()
 	var feasible []fwk.NodeInfo
 	evaluated := 0
 	// pass filters n nodes in the order at gives, keeping what it found in
@@ -171,16 +206,13 @@ func (s *Selector) search(ctx context.Context, fw framework.Framework, state fwk
 		evaluated += processed
 		return processed, err
 	}
-	// rotating filters nodes from the rotating start, as upstream does,
-	// and moves the start past the nodes it processed.
+	// rotating filters nodes from where the rotation stands, as upstream
+	// does, and moves it past the nodes it processed.
 	rotating := func(nodes []fwk.NodeInfo, diag *framework.Diagnosis) error {
-		start := s.nextStart % len(nodes)
+		start := ringPos(base+int64(moved), len(nodes))
 		processed, err := pass(len(nodes), func(i int) fwk.NodeInfo { return nodes[(start+i)%len(nodes)] }, diag)
-		if err != nil {
-			return err
-		}
-		s.nextStart = (start + processed) % len(all)
-		return nil
+		moved += processed
+		return err
 	}
 	if !preRes.AllNodes() {
 		nodes := make([]fwk.NodeInfo, 0, len(preRes.NodeNames))
@@ -205,13 +237,16 @@ func (s *Selector) search(ctx context.Context, fw framework.Framework, state fwk
 			// Statuses of this pass are not kept: if it finds nothing, the
 			// full pass below makes the diagnosis.
 			scratch := framework.Diagnosis{NodeToStatus: framework.NewDefaultNodeToStatus()}
-			first := sort.Search(len(cands), func(i int) bool { return int(cands[i]) >= s.nextStart })
+			from := ringPos(base, len(all))
+			first := sort.Search(len(cands), func(i int) bool { return int(cands[i]) >= from })
 			processed, err := pass(len(cands), func(i int) fwk.NodeInfo { return all[cands[(first+i)%len(cands)]] }, &scratch)
 			if err != nil {
 				return nil, evaluated, err
 			}
 			if processed > 0 {
-				s.nextStart = (int(cands[(first+processed-1)%len(cands)]) + 1) % len(all)
+				// On past the last candidate processed, as one loop would.
+				past := int(cands[(first+processed-1)%len(cands)]) + 1
+				moved = ringPos(int64(past-from), len(all))
 			}
 		}
 		if len(feasible) == 0 {
@@ -268,7 +303,7 @@ func (s *Selector) runsNodeAffinityFilter(fw framework.Framework) bool {
 
 // filter runs the Filter plugins in parallel over the n nodes at(0..n-1)
 // until toFind feasible ones are found. It returns them and how many nodes
-// it processed (feasible or not), from which the caller moves nextStart.
+// it processed (feasible or not), from which the caller moves the rotation.
 func (s *Selector) filter(ctx context.Context, fw framework.Framework, state fwk.CycleState, pod *v1.Pod, n int, at func(int) fwk.NodeInfo, toFind int, busy Busy, diagnosis *framework.Diagnosis) ([]fwk.NodeInfo, int, error) {
 	target := int32(min(toFind, n))
 	feasible := make([]fwk.NodeInfo, target)

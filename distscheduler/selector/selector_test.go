@@ -122,7 +122,7 @@ func TestBestLocal(t *testing.T) {
 			if (res.FitErr == nil) != tt.wantFit || res.Node != tt.wantNode {
 				t.Fatalf("BestLocal = node %q, fit error %v; want node %q", res.Node, res.FitErr, tt.wantNode)
 			}
-			if res.FitErr != nil && len(tt.busy) > 0 && !strings.Contains(res.FitErr.Error(), "in flight") {
+			if res.FitErr != nil && len(tt.busy) > 0 && !strings.Contains(res.FitErr.Error(), "placing a pod on the node") {
 				t.Errorf("FitError %q does not say the node is busy", res.FitErr.Error())
 			}
 		})

@@ -41,7 +41,7 @@ func main() {
 	fs.BoolVar(&cfg.LeaderEligible, "leader-eligible", true, "Whether this scheduler should run for leader election")
 	fs.BoolVar(&cfg.AlsoDefaultScheduler, "also-default-scheduler", false, "also schedule pods of schedulerName default-scheduler (pods that name no scheduler), with a copy of the first profile that enables DistPermit; for clusters where no kube-scheduler runs")
 	fs.StringVar(&cfg.NodeSelector, "node-selector", "", "Scheduler only tracks nodes with this label selector (only applies for leader)")
-	fs.IntVar(&cfg.NumConcurrentSchedulers, "num-concurrent-schedulers", 8, "with --seeds, the leader keeps 4 × this many pods in the tree at once")
+	fs.IntVar(&cfg.NumConcurrentSchedulers, "num-concurrent-schedulers", 8, "scheduling loops per member (at most GOMAXPROCS), each on its own snapshot of the shard; with --seeds, the leader keeps 4 × this many pods in the tree at once")
 	fs.BoolVar(&cfg.PermitAlwaysDeny, "permit-always-deny", false, "Have Permit deny all pods. For testing only")
 	fs.BoolVar(&cfg.RelayOnly, "relay-only", false, "Only relay pods, do not schedule ourselves")
 	fs.Float64Var(&cfg.WaitForSubschedulers, "wait-for-subschedulers", 1.0, "seconds a gather waits for sub-schedulers before deciding without the stragglers")
