@@ -48,6 +48,9 @@ const (
 	envSeed = "K8S1M_BENCH_SEED"
 	// envInFlight sets each member's in-flight bids (app.Config.InFlight).
 	envInFlight = "K8S1M_BENCH_INFLIGHT"
+	// envLoops sets each member's --num-concurrent-schedulers, and so its
+	// scheduling loops (at most GOMAXPROCS); default 8.
+	envLoops = "K8S1M_BENCH_LOOPS"
 )
 
 // summary is what the child reports when it is stopped.
@@ -58,9 +61,12 @@ type summary struct {
 	PodsLost       float64 `json:"pods_lost"`
 	// ItemsDropped (member queue full) and ItemsExpired (deadline passed
 	// before the member got to it) are items a member never bid on.
-	ItemsDropped  float64 `json:"items_dropped"`
-	ItemsExpired  float64 `json:"items_expired"`
-	Stragglers    float64 `json:"stragglers"`
+	ItemsDropped float64 `json:"items_dropped"`
+	ItemsExpired float64 `json:"items_expired"`
+	Stragglers   float64 `json:"stragglers"`
+	// ClaimsRefused are searches redone because another scheduling loop of
+	// the member took the node first.
+	ClaimsRefused float64 `json:"claims_refused"`
 	GatherSeconds float64 `json:"gather_seconds_sum"`
 	GatherCount   float64 `json:"gather_count"`
 	HeapReady     uint64  `json:"heap_ready_bytes"` // after GC, shards balanced, before pods
@@ -108,6 +114,10 @@ func runChild() int {
 	}
 	join := testtree.Relay(seeds...)
 	inFlight, _ := strconv.Atoi(os.Getenv(envInFlight))
+	loops := 8
+	if v, err := strconv.Atoi(os.Getenv(envLoops)); err == nil {
+		loops = v
+	}
 	regs := make([]*prometheus.Registry, n)
 	var ready sync.WaitGroup
 	var wg sync.WaitGroup
@@ -119,7 +129,7 @@ func runChild() int {
 		name := fmt.Sprintf("r%d", i)
 		ready.Add(1)
 		cfg := app.Config{
-			Scheduler: opts, Member: name, LeaderEligible: seed == "", NumConcurrentSchedulers: 8, InFlight: inFlight,
+			Scheduler: opts, Member: name, LeaderEligible: seed == "", NumConcurrentSchedulers: loops, InFlight: inFlight,
 			WaitForSubschedulers: 1, WatchPods: true, DisableNodeLabelIndex: os.Getenv(envNoIndex) == "1",
 			LeaseNamespace: "kube-system", LeaseName: "dist-scheduler",
 			LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
@@ -164,6 +174,8 @@ func runChild() int {
 				switch mf.GetName() {
 				case "distscheduler_selector_nodes_evaluated_total":
 					s.NodesEvaluated += m.GetCounter().GetValue()
+				case "distscheduler_cycle_claims_refused_total":
+					s.ClaimsRefused += m.GetCounter().GetValue()
 				case "relay_gather_stragglers_total":
 					s.Stragglers += m.GetCounter().GetValue()
 				case "distscheduler_cycle_verdict_wait_seconds":

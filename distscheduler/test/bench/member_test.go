@@ -41,7 +41,8 @@ import (
 // target so that every member evaluates its whole shard: the nodes
 // evaluated per pod, and so the cost that grows with them, are the same in
 // every run, and F is the slope of the child's CPU per pod over the member
-// count.
+// count. K8S1M_BENCH_LOOPS sets the members' --num-concurrent-schedulers
+// (scheduling loops, at most GOMAXPROCS; default 8).
 //
 //	K8S1M_BENCH=1 go test -run TestMemberFixedCost -timeout 30m -v ./test/bench/
 func TestMemberFixedCost(t *testing.T) {
@@ -183,8 +184,8 @@ func runMemberPath(t *testing.T, c *testcluster.Cluster, cfgPath string, m, numN
 		NoWinner:        noWinner,
 		Dropped:         s.ItemsDropped, Expired: s.ItemsExpired,
 	}
-	t.Logf("x%d: %.0f pods/s, %.3f ms CPU/pod (%.3f net), %.1f nodes evaluated/pod, %d without a winner, %.0f dropped, %.0f expired",
-		m, r.PodsPerSec, r.CPUPerPodMs, r.NetCPUPerPodMs, r.EvaluatedPerPod, noWinner, r.Dropped, r.Expired)
+	t.Logf("x%d: %.0f pods/s, %.3f ms CPU/pod (%.3f net), %.1f nodes evaluated/pod, %d without a winner, %.0f dropped, %.0f expired, %.0f searches redone (claims refused)",
+		m, r.PodsPerSec, r.CPUPerPodMs, r.NetCPUPerPodMs, r.EvaluatedPerPod, noWinner, r.Dropped, r.Expired, s.ClaimsRefused)
 	if noWinner*100 > pods {
 		t.Errorf("x%d: %d of %d pods without a winner (log %s)", m, noWinner, pods, ch.log.Name())
 	}
