@@ -140,7 +140,7 @@ variable "scheduler_parallelism" {
 }
 
 variable "num_concurrent_schedulers" {
-  description = "distscheduler --num-concurrent-schedulers: the leader keeps 4x this many pods in the tree (scalemodel plan says how many a rate needs)."
+  description = "distscheduler --num-concurrent-schedulers: each member runs this many scheduling loops (at most its cores) and the leader keeps 4x this many pods in the tree (scalemodel plan says how many a rate needs)."
   type        = number
   default     = 8
 }

@@ -65,7 +65,7 @@ func clusterFlags(fs *pflag.FlagSet, o *Options) {
 	fs.Float64Var(&m.APIServerCores, "apiserver-cores", m.APIServerCores, "cores per kube-apiserver machine")
 	fs.Float64Var(&m.StoreCores, "store-cores", m.StoreCores, "cores per memetcd machine (one resource each)")
 	fs.Float64Var(&m.MemberCores, "member-cores", m.MemberCores, "cores per distscheduler member (also its filter/score parallelism)")
-	fs.IntVar(&m.SchedulingLoops, "scheduling-loops", m.SchedulingLoops, "pods a member schedules at once (distscheduler: 1, upstream's one loop; the original: 8)")
+	fs.IntVar(&m.SchedulingLoops, "scheduling-loops", m.SchedulingLoops, "pods a member schedules at once: its scheduling loops (distscheduler: --num-concurrent-schedulers, default 8, at most one per core; the original: 8)")
 	fs.Float64Var(&m.RelayCores, "relay-cores", m.RelayCores, "cores per relay-only member")
 	fs.Float64Var(&m.KwokCores, "kwok-cores", m.KwokCores, "cores per kwok controller")
 	fs.Float64Var(&m.Utilisation, "utilisation", m.Utilisation, "share of each machine's cores the plan may use, in (0, 1]")

@@ -33,8 +33,8 @@ type Machines struct {
 	StoreCores     float64
 	MemberCores    float64 // also the member's filter/score parallelism
 	// SchedulingLoops is how many pods a member takes through its scheduling
-	// cycle at once: 1 in distscheduler (upstream's one loop per member); the
-	// original ran --num-concurrent-schedulers (8) of them.
+	// cycle at once: distscheduler runs --num-concurrent-schedulers loops
+	// (default 8, the original's value), at most one per core (GOMAXPROCS).
 	SchedulingLoops int
 	RelayCores      float64
 	KwokCores       float64
@@ -57,7 +57,7 @@ func DefaultMachines() Machines {
 		APIServerCores:  64,
 		StoreCores:      96,
 		MemberCores:     16,
-		SchedulingLoops: 1,
+		SchedulingLoops: 8,
 		RelayCores:      16,
 		KwokCores:       4,
 		Utilisation:     0.75,
@@ -242,9 +242,10 @@ func (p Prediction) TFVars() map[string]int {
 		"kube_apiserver_count":      api - 1,
 		"distscheduler_replicas":    p.Members,
 		"relay_replicas":            p.Relays,
+		"num_concurrent_schedulers": p.NumConcurrentSchedulers,
 	}
 }
 
 // TFVarNames lists TFVars' keys in the order the answer prints them.
 var TFVarNames = []string{"node_count", "kwok_controllers", "nodes_per_kwok_controller",
-	"kube_apiserver_count", "distscheduler_replicas", "relay_replicas"}
+	"kube_apiserver_count", "distscheduler_replicas", "relay_replicas", "num_concurrent_schedulers"}

@@ -76,9 +76,10 @@ func TestMemberRules(t *testing.T) {
 	f := load(t).Figures
 	f.SchedFixedMs.Value, f.SchedShardMsPer1K.Value, f.SchedSerialShare.Value = 2, 1, 0.25
 	m := DefaultMachines()
-	m.MemberCores, m.Utilisation = 8, 0.5
+	m.MemberCores, m.Utilisation, m.SchedulingLoops = 8, 0.5, 2
 	ml := Member(&f, Cluster{Nodes: 40000, Pods: 1, LeaseRenewS: 10}, m, 10)
-	// shard 4,000 nodes: CPU 2 + 4 = 6 ms/pod; loop 0.25×2 + 4/8 = 1 ms/pod.
+	// shard 4,000 nodes: CPU 2 + 4 = 6 ms/pod; loop 0.25×2 + 4/8 = 1 ms/pod,
+	// two loops: 2,000 pods/s.
 	if ml.CPUMs != 6 || ml.LoopMs != 1 {
 		t.Fatalf("CPU %v ms, loop %v ms per pod; want 6 and 1", ml.CPUMs, ml.LoopMs)
 	}
@@ -86,8 +87,8 @@ func TestMemberRules(t *testing.T) {
 	for _, l := range ml.Limits {
 		got[l.Name] = l.PodsPerS
 	}
-	if got["member scheduling loop"] != 1000 || math.Abs(got["member CPU"]-4*1000/6.0) > 1e-9 {
-		t.Fatalf("limits %v; want loop 1000 pods/s, CPU 666.7 pods/s", got)
+	if got["member scheduling loops"] != 2000 || math.Abs(got["member CPU"]-4*1000/6.0) > 1e-9 {
+		t.Fatalf("limits %v; want loops 2000 pods/s, CPU 666.7 pods/s", got)
 	}
 }
 

@@ -13,7 +13,7 @@ type MemberLoad struct {
 	Members     int
 	Shard       float64 // nodes per member
 	CPUMs       float64 // CPU per pod: F + c × shard/1000
-	LoopMs      float64 // time per pod on the member's one scheduling goroutine
+	LoopMs      float64 // time per pod on one of the member's scheduling loops
 	FixedMs     float64
 	ShardMs     float64
 	Limits      []Limit
@@ -27,12 +27,12 @@ type MemberLoad struct {
 // into F (sched_fixed_ms, paid for every pod) and c (sched_shard_ms_per_1k,
 // per 1,000 nodes of its shard). Two ceilings follow:
 //   - CPU: the member's cores over F + c·shard;
-//   - the scheduling loop: upstream runs one scheduling goroutine per member
-//     (distscheduler/README.md, Limits), so a pod holds it for the share of F
-//     spent there (sched_serial_share) plus the shard work divided over the
-//     filter/score parallelism (here: the member's cores). With
-//     SchedulingLoops loops (the original's concurrent schedulers) the
-//     ceiling is that many times higher.
+//   - the scheduling loops: a pod holds one of the member's SchedulingLoops
+//     loops (distscheduler's --num-concurrent-schedulers, each on its own
+//     snapshot) for the share of F spent there (sched_serial_share, measured
+//     per loop) plus the shard work divided over the filter/score
+//     parallelism (here: the member's cores), so the ceiling is the loops
+//     over that time.
 //
 // The leader also forwards every pod to its children (its half of
 // relay_us_per_message per child), which lowers its CPU ceiling a little.
@@ -55,7 +55,7 @@ func Member(f *costs.Figures, c Cluster, m Machines, members int) MemberLoad {
 		return "sched_shard_ms_per_1k"
 	}
 	ml.Limits = []Limit{
-		{Name: "member scheduling loop", PodsPerS: float64(m.SchedulingLoops) * 1000 / ml.LoopMs,
+		{Name: "member scheduling loops", PodsPerS: float64(m.SchedulingLoops) * 1000 / ml.LoopMs,
 			Figure: dominant(f.SchedSerialShare.Value*fixed, shardMs/m.MemberCores)},
 		{Name: "member CPU", PodsPerS: usable * 1000 / ml.CPUMs, Figure: dominant(fixed, shardMs)},
 	}
