@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/k8s1m/k8s1m/distscheduler/tree"
@@ -126,6 +127,14 @@ type Config struct {
 // GatherDeadline is WaitForSubschedulers as a duration.
 func (c Config) GatherDeadline() time.Duration {
 	return time.Duration(c.WaitForSubschedulers * float64(time.Second))
+}
+
+// SchedulingLoops is how many scheduling loops a member runs: one per
+// concurrent scheduler (--num-concurrent-schedulers, the original's
+// meaning), but no more than the Go scheduler runs at once: a loop more
+// than GOMAXPROCS only adds a snapshot to keep current.
+func (c Config) SchedulingLoops() int {
+	return max(1, min(c.NumConcurrentSchedulers, runtime.GOMAXPROCS(0)))
 }
 
 // InFlightItems is the leader's in-flight item budget: InFlight, or four

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"time"
 
 	"github.com/k8s1m/k8s1m/distscheduler/cycle"
@@ -22,14 +21,6 @@ import (
 	"k8s.io/kubernetes/pkg/scheduler/metrics"
 	"k8s.io/kubernetes/pkg/scheduler/profile"
 )
-
-// SchedulingLoops is how many scheduling loops a member runs: one per
-// concurrent scheduler (--num-concurrent-schedulers, the original's
-// meaning), but no more than the Go scheduler runs at once: a loop more
-// than GOMAXPROCS only adds a snapshot to keep current.
-func (c Config) SchedulingLoops() int {
-	return max(1, min(c.NumConcurrentSchedulers, runtime.GOMAXPROCS(0)))
-}
 
 // recorderFactory gives each profile upstream's event recorder, as
 // kube-scheduler's app.Setup does.
