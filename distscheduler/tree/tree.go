@@ -74,8 +74,12 @@ type Member interface {
 
 // Root is the tree's root side: what the leader's intake submits through.
 type Root interface {
-	// Submit sends the items down the tree, each decided at the latest
-	// deadline from now, and returns their request ids in order.
+	// Submit sends the items down the tree and returns their request ids
+	// in order. Every item gets exactly one decision, at the latest
+	// deadline from now (a moment later if its gatherer is lost), whether
+	// or not any member bid on it: a member may drop an item it cannot
+	// reach in time, and the root counts on the decision to free the
+	// item's place.
 	Submit(deadline time.Duration, items ...Item) ([]uint64, error)
 	// OnDecision sets the receiver of the submitted items' decisions; it
 	// must not block.
