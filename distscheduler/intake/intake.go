@@ -59,6 +59,10 @@ type Config struct {
 	// status write, a Binding stuck in a slow API server); default 60 s. A
 	// second Binding of a pod the first one bound is refused by the API
 	// server, so a short Recheck costs requests, never a double binding.
+	// It is also how long after its submission an item may go without a
+	// decision: the tree decides every item by its deadline, so an item
+	// still undecided then was lost (a tree fault); its place is freed
+	// and the pod submitted again.
 	Recheck time.Duration
 	// KeyOf names a pod in the tree (selector.PodKey).
 	KeyOf func(*v1.Pod) string
@@ -98,11 +102,12 @@ func (c *Config) defaults() error {
 type podState struct {
 	pod      *v1.Pod
 	key      string
-	seq      uint64 // arrival order, the tie-break after priority
-	queued   bool   // in the ready heap
-	gone     bool   // left the pending set; skipped when popped
-	inFlight uint64 // request id of the item in flight, 0 when none
-	attempts int    // decisions without a winner in a row
+	seq      uint64    // arrival order, the tie-break after priority
+	queued   bool      // in the ready heap
+	gone     bool      // left the pending set; skipped when popped
+	inFlight uint64    // request id of the item in flight, 0 when none
+	sentAt   time.Time // when the item in flight was submitted
+	attempts int       // decisions without a winner in a row
 	due      time.Time
 	wonAt    time.Time
 	winner   string // the member told to bind it, while wonAt is set
@@ -360,7 +365,7 @@ func (in *intake) submitReady() {
 	}
 	for i, st := range batch {
 		in.cfg.Log.Debug().Uint64("request", ids[i]).Str("pod", st.key).Msg("submitted")
-		st.inFlight = ids[i]
+		st.inFlight, st.sentAt = ids[i], time.Now()
 		st.wonAt, st.winner = time.Time{}, ""
 		in.byID[ids[i]] = st.pod.UID
 	}
@@ -461,6 +466,20 @@ func (in *intake) requeueDue(now time.Time) {
 			st.gone = true
 			delete(in.pods, uid)
 			in.cfg.Metrics.pending.Set(float64(len(in.pods)))
+			continue
+		}
+		if st.inFlight != 0 && now.Sub(st.sentAt) >= in.cfg.Recheck {
+			// The tree owed a decision long ago: without this the item
+			// would hold its in-flight place, and the pod stay pending,
+			// for ever. A decision arriving later is ignored.
+			in.cfg.Log.Error().Str("pod", st.key).Uint64("request", st.inFlight).Dur("age", now.Sub(st.sentAt)).
+				Msg("item never decided by the tree; submitting the pod again")
+			delete(in.byID, st.inFlight)
+			in.cfg.Metrics.inFlight.Set(float64(len(in.byID)))
+			st.inFlight = 0
+			in.cfg.Metrics.resubmitted.WithLabelValues("no_decision").Inc()
+			in.pushLocked(st)
+			n++
 			continue
 		}
 		if st.queued || st.inFlight != 0 {

@@ -2,6 +2,7 @@ package intake
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -179,4 +180,78 @@ func createPod(t *testing.T, ctx context.Context, client kubernetes.Interface, n
 		t.Fatal(err)
 	}
 	return p
+}
+
+// silentRoot is a tree root that takes items and never decides them: a
+// tree fault (before 3bf5773 the one-member tree lost the decision of an
+// item its member dropped) that no real tree here can be made to commit on
+// purpose, hence this stand-in.
+type silentRoot struct {
+	tree.Hooks
+	mu    sync.Mutex
+	next  uint64
+	items chan tree.Item
+}
+
+func (r *silentRoot) Submit(_ time.Duration, items ...tree.Item) ([]uint64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := make([]uint64, len(items))
+	for i, it := range items {
+		r.next++
+		ids[i] = r.next
+		r.items <- it
+	}
+	return ids, nil
+}
+
+// An item the tree never decides must not hold its in-flight place, or
+// its pod stay pending, for ever: Recheck after its submission its place is
+// freed and the pod submitted again.
+func TestUndecidedItemIsSubmittedAgain(t *testing.T) {
+	c := testcluster.Start(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "intake"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	root := &silentRoot{items: make(chan tree.Item, 16)}
+	m := NewMetrics(nil)
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := Run(rctx, Config{
+			Client: c.Client, SchedulerNames: []string{"sched-silent"}, Root: root,
+			Deadline: 100 * time.Millisecond, InFlight: 1, Recheck: 2 * time.Second,
+			KeyOf: cycle.Key, Metrics: m, Log: zerolog.Nop(),
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	}()
+	defer func() { stop(); <-done }()
+	next := func(what string) tree.Item {
+		t.Helper()
+		select {
+		case it := <-root.items:
+			return it
+		case <-ctx.Done():
+			t.Fatalf("no item %s: %v", what, ctx.Err())
+			return tree.Item{}
+		}
+	}
+
+	pod := createPod(t, ctx, c.Client, "silent", "sched-silent")
+	for _, what := range []string{"for the new pod", "after its first item went undecided"} {
+		if it := next(what); it.Key != cycle.Key(pod) {
+			t.Fatalf("item %q %s, want %q", it.Key, what, cycle.Key(pod))
+		}
+	}
+	if n := testutil.ToFloat64(m.inFlight); n != 1 {
+		t.Fatalf("items in flight %v after the resubmission, want 1 (the undecided one's place freed)", n)
+	}
+	if n := testutil.ToFloat64(m.resubmitted.WithLabelValues("no_decision")); n < 1 {
+		t.Fatalf("no_decision resubmissions %v, want at least 1", n)
+	}
 }

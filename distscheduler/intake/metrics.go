@@ -21,7 +21,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		resubmitted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "distscheduler_intake_resubmitted_pods_total",
-			Help: "Pods submitted again: no_winner (nobody could place it, after backoff), given_back (its winner's binding steps failed), winner_left (its winner left the tree before binding it) or unbound_winner (still pending Recheck after a win).",
+			Help: "Pods submitted again: no_winner (nobody could place it, after backoff), given_back (its winner's binding steps failed), winner_left (its winner left the tree before binding it), unbound_winner (still pending Recheck after a win) or no_decision (its item had no decision Recheck after submission: a tree fault).",
 		}, []string{"reason"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "distscheduler_intake_decisions_total",
@@ -40,7 +40,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Pods the admission webhook offered: new (submitted before the watch saw them), known (the watch was first), expired (never seen by the watch; forgotten).",
 		}, []string{"result"}),
 	}
-	for _, r := range []string{"no_winner", "given_back", "winner_left", "unbound_winner"} {
+	for _, r := range []string{"no_winner", "given_back", "winner_left", "unbound_winner", "no_decision"} {
 		m.resubmitted.WithLabelValues(r)
 	}
 	if reg != nil {

@@ -267,7 +267,7 @@ func storeWrites(ctx context.Context, cl *cluster.Cluster) (sum float64, ok bool
 // apiMetrics are the kube-apiserver's request and watch-event counters.
 type apiMetrics struct {
 	// requests by "VERB/resource/subresource"; watchEvents (sent to
-	// watchers) by kind.
+	// watchers) by resource.
 	requests, watchEvents counts
 }
 
@@ -297,7 +297,9 @@ func fetchAPIMetrics(ctx context.Context, client kubernetes.Interface) (apiMetri
 	if err != nil {
 		return apiMetrics{}, err
 	}
-	ev, err := promtext.Labelled(bytes.NewReader(raw), "apiserver_watch_events_total", "kind")
+	// kube-apiserver 1.37 labels watch events by group, version and
+	// resource (older releases had kind: every event fell under "").
+	ev, err := promtext.Labelled(bytes.NewReader(raw), "apiserver_watch_events_total", "resource")
 	if err != nil {
 		return apiMetrics{}, err
 	}

@@ -82,7 +82,7 @@ type result struct {
 	Stragglers, GatherMean float64
 	// APIRequestsPerPod and WatchEventsPerPod are the kube-apiserver's own
 	// counts over the measured window (apiserver_request_total by verb and
-	// resource/subresource, apiserver_watch_events_total by kind) per pod.
+	// resource/subresource, apiserver_watch_events_total by resource) per pod.
 	APIRequestsPerPod, WatchEventsPerPod map[string]float64
 }
 
@@ -432,7 +432,7 @@ func apiCounts(t *testing.T, c *testcluster.Cluster) apiserverCounts {
 		if m[1] == "apiserver_request_total" {
 			out.requests[l["verb"]+" "+l["resource"]+"/"+l["subresource"]] += v
 		} else {
-			out.events[l["kind"]] += v
+			out.events[l["resource"]] += v // kube-apiserver 1.37 labels them by group, version, resource
 		}
 	}
 	return out
