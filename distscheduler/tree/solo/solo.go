@@ -10,7 +10,6 @@ package solo
 
 import (
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/k8s1m/k8s1m/distscheduler/tree"
@@ -20,10 +19,10 @@ import (
 // Tree is a one-member tree; it implements tree.Tree.
 type Tree struct {
 	tree.Hooks
-	name   string
-	nextID atomic.Uint64
+	name string
 
-	mu sync.Mutex
+	mu     sync.Mutex
+	nextID uint64
 	// open holds the items submitted and not decided yet, each with the
 	// timer that decides it at its deadline.
 	open   map[uint64]*time.Timer
@@ -66,7 +65,8 @@ func (t *Tree) Submit(deadline time.Duration, items ...tree.Item) ([]uint64, err
 		return nil, tree.ErrClosed
 	}
 	for i := range items {
-		id := t.nextID.Add(1)
+		t.nextID++
+		id := t.nextID
 		ids[i] = id
 		items[i].Deadline = dl
 		items[i].Ref = id
