@@ -141,7 +141,7 @@ func TestCheckPrintsEveryRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"1K (default)", "10K", "50K", "pods/s", "nodes phase s"} {
+	for _, want := range []string{"10K (2026-12-05, quiet)", "50K (2026-12-05, quiet)", "pods/s", "nodes phase s"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check output lacks %q:\n%s", want, out)
 		}

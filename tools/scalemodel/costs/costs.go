@@ -81,6 +81,8 @@ type Figures struct {
 
 	// this machine
 	LocalCores Figure `json:"local_cores"`
+	// LocalAPICores is the share of them the one kube-apiserver gets.
+	LocalAPICores Figure `json:"local_api_cores"`
 }
 
 // Run is one measured localcluster run the model is checked against. A zero

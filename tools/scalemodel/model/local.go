@@ -52,41 +52,56 @@ const localPctToScore, localMinToScore = 0.05, 100
 
 // Local predicts one localcluster run (memetcd + distscheduler, one member).
 //
-//   - A node costs its POST, kwok's status PATCHes (node_status_patches), its
-//     Lease POST and the shard label PATCH in the apiserver and the store,
-//     kwok_object_ms in kwok and makenodes_object_ms in makenodes.
+//   - A node costs its POST, kwok's status PATCHes (node_status_patches) and
+//     its Lease POST in the apiserver and the store, kwok_object_ms in kwok
+//     and makenodes_object_ms in makenodes. The shard label costs no write:
+//     the leader's node webhook adds it to the POST (since 2026-12-04;
+//     localcluster measures 3.07 requests per node).
 //   - A pod costs its four apiserver writes and their store writes (as in
 //     APIServer and StoreLoads), the member's pod watch, the member's F plus
 //     filter and score on 5% of the nodes (sched_plain_us_per_node:
 //     localcluster's pods are plain), kwok_object_ms and makenodes_object_ms.
 //   - In the background, kwok renews each node's Lease every quarter of the
-//     Lease duration, but one busy controller gets through at most
-//     kwok_renewals_per_s (the rest lag; nothing here reads them), and sends
-//     a node heartbeat every node_heartbeat_s.
+//     Lease duration and sends a node heartbeat every node_heartbeat_s, the
+//     first of each one interval after it created the node: a run shorter
+//     than the interval pays none (the 10K run with 10 min Leases: 150 s
+//     between renewals, 113 s of run). One busy controller gets through at
+//     most kwok_renewals_per_s renewals (the rest lag; nothing here reads
+//     them).
+//
+// Nodes are created at an even rate over the nodes phase. A phase lasts its
+// CPU over local_cores, or its kube-apiserver CPU over local_api_cores if
+// that is longer (the one apiserver gets about one core of the two in every
+// quiet run, and is then the bound); since the background a phase pays
+// grows with its length, each phase's length is solved for.
 //
 // Memory is the sum of the processes' RSS lines (api_rss_*, store_rss_*,
 // kwok_rss_*, sched_rss_*).
 func Local(f *costs.Figures, r costs.Run) (LocalPrediction, error) {
 	n, p := float64(r.Nodes), float64(r.Pods)
-	cores := f.LocalCores.Value
+	cores, apiCores := f.LocalCores.Value, f.LocalAPICores.Value
 	controllers := math.Ceil(n / 10000)
 	other, update, create := f.APIOtherWriteMs.Value, f.StoreUpdateMs.Value, f.StoreCreateMs.Value
+	renewS, heartbeatS := r.LeaseDurationS/4, f.NodeHeartbeatS.Value
+	maxRenewalsPerS := controllers * f.KwokRenewalsPerS.Value
+	renewal := cpu{api: f.APILeaseUpdateMs.Value, store: update, kwok: f.KwokLeaseMs.Value}
+	heartbeat := cpu{api: other, store: update, kwok: f.KwokLeaseMs.Value}
 
-	// Background CPU per second with the given number of nodes.
-	background := func(nodes float64) cpu {
-		renewals := math.Min(nodes/(r.LeaseDurationS/4), controllers*f.KwokRenewalsPerS.Value)
-		heartbeats := nodes / f.NodeHeartbeatS.Value
-		return cpu{
-			api:   renewals*f.APILeaseUpdateMs.Value + heartbeats*other,
-			store: (renewals + heartbeats) * update,
-			kwok:  (renewals + heartbeats) * f.KwokLeaseMs.Value,
-		}.scaled(1.0 / 1000)
+	// steady is the background CPU per second (ms/s) once the given number
+	// of nodes all renew and heartbeat: what a long phase pays.
+	steady := func(nodes float64) cpu {
+		return renewal.scaled(math.Min(nodes/renewS, maxRenewalsPerS)).plus(heartbeat.scaled(nodes / heartbeatS))
+	}
+	// background is the CPU (ms) of the renewals and heartbeats between a
+	// and b when the nodes were created over [0, nodesPhase].
+	background := func(nodesPhase, a, b float64) cpu {
+		renewals := math.Min(periodic(n, nodesPhase, renewS, a, b), maxRenewalsPerS*(b-a))
+		return renewal.scaled(renewals).plus(heartbeat.scaled(periodic(n, nodesPhase, heartbeatS, a, b)))
 	}
 
-	patches := f.NodeStatusPatches.Value + 1 // kwok's status PATCHes and the shard label
 	node := cpu{
-		api:       f.APINodeCreateMs.Value + (patches+1)*other, // the node, its PATCHes, its Lease POST
-		store:     2*create + patches*update,                   // the node and its Lease, the PATCHes
+		api:       f.APINodeCreateMs.Value + (f.NodeStatusPatches.Value+1)*other, // the node, its status PATCHes, its Lease POST
+		store:     2*create + f.NodeStatusPatches.Value*update,                   // the node and its Lease, the PATCHes
 		kwok:      f.KwokObjectMs.Value,
 		makenodes: f.MakenodesObjectMs.Value,
 	}
@@ -100,23 +115,26 @@ func Local(f *costs.Figures, r costs.Run) (LocalPrediction, error) {
 		makenodes: f.MakenodesObjectMs.Value,
 	}
 
-	// The nodes phase: nodes appear at a steady rate, so on average half of
-	// them are renewing.
-	bgNodes, bgPods := background(n/2), background(n)
-	lp := LocalPrediction{Run: r, PodMs: pod.sum(), NodeMs: node.sum(), BackgroundCores: bgPods.sum()}
-	free := cores - bgNodes.sum()
-	if free <= 0 {
-		return lp, fmt.Errorf("%s: Lease renewals alone need %.2f of %.2f cores during the nodes phase", r.Name, bgNodes.sum(), cores)
+	lp := LocalPrediction{Run: r, PodMs: pod.sum(), NodeMs: node.sum(), BackgroundCores: steady(n).sum() / 1000}
+	// A phase that never ends: on average half the nodes renew during the
+	// nodes phase, all of them during a long pods phase.
+	if bg := steady(n/2).sum() / 1000; bg >= cores {
+		return lp, fmt.Errorf("%s: Lease renewals alone need %.2f of %.2f cores during the nodes phase", r.Name, bg, cores)
 	}
-	lp.NodesPhaseS = n * node.sum() / 1000 / free
-	if free = cores - bgPods.sum(); free <= 0 {
-		return lp, fmt.Errorf("%s: Lease renewals alone need %.2f of %.2f cores", r.Name, bgPods.sum(), cores)
+	if bg := steady(n).sum() / 1000; bg >= cores {
+		return lp, fmt.Errorf("%s: Lease renewals alone need %.2f of %.2f cores", r.Name, bg, cores)
 	}
-	lp.PodsPerS = free * 1000 / pod.sum()
-	podsPhaseS := p / lp.PodsPerS
+	if bg := steady(n).api / 1000; bg >= apiCores {
+		return lp, fmt.Errorf("%s: Lease renewals alone need %.2f of the kube-apiserver's %.2f cores", r.Name, bg, apiCores)
+	}
+	lp.NodesPhaseS = solvePhase(node.scaled(n), cores, apiCores, func(t float64) cpu { return background(t, 0, t) })
+	tn := lp.NodesPhaseS
+	podsPhaseS := solvePhase(pod.scaled(p), cores, apiCores, func(t float64) cpu { return background(tn, tn, tn+t) })
+	lp.PodsPerS = p / podsPhaseS
+	bgNodes, bgPods := background(tn, 0, tn), background(tn, tn, tn+podsPhaseS)
+	lp.BackgroundCores = bgPods.sum() / podsPhaseS / 1000
 
-	total := node.scaled(n / 1000).plus(bgNodes.scaled(lp.NodesPhaseS)).
-		plus(pod.scaled(p / 1000)).plus(bgPods.scaled(podsPhaseS))
+	total := node.scaled(n).plus(bgNodes).plus(pod.scaled(p)).plus(bgPods).scaled(1.0 / 1000)
 	lp.CPUSeconds = map[string]float64{procAPI: total.api, procStore: total.store, procKwok: total.kwok, procSched: total.sched}
 
 	lp.RSSMiB = f.APIRSSBaseMiB.Value + (n+p)*f.APIRSSKiBPerObject.Value/kib +
@@ -124,6 +142,51 @@ func Local(f *costs.Figures, r costs.Run) (LocalPrediction, error) {
 		controllers*f.KwokRSSBaseMiB.Value + n*f.KwokRSSKiBPerNode.Value/kib +
 		f.SchedRSSBaseMiB.Value + n*f.SchedRSSKiBShardNode.Value/kib + p*f.SchedRSSKiBPerPod.Value/kib
 	return lp, nil
+}
+
+// solvePhase is the length t (s) of a phase doing work (ms of CPU) and
+// paying background(t) (ms) as well: the longer of its CPU over cores and
+// its kube-apiserver CPU over apiCores. background grows slower than the
+// cores it has (Local checks the steady rates first), so the iteration
+// converges.
+func solvePhase(work cpu, cores, apiCores float64, background func(t float64) cpu) float64 {
+	length := func(bg cpu) float64 {
+		all := work.plus(bg)
+		return math.Max(all.sum()/cores, all.api/apiCores) / 1000
+	}
+	t := length(cpu{})
+	for range 10000 {
+		next := length(background(t))
+		if math.Abs(next-t) <= 1e-9*next {
+			return next
+		}
+		t = next
+	}
+	return t
+}
+
+// periodic counts the events in (a, b] of n nodes created at an even rate
+// over [0, created], each node's every interval seconds from its creation
+// (the first one interval after it).
+func periodic(n, created, interval, a, b float64) float64 {
+	if n <= 0 || b <= a {
+		return 0
+	}
+	count := 0.0
+	for k := 1.0; k*interval < b; k++ {
+		// The k-th events fall evenly over [k*interval, created+k*interval].
+		first, last := k*interval, created+k*interval
+		if created <= 0 {
+			if first > a {
+				count += n
+			}
+			continue
+		}
+		if lo, hi := math.Max(a, first), math.Min(b, last); hi > lo {
+			count += n * (hi - lo) / created
+		}
+	}
+	return count
 }
 
 // RelErr is (predicted - measured) / measured.

@@ -31,7 +31,7 @@ func TestLocalClusterRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(rows) < 5 {
-		t.Fatalf("%d figures compared, want the 1K, 10K and 50K runs' pods/s and more", len(rows))
+		t.Fatalf("%d figures compared, want the 10K and 50K runs' pods/s and nodes phases", len(rows))
 	}
 	for _, r := range rows {
 		t.Logf("%-14s %-14s model %8.1f measured %8.1f error %+4.0f%%", r.Run, r.Figure, r.Predicted, r.Measured, 100*r.Err)
@@ -193,5 +193,25 @@ func TestMembersWithoutPodWatch(t *testing.T) {
 	}
 	if a, b := byName(watching, "distscheduler members"), byName(quiet, "distscheduler members"); b.MemGiB > a.MemGiB-9 {
 		t.Errorf("member memory: %.1f GiB watching, %.1f not; want ~9.5 GiB less (1M pods × 10 KiB)", a.MemGiB, b.MemGiB)
+	}
+}
+
+// TestPeriodicStartsOneIntervalLate: a node created at c renews at c+R,
+// c+2R, ...; a run shorter than R makes no renewal.
+func TestPeriodicStartsOneIntervalLate(t *testing.T) {
+	tests := []struct {
+		name                        string
+		created, interval, from, to float64
+		want                        float64
+	}{
+		{"run shorter than the interval", 50, 150, 0, 113, 0},
+		{"all created at once", 0, 100, 0, 250, 2000},
+		{"half the first renewals", 100, 100, 0, 150, 500},
+		{"steady rate", 100, 10, 1000, 1010, 1000},
+	}
+	for _, tt := range tests {
+		if got := periodic(1000, tt.created, tt.interval, tt.from, tt.to); math.Abs(got-tt.want) > 1e-6 {
+			t.Errorf("%s: periodic = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
