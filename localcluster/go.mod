@@ -3,7 +3,7 @@ module github.com/k8s1m/k8s1m/localcluster
 go 1.26.0
 
 require (
-	github.com/k8s1m/k8s1m/cli v0.2.0
+	github.com/k8s1m/k8s1m/cli v0.3.0
 	github.com/k8s1m/k8s1m/harness v0.1.0
 	github.com/rs/zerolog v1.35.1
 	github.com/spf13/cobra v1.10.2

@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/hashicorp/go-sockaddr v1.0.7
 	github.com/hashicorp/memberlist v0.7.0
-	github.com/k8s1m/k8s1m/cli v0.2.0
+	github.com/k8s1m/k8s1m/cli v0.3.0
 	github.com/k8s1m/k8s1m/proto v0.2.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3

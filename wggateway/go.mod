@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/google/nftables v0.3.0
-	github.com/k8s1m/k8s1m/cli v0.2.0
+	github.com/k8s1m/k8s1m/cli v0.3.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/rs/zerolog v1.35.1
 	github.com/spf13/cobra v1.10.2
