@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/k8s1m/k8s1m/cli/logging/logtest"
 	relayv1 "github.com/k8s1m/k8s1m/proto/relay/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -166,7 +167,7 @@ func TestRefusesInsecureMember(t *testing.T) {
 		})
 	}
 	// Allowed: it starts, and says so at warn level.
-	var logs syncBuffer
+	var logs logtest.Buffer
 	cfg := DefaultLocalConfig()
 	cfg.Name = "open"
 	cfg.Logger = zerolog.New(&logs)
@@ -178,23 +179,6 @@ func TestRefusesInsecureMember(t *testing.T) {
 	if out := logs.String(); !strings.Contains(out, `"level":"warn"`) || !strings.Contains(out, "insecure relay member") {
 		t.Fatalf("no startup warning for an insecure member:\n%s", out)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // rawClient dials r's gRPC port with tlsCfg (a stranger speaking the protocol

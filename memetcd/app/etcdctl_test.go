@@ -1,16 +1,15 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/k8s1m/k8s1m/cli/logging/logtest"
 	"github.com/k8s1m/k8s1m/memetcd/app"
 	"github.com/k8s1m/k8s1m/memetcd/memetcdtest"
 	"github.com/rs/zerolog"
@@ -103,16 +102,14 @@ func runScript(t *testing.T, ctl, endpoint string) []string {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		cmd := exec.CommandContext(ctx, ctl, args...)
 		cmd.Stdin = strings.NewReader(st.stdin)
-		var buf lockedBuffer // read while the watch is still writing
+		var buf logtest.Buffer // read while the watch is still writing
 		cmd.Stdout, cmd.Stderr = &buf, &buf
 		if st.args[0] == "watch" {
 			// A watch never ends by itself: stop once the history is in.
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			for !strings.Contains(buf.String(), st.want[len(st.want)-1]) && ctx.Err() == nil {
-				time.Sleep(20 * time.Millisecond)
-			}
+			buf.WaitFor(ctx, st.want[len(st.want)-1])
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 		} else {
@@ -164,21 +161,4 @@ func TestEtcdctl(t *testing.T) {
 	}
 	t.Logf("%d of %d etcdctl steps compared with etcd %s", compared, len(etcdctlScript), "v3.7.3")
 
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/k8s1m/k8s1m/cli/logging/logtest"
 	"github.com/k8s1m/k8s1m/memetcd/store"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -51,32 +52,16 @@ func (r *recorder) Apply(c *store.Change) error {
 	return nil
 }
 
-// logBuffer captures the WAL's log so tests can check the warnings it must give.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func testLogger(t *testing.T) (zerolog.Logger, *logBuffer) {
+// testLogger logs to the test's output and to a buffer the test reads, to check
+// the warnings the WAL must give.
+func testLogger(t *testing.T) (zerolog.Logger, *logtest.Buffer) {
 	t.Helper()
-	lb := &logBuffer{}
+	lb := &logtest.Buffer{}
 	return zerolog.New(zerolog.MultiLevelWriter(lb, zerolog.NewTestWriter(t))), lb
 }
 
 // openT opens a WAL on dir and closes it at cleanup if the test did not.
-func openT(t *testing.T, cfg Config, target Target) (*WAL, *logBuffer) {
+func openT(t *testing.T, cfg Config, target Target) (*WAL, *logtest.Buffer) {
 	t.Helper()
 	log, lb := testLogger(t)
 	w, err := openReplay(cfg, log, target)

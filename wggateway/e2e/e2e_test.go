@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -21,11 +20,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/k8s1m/k8s1m/cli/logging/logtest"
 	"github.com/k8s1m/k8s1m/wggateway/internal/netnstest"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
@@ -50,35 +49,17 @@ const (
 	secret     = "e2e shared secret, long enough"
 )
 
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // proc is a background process in a namespace.
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *logtest.Buffer // its stdout and stderr
 	done chan error
 }
 
 func start(t *testing.T, ns *netnstest.NS, name string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, cmd: ns.Command(args...), out: &syncBuffer{}, done: make(chan error, 1)}
+	p := &proc{name: name, cmd: ns.Command(args...), out: &logtest.Buffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.Env = append(os.Environ(), env...)
 	if err := p.cmd.Start(); err != nil {
@@ -201,7 +182,7 @@ func TestTunnelSNAT(t *testing.T) {
 		"--log-level", "debug",
 	}
 	gateway := start(t, gw, "gateway", nil, gwArgs...)
-	waitFor(t, "gateway API", gateway, 60*time.Second, func() bool { return strings.Contains(gateway.out.String(), "API serving") })
+	waitFor(t, "gateway API", gateway, 60*time.Second, func() bool { return gateway.out.Contains("API serving") })
 
 	// The client gets the secret from the environment, the way a node's boot
 	// unit passes it.
@@ -213,7 +194,7 @@ func TestTunnelSNAT(t *testing.T) {
 			"--write-config", filepath.Join(dir, name+".conf"),
 			"--retry", "200ms", "--timeout", "60s",
 		)
-		waitFor(t, name+" tunnel", c, 60*time.Second, func() bool { return strings.Contains(c.out.String(), "tunnel up") })
+		waitFor(t, name+" tunnel", c, 60*time.Second, func() bool { return c.out.Contains("tunnel up") })
 		return c
 	}
 	client := startClient(cl, "client", clIface)
@@ -251,18 +232,18 @@ func TestTunnelSNAT(t *testing.T) {
 	if err := gateway.stop(t); err != nil {
 		t.Fatalf("gateway did not shut down cleanly: %v\n%s", err, gateway.out.String())
 	}
-	if !strings.Contains(gateway.out.String(), `"message":"stopped"`) {
+	if !gateway.out.Contains(`"message":"stopped"`) {
 		t.Fatalf("gateway did not log a graceful stop:\n%s", gateway.out.String())
 	}
 	gateway2 := start(t, gw, "gateway-restarted", nil, gwArgs...)
-	waitFor(t, "restarted gateway API", gateway2, 60*time.Second, func() bool { return strings.Contains(gateway2.out.String(), "API serving") })
-	if !strings.Contains(gateway2.out.String(), `"peers":2`) {
+	waitFor(t, "restarted gateway API", gateway2, 60*time.Second, func() bool { return gateway2.out.Contains("API serving") })
+	if !gateway2.out.Contains(`"peers":2`) {
 		t.Fatalf("restarted gateway did not restore the peers:\n%s", gateway2.out.String())
 	}
 	checkPath(t, cl, srv, gateway2)
 
 	for _, p := range []*proc{gateway, gateway2, client, client2} {
-		if strings.Contains(p.out.String(), secret) {
+		if p.out.Contains(secret) {
 			t.Fatalf("%s logged the shared secret", p.name)
 		}
 	}

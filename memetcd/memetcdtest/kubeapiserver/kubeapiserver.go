@@ -19,10 +19,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/k8s1m/k8s1m/cli/logging/logtest"
 	"github.com/k8s1m/k8s1m/memetcd/memetcdtest"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
@@ -33,7 +33,7 @@ import (
 type Server struct {
 	Config *rest.Config // admin client config (client certificate, system:masters)
 	cmd    *exec.Cmd
-	logs   *syncBuffer
+	logs   *logtest.Buffer
 	done   chan struct{}
 }
 
@@ -119,7 +119,7 @@ func Start(t testing.TB, pki PKI, etcdEndpoint string, extra ...string) *Server 
 		"--cert-dir=" + t.TempDir(), "--v=1",
 	}, extra...)
 	cmd := exec.Command(bin, args...)
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -135,11 +135,11 @@ func Start(t testing.TB, pki PKI, etcdEndpoint string, extra ...string) *Server 
 	t.Cleanup(func() {
 		k.Stop()
 		if t.Failed() {
-			t.Logf("kube-apiserver output (tail):\n%s", k.logs.tail(8000))
+			t.Logf("kube-apiserver output (tail):\n%s", k.logs.Tail(8000))
 		}
 	})
 	if err := k.waitReady(90 * time.Second); err != nil {
-		t.Fatalf("kube-apiserver not ready: %v\n%s", err, logs.tail(8000))
+		t.Fatalf("kube-apiserver not ready: %v\n%s", err, logs.Tail(8000))
 	}
 	return k
 }
@@ -199,29 +199,4 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) tail(n int) string {
-	s := b.String()
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }
