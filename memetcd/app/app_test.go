@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -98,18 +97,17 @@ func getStatus(t *testing.T, url string) int {
 // certificate from --trusted-ca-file get in.
 func TestClientCertAuth(t *testing.T) {
 	pki := kubeapiserver.NewPKI(t)
-	f := func(n string) string { return filepath.Join(pki.Dir, n) }
 	a := startAppWith(t, func(cfg *app.Config) {
-		cfg.CertFile, cfg.KeyFile, cfg.TrustedCAFile, cfg.ClientCertAuth = f("serving.crt"), f("serving.key"), f("ca.crt"), true
+		cfg.CertFile, cfg.KeyFile, cfg.TrustedCAFile, cfg.ClientCertAuth = pki.ServingCert, pki.ServingKey, pki.CACert, true
 	})
 
-	caPEM, _ := os.ReadFile(f("ca.crt"))
+	caPEM, _ := os.ReadFile(pki.CACert)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	dial := func(withCert bool) error {
 		tc := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
 		if withCert {
-			cert, err := tls.LoadX509KeyPair(f("admin.crt"), f("admin.key"))
+			cert, err := tls.LoadX509KeyPair(pki.AdminCert, pki.AdminKey)
 			if err != nil {
 				t.Fatal(err)
 			}
