@@ -3,6 +3,7 @@ package cycle
 import (
 	"math"
 	"sync"
+	"sync/atomic"
 )
 
 // claims keeps a member's scheduling loops from counting on the same free
@@ -23,6 +24,11 @@ type claims struct {
 	// on (idle: none); stamps older than every open search are dropped.
 	open    []uint64
 	assumes int
+	// held counts the claims in busy. isBusy runs for every node every
+	// search filters, from every filter worker at once: while no claim is
+	// held (nearly always) it answers from this counter, without taking
+	// the lock whose shared reader count the workers would contend on.
+	held atomic.Int64
 }
 
 const (
@@ -58,6 +64,9 @@ func (c *claims) end(i int) {
 // isBusy reports whether a claim on node is under way (the selector's Busy,
 // called from the filter's parallel workers): searches pass over it.
 func (c *claims) isBusy(node string) bool {
+	if c.held.Load() == 0 {
+		return false
+	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.busy[node] > 0
@@ -73,6 +82,7 @@ func (c *claims) claim(node string, seen uint64) bool {
 		return false
 	}
 	c.busy[node]++
+	c.held.Add(1)
 	return true
 }
 
@@ -99,6 +109,9 @@ func (c *claims) assumedOn(node string) {
 func (c *claims) release(node string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if _, ok := c.busy[node]; ok {
+		c.held.Add(-1)
+	}
 	if c.busy[node]--; c.busy[node] <= 0 {
 		delete(c.busy, node)
 	}

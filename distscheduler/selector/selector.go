@@ -307,7 +307,17 @@ func (s *Selector) runsNodeAffinityFilter(fw framework.Framework) bool {
 func (s *Selector) filter(ctx context.Context, fw framework.Framework, state fwk.CycleState, pod *v1.Pod, n int, at func(int) fwk.NodeInfo, toFind int, busy Busy, diagnosis *framework.Diagnosis) ([]fwk.NodeInfo, int, error) {
 	target := int32(min(toFind, n))
 	feasible := make([]fwk.NodeInfo, target)
-	statuses := make([]*fwk.Status, n)
+	// The nodes that did not fit, kept as they come (under mu): a search
+	// stops after a small share of the shard, so an n-sized slice would
+	// cost a shard-sized allocation and scan per pod (as upstream, which
+	// records failures under a lock).
+	var mu sync.Mutex
+	var failed []nodeStatus
+	fail := func(ni fwk.NodeInfo, st *fwk.Status) {
+		mu.Lock()
+		failed = append(failed, nodeStatus{ni: ni, st: st})
+		mu.Unlock()
+	}
 	var found int32
 	var errOnce sync.Once
 	var filterErr error
@@ -316,7 +326,7 @@ func (s *Selector) filter(ctx context.Context, fw framework.Framework, state fwk
 	check := func(i int) {
 		ni := at(i)
 		if busy != nil && busy(ni.Node().Name) {
-			statuses[i] = busyStatus
+			fail(ni, busyStatus)
 			return
 		}
 		st := fw.RunFilterPluginsWithNominatedPods(ctx, state, pod, ni)
@@ -333,24 +343,26 @@ func (s *Selector) filter(ctx context.Context, fw framework.Framework, state fwk
 			}
 			feasible[k-1] = ni
 		default:
-			statuses[i] = st
+			fail(ni, st)
 		}
 	}
 	fw.Parallelizer().Until(ctx, n, check, "Filter")
 	feasible = feasible[:found]
-	processed := len(feasible)
-	for i, st := range statuses {
-		if st == nil {
-			continue
-		}
-		processed++
-		diagnosis.NodeToStatus.Set(at(i).Node().Name, st)
-		diagnosis.AddPluginStatus(st)
+	processed := len(feasible) + len(failed)
+	for _, f := range failed {
+		diagnosis.NodeToStatus.Set(f.ni.Node().Name, f.st)
+		diagnosis.AddPluginStatus(f.st)
 	}
 	if filterErr != nil {
 		return nil, processed, filterErr
 	}
 	return feasible, processed, nil
+}
+
+// nodeStatus is one node the filters rejected (or passed over as busy).
+type nodeStatus struct {
+	ni fwk.NodeInfo
+	st *fwk.Status
 }
 
 // feasibleTarget is this shard's share of what upstream would search for
