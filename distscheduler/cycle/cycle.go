@@ -25,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -211,6 +212,10 @@ func (l *loop) schedule(ctx context.Context, it tree.Item) {
 		c.noFit(it, resultInvalid, fmt.Sprintf("member %s cannot decode the pod: %v", c.cfg.Tree.Self(), err))
 		return
 	}
+	if node, ok := c.heldOn(pod); ok {
+		c.rebid(it, node)
+		return
+	}
 	fw, ok := l.lane.Frameworks[pod.Spec.SchedulerName]
 	if !ok {
 		c.noFit(it, resultInvalid, fmt.Sprintf("member %s has no profile for scheduler name %q", c.cfg.Tree.Self(), pod.Spec.SchedulerName))
@@ -236,6 +241,33 @@ func (l *loop) schedule(ctx context.Context, it tree.Item) {
 			return
 		}
 	}
+}
+
+// heldScore outranks every score a search gives (upstream's totals are
+// at most 100 per plugin weight): a member that already holds a pod wins
+// it again over any fresh bid, so the pod keeps the node it was given.
+const heldScore = math.MaxInt64
+
+// heldOn reports the node this member already holds pod on: assumed by an
+// earlier bid of its (a win whose Binding is under way) or bound and seen
+// by its informer. The leader submits such a pod again when its pending-pod
+// watch has not seen the Binding by its recheck time (a loaded API server).
+func (c *Cycle) heldOn(pod *v1.Pod) (string, bool) {
+	cached, err := c.cfg.Cache.GetPod(pod)
+	if err != nil || cached.Spec.NodeName == "" {
+		return "", false
+	}
+	return cached.Spec.NodeName, true
+}
+
+// rebid answers an item for a pod the member holds without searching:
+// the held node at heldScore. Upstream's cache would refuse to assume the
+// pod again, and a "no node fits" answer would have the leader mark a
+// pod that is being bound unschedulable. Whatever the verdict, the earlier
+// win's Binding (or the bound pod) stands: the cache keeps the pod.
+func (c *Cycle) rebid(it tree.Item, node string) {
+	c.cfg.Metrics.items.WithLabelValues(resultHeld).Inc()
+	c.cfg.Tree.Report(it, tree.Bid{Node: node, Score: heldScore}, func(tree.Verdict) {})
 }
 
 // searchResult is one search's best node, and whether the loop holds it.

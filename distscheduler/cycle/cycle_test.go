@@ -278,6 +278,37 @@ func TestInFlightBidsHoldTheirNodes(t *testing.T) {
 	}
 }
 
+// A pod submitted again while the member holds it (its first win's
+// Binding under way, or bound) is re-bid on its node at heldScore without a
+// search or a second assume, whatever the verdict; the first win's Binding
+// is the only one, and a lost re-bid does not free the node.
+func TestPodSubmittedAgainWhileHeld(t *testing.T) {
+	m := newMember(t)
+	a := item(t, "a", "800m")
+	m.cyc.Offer(a)
+	first := m.tree.bid(t, a.Key)
+	m.tree.verdict(a.Key, tree.Verdict{Win: true})
+	waitFor(t, "a's binding", func() bool { return len(m.bound()) == 1 })
+
+	again := a
+	again.Deadline = time.Now().Add(time.Minute)
+	m.cyc.Offer(again)
+	re := m.tree.bid(t, a.Key)
+	if re.Node != first.Node || re.Score != heldScore {
+		t.Fatalf("re-bid %+v, want node %s at heldScore", re, first.Node)
+	}
+	m.tree.verdict(a.Key, tree.Verdict{})
+	// Still held: another 800m pod goes to the other node.
+	b := item(t, "b", "800m")
+	m.cyc.Offer(b)
+	if bid := m.tree.bid(t, b.Key); !bid.Feasible() || bid.Node == first.Node {
+		t.Fatalf("next pod bid %+v, want the node a does not hold", bid)
+	}
+	if n := len(m.bound()); n != 1 {
+		t.Fatalf("%d bindings, want a's first one only", n)
+	}
+}
+
 // With several scheduling loops taking items at once, no two bids in flight
 // hold one node and a won pod's room is never counted on again: on two
 // 1-CPU nodes, four 800m pods offered together get at most two feasible

@@ -13,6 +13,7 @@ const (
 	resultDropped       = "dropped"       // the member's item queue was full
 	resultInvalid       = "invalid"       // undecodable pod, or a scheduler name no profile serves
 	resultError         = "error"         // node selection failed
+	resultHeld          = "held"          // submitted again while this member holds it (assumed or bound): re-bid, no search
 )
 
 // Metrics are the pod path's Prometheus metrics.
@@ -32,7 +33,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		items: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "distscheduler_cycle_items_total",
-			Help: "Pod items through this member by outcome (won, lost, no_verdict, unschedulable, bind_failed, expired, dropped, invalid, error); rate(won) summed over members is the scheduler's pods/s.",
+			Help: "Pod items through this member by outcome (won, lost, no_verdict, unschedulable, bind_failed, expired, dropped, invalid, error, held); rate(won) summed over members is the scheduler's pods/s.",
 		}, []string{"result"}),
 		verdictWait: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "distscheduler_cycle_verdict_wait_seconds",
@@ -62,7 +63,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	for _, r := range []string{resultWon, resultLost, resultNoVerdict, resultUnschedulable, resultBindFailed,
-		resultExpired, resultDropped, resultInvalid, resultError} {
+		resultExpired, resultDropped, resultInvalid, resultError, resultHeld} {
 		m.items.WithLabelValues(r)
 	}
 	reg.MustRegister(m.items, m.verdictWait, m.bindDuration, m.inFlight, m.queued, m.claimsRefused, m.lanes)
