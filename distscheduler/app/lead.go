@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/k8s1m/k8s1m/distscheduler/cycle"
 	"github.com/k8s1m/k8s1m/distscheduler/intake"
 	"github.com/k8s1m/k8s1m/distscheduler/leader"
 	"github.com/k8s1m/k8s1m/distscheduler/shard"
@@ -123,7 +122,6 @@ func (l *leadership) lead(ctx context.Context) {
 			Members:        l.root.Members,
 			Deadline:       l.cfg.GatherDeadline(),
 			InFlight:       l.cfg.InFlightItems(),
-			KeyOf:          cycle.Key,
 			Offers:         l.offers,
 			Metrics:        l.intake,
 			Log:            l.log,

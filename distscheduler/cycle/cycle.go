@@ -1,14 +1,15 @@
-// Package cycle is a scheduling member's pod path. A pending pod reaches the
-// member inside its tree item (the leader put the pod itself there), so no
-// member watches pending pods. The member decodes it, finds its best node on
-// its own shard (package selector, upstream's plugins), assumes the pod there
-// in its scheduler cache, bids, and goes on to the next item while the bid
-// waits for its verdict. A loser forgets the pod from its cache and does
-// nothing else: no Reserve, Permit or Unreserve, and the pod never entered
-// its queue. Only the winner runs upstream's binding steps through the
-// profile's framework: Reserve, Permit (DistPermit lets the recorded win
-// through), PreBind, and the Binding, which carries the member's shard label
-// so that the pod, once bound, reaches the informer of this member alone.
+// Package cycle is a scheduling member's end of a pod's path (package
+// podpath). A pending pod reaches the member inside its tree item (the
+// leader put the pod itself there), so no member watches pending pods. The
+// member decodes it, finds its best node on its own shard (package selector,
+// upstream's plugins), assumes the pod there in its scheduler cache, bids,
+// and goes on to the next item while the bid waits for its verdict. A loser
+// forgets the pod from its cache and does nothing else: no Reserve, Permit or
+// Unreserve, and the pod never entered its queue. Only the winner runs
+// upstream's binding steps through the profile's framework: Reserve, Permit
+// (DistPermit lets the recorded win through), PreBind, and the Binding, which
+// carries the member's shard label so that the pod, once bound, reaches the
+// informer of this member alone.
 //
 // A member runs several scheduling loops (Config.Lanes, the original's
 // --num-concurrent-schedulers), each on its own snapshot of the one shared
@@ -31,7 +32,7 @@ import (
 	"time"
 
 	"github.com/k8s1m/k8s1m/distscheduler/plugins/distpermit"
-	"github.com/k8s1m/k8s1m/distscheduler/podstatus"
+	"github.com/k8s1m/k8s1m/distscheduler/podpath"
 	"github.com/k8s1m/k8s1m/distscheduler/selector"
 	"github.com/k8s1m/k8s1m/distscheduler/tree"
 	"github.com/rs/zerolog"
@@ -345,7 +346,7 @@ func (l *loop) settle(ctx context.Context, v verdict) {
 	case v.v.Reason != "":
 		c.forget(b)
 		c.cfg.Metrics.items.WithLabelValues(resultNoVerdict).Inc()
-		c.cfg.Log.Debug().Str("pod", Key(b.pod)).Str("reason", v.v.Reason).Msg("no verdict; the leader submits the pod again")
+		c.cfg.Log.Debug().Str("pod", podpath.Key(b.pod)).Str("reason", v.v.Reason).Msg("no verdict; the leader submits the pod again")
 		return
 	default:
 		c.forget(b)
@@ -439,7 +440,7 @@ func (c *Cycle) undo(ctx context.Context, b *bid, err error) {
 // forget drops the pod a bid held from the cache: its room is free again.
 func (c *Cycle) forget(b *bid) {
 	if err := c.cfg.Cache.ForgetPod(c.log, b.pod); err != nil {
-		c.cfg.Log.Debug().Err(err).Str("pod", Key(b.pod)).Msg("forget pod")
+		c.cfg.Log.Debug().Err(err).Str("pod", podpath.Key(b.pod)).Msg("forget pod")
 	}
 }
 
@@ -451,18 +452,18 @@ func (c *Cycle) forget(b *bid) {
 func (c *Cycle) bindFailed(pod *v1.Pod, node string, err error) {
 	c.cfg.Metrics.items.WithLabelValues(resultBindFailed).Inc()
 	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-		c.cfg.Log.Info().Err(err).Str("pod", Key(pod)).Str("node", node).Msg("won pod already bound or gone")
+		c.cfg.Log.Info().Err(err).Str("pod", podpath.Key(pod)).Str("node", node).Msg("won pod already bound or gone")
 		return
 	}
-	c.cfg.Log.Warn().Err(err).Str("pod", Key(pod)).Str("node", node).Msg("won pod not bound; giving it back to the leader")
+	c.cfg.Log.Warn().Err(err).Str("pod", podpath.Key(pod)).Str("node", node).Msg("won pod not bound; giving it back to the leader")
 	msg := fmt.Sprintf("member %s could not bind the pod to node %s: %v", c.cfg.Tree.Self(), node, err)
 	c.binds.Add(1)
 	go func() {
 		defer c.binds.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := podstatus.MarkNotScheduled(ctx, c.cfg.Client, pod, v1.PodReasonSchedulerError, msg); err != nil {
-			c.cfg.Log.Warn().Err(err).Str("pod", Key(pod)).Msg("could not give the pod back; the leader's recheck will")
+		if err := podpath.MarkNotScheduled(ctx, c.cfg.Client, pod, v1.PodReasonSchedulerError, msg); err != nil {
+			c.cfg.Log.Warn().Err(err).Str("pod", podpath.Key(pod)).Msg("could not give the pod back; the leader's recheck will")
 		}
 	}()
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/k8s1m/k8s1m/distscheduler/plugins/distpermit"
+	"github.com/k8s1m/k8s1m/distscheduler/podpath"
 	"github.com/k8s1m/k8s1m/distscheduler/selector"
 	"github.com/k8s1m/k8s1m/distscheduler/tree"
 	"github.com/prometheus/client_golang/prometheus"
@@ -236,7 +237,7 @@ func item(t *testing.T, name string, cpu string) tree.Item {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tree.Item{Key: Key(pod), Pod: b, Deadline: time.Now().Add(time.Minute)}
+	return tree.Item{Key: podpath.Key(pod), Pod: b, Deadline: time.Now().Add(time.Minute)}
 }
 
 // Two pods in flight never count on the same room: the second bids the
@@ -410,18 +411,6 @@ func TestUndecodablePod(t *testing.T) {
 	m.cyc.Offer(tree.Item{Key: "ns/x/uid-x", Pod: []byte{0xff, 0x01}, Deadline: time.Now().Add(time.Minute)})
 	if bid := m.tree.bid(t, "ns/x/uid-x"); bid.Feasible() || bid.Reason == "" {
 		t.Fatalf("bid %+v", bid)
-	}
-}
-
-func TestParseKey(t *testing.T) {
-	ns, name, uid, err := ParseKey("ns/p/u1")
-	if err != nil || ns != "ns" || name != "p" || uid != "u1" {
-		t.Fatalf("ParseKey = %q %q %q %v", ns, name, uid, err)
-	}
-	for _, bad := range []string{"", "ns/p", "ns//u", "/p/u"} {
-		if _, _, _, err := ParseKey(bad); err == nil {
-			t.Errorf("ParseKey(%q) accepted", bad)
-		}
 	}
 }
 

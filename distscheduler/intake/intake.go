@@ -1,14 +1,11 @@
-// Package intake is the leader's pod intake for the relay-backed tree: it
+// Package intake is the leader's end of a pod's path (package podpath): it
 // watches unassigned pods of distscheduler's scheduler names and submits one
 // tree item per pod through the root, keeping a bounded number in flight so
 // that gather deadlines are not spent waiting in a backlog. A pod whose
 // decision had no winner is reported unschedulable (PodScheduled=False, a
-// FailedScheduling event) and submitted again with backoff while it stays
-// pending. A won pod is submitted again when its winner gives it back (the
-// winner's binding steps failed: it marks the pod PodScheduled=False,
-// SchedulerError), when its winner leaves the tree before binding it, or, as a
-// last resort, when it is still pending Recheck after the win. Only the
-// Lease holder runs it, so gossip can never make two roots.
+// FailedScheduling event). Every pod is submitted again while it stays
+// pending, when and for the reasons podpath.Attempts says. Only the Lease
+// holder runs it, so gossip can never make two roots.
 package intake
 
 import (
@@ -19,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/k8s1m/k8s1m/distscheduler/podstatus"
+	"github.com/k8s1m/k8s1m/distscheduler/podpath"
 	"github.com/k8s1m/k8s1m/distscheduler/tree"
 	"github.com/k8s1m/k8s1m/relay"
 	"github.com/rs/zerolog"
@@ -48,24 +45,16 @@ type Config struct {
 	// InFlight is the most items submitted and not yet decided.
 	InFlight int
 	// InitialBackoff and MaxBackoff space the submissions of a pod nobody
-	// could place (defaults 1s and 10s, upstream's pod backoff).
+	// could place (podpath.Policy; defaults 1s and 10s).
 	InitialBackoff, MaxBackoff time.Duration
 	// Members lists the live scheduling members (tree.Member.Members): a
 	// pod whose winner is no longer among them is submitted again at once.
 	// Nil leaves such pods to Recheck.
 	Members func() []string
-	// Recheck is how long after a win a pod still pending is submitted
-	// again although its winner is alive and did not give it back (a lost
-	// status write, a Binding stuck in a slow API server); default 60 s. A
-	// second Binding of a pod the first one bound is refused by the API
-	// server, so a short Recheck costs requests, never a double binding.
-	// It is also how long after its submission an item may go without a
-	// decision: the tree decides every item by its deadline, so an item
-	// still undecided then was lost (a tree fault); its place is freed
-	// and the pod submitted again.
+	// Recheck is how long a won pod may stay pending, and an item
+	// undecided, before the pod is submitted again (podpath.Policy;
+	// default ten deadlines, at least 60 s).
 	Recheck time.Duration
-	// KeyOf names a pod in the tree (selector.PodKey).
-	KeyOf func(*v1.Pod) string
 	// Offers, when set, brings pods from the admission webhook before the
 	// watch sees them. An offered pod the watch has not confirmed within
 	// OfferGrace (its creation failed after admission, or it is already
@@ -77,20 +66,11 @@ type Config struct {
 }
 
 func (c *Config) defaults() error {
-	if c.Client == nil || c.Root == nil || c.KeyOf == nil || c.Metrics == nil {
-		return errors.New("intake: Client, Root, KeyOf and Metrics are required")
+	if c.Client == nil || c.Root == nil || c.Metrics == nil {
+		return errors.New("intake: Client, Root and Metrics are required")
 	}
 	if c.Deadline <= 0 || c.InFlight < 1 {
 		return fmt.Errorf("intake: deadline %v and in-flight %d must be positive", c.Deadline, c.InFlight)
-	}
-	if c.InitialBackoff <= 0 {
-		c.InitialBackoff = time.Second
-	}
-	if c.MaxBackoff < c.InitialBackoff {
-		c.MaxBackoff = 10 * time.Second
-	}
-	if c.Recheck <= 0 {
-		c.Recheck = max(60*time.Second, 10*c.Deadline)
 	}
 	if c.OfferGrace <= 0 {
 		c.OfferGrace = 30 * time.Second
@@ -102,15 +82,10 @@ func (c *Config) defaults() error {
 type podState struct {
 	pod      *v1.Pod
 	key      string
-	seq      uint64    // arrival order, the tie-break after priority
-	queued   bool      // in the ready heap
-	gone     bool      // left the pending set; skipped when popped
-	inFlight uint64    // request id of the item in flight, 0 when none
-	sentAt   time.Time // when the item in flight was submitted
-	attempts int       // decisions without a winner in a row
-	due      time.Time
-	wonAt    time.Time
-	winner   string // the member told to bind it, while wonAt is set
+	seq      uint64 // arrival order, the tie-break after priority
+	queued   bool   // in the ready heap
+	gone     bool   // left the pending set; skipped when popped
+	attempts podpath.Attempts
 	lastMsg  string // last unschedulable message written
 	index    int
 	// offeredAt is when the webhook offered the pod; zero once the watch
@@ -120,9 +95,10 @@ type podState struct {
 
 // intake is one leadership term's state.
 type intake struct {
-	cfg  Config
-	mu   sync.Mutex // guards pods, ready, byID, seq
-	pods map[types.UID]*podState
+	cfg    Config
+	policy podpath.Policy
+	mu     sync.Mutex // guards pods, ready, byID, seq
+	pods   map[types.UID]*podState
 	// ready holds pods to submit, highest priority first, then oldest.
 	ready readyHeap
 	// byID maps items in flight to their pods' UIDs.
@@ -150,6 +126,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	in := &intake{
 		cfg:     cfg,
+		policy:  podpath.Policy{InitialBackoff: cfg.InitialBackoff, MaxBackoff: cfg.MaxBackoff, Recheck: cfg.Recheck}.Complete(cfg.Deadline),
 		pods:    map[types.UID]*podState{},
 		byID:    map[uint64]types.UID{},
 		wake:    make(chan struct{}, 1),
@@ -208,18 +185,7 @@ func (in *intake) signal() {
 	}
 }
 
-func (in *intake) relevant(p *v1.Pod) bool {
-	if p.Spec.NodeName != "" || p.DeletionTimestamp != nil ||
-		p.Status.Phase == v1.PodSucceeded || p.Status.Phase == v1.PodFailed {
-		return false
-	}
-	for _, n := range in.cfg.SchedulerNames {
-		if p.Spec.SchedulerName == n {
-			return true
-		}
-	}
-	return false
-}
+func (in *intake) relevant(p *v1.Pod) bool { return podpath.Pending(p, in.cfg.SchedulerNames) }
 
 // update takes a pending pod's change; a winner marking it SchedulerError
 // gives it back.
@@ -227,18 +193,21 @@ func (in *intake) update(old, cur any) {
 	in.upsert(cur)
 	o, _ := old.(*v1.Pod)
 	p, ok := cur.(*v1.Pod)
-	if !ok || !in.relevant(p) || !podstatus.SchedulerErrorAdded(o, p) {
+	if !ok || !in.relevant(p) || !podpath.SchedulerErrorAdded(o, p) {
 		return
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	st := in.pods[p.UID]
-	if st == nil || st.wonAt.IsZero() || st.inFlight != 0 || st.queued {
+	if st == nil || st.queued {
 		return
 	}
-	in.cfg.Log.Debug().Str("pod", st.key).Str("winner", st.winner).Msg("winner gave the pod back; submitting it again")
-	st.wonAt, st.winner = time.Time{}, ""
-	in.cfg.Metrics.resubmitted.WithLabelValues("given_back").Inc()
+	winner := st.attempts.Winner()
+	if !st.attempts.GiveBack() {
+		return
+	}
+	in.cfg.Log.Debug().Str("pod", st.key).Str("winner", winner).Msg("winner gave the pod back; submitting it again")
+	in.cfg.Metrics.resubmitted.WithLabelValues(string(podpath.GivenBack)).Inc()
 	in.pushLocked(st)
 	in.signal()
 }
@@ -280,7 +249,7 @@ func (in *intake) offer(p *v1.Pod) {
 
 func (in *intake) addLocked(p *v1.Pod, offeredAt time.Time) {
 	in.seq++
-	st := &podState{pod: p, key: in.cfg.KeyOf(p), seq: in.seq, offeredAt: offeredAt}
+	st := &podState{pod: p, key: podpath.Key(p), seq: in.seq, offeredAt: offeredAt}
 	in.pods[p.UID] = st
 	in.pushLocked(st)
 	in.cfg.Metrics.pending.Set(float64(len(in.pods)))
@@ -305,7 +274,7 @@ func (in *intake) remove(o any) {
 }
 
 func (in *intake) pushLocked(st *podState) {
-	if st.queued || st.gone || st.inFlight != 0 {
+	if st.queued || st.gone || st.attempts.InFlight() != 0 {
 		return
 	}
 	st.queued = true
@@ -320,7 +289,7 @@ func (in *intake) submitReady() {
 	for room > 0 && in.ready.Len() > 0 {
 		st := heap.Pop(&in.ready).(*podState)
 		st.queued = false
-		if st.gone || st.inFlight != 0 {
+		if st.gone || st.attempts.InFlight() != 0 {
 			continue
 		}
 		batch = append(batch, st)
@@ -356,17 +325,18 @@ func (in *intake) submitReady() {
 	// decision from arriving before its id is recorded.
 	ids, err := in.cfg.Root.Submit(in.cfg.Deadline, items...)
 	if err != nil {
+		now := time.Now()
 		for _, st := range batch {
-			st.due = time.Now().Add(in.cfg.InitialBackoff)
+			st.attempts.SubmitFailed(now, in.policy)
 		}
 		in.mu.Unlock()
 		in.cfg.Log.Warn().Err(err).Int("pods", len(batch)).Msg("submit failed; retrying")
 		return
 	}
+	now := time.Now()
 	for i, st := range batch {
 		in.cfg.Log.Debug().Uint64("request", ids[i]).Str("pod", st.key).Msg("submitted")
-		st.inFlight, st.sentAt = ids[i], time.Now()
-		st.wonAt, st.winner = time.Time{}, ""
+		st.attempts.Submitted(ids[i], now)
 		in.byID[ids[i]] = st.pod.UID
 	}
 	in.cfg.Metrics.inFlight.Set(float64(len(in.byID)))
@@ -408,27 +378,17 @@ func (in *intake) applyLocked(d tree.Decision) {
 	delete(in.byID, d.RequestID)
 	in.cfg.Metrics.inFlight.Set(float64(len(in.byID)))
 	st := in.pods[uid]
-	if st != nil && st.inFlight == d.RequestID {
-		st.inFlight = 0
+	if st != nil {
+		st.attempts.Decided(d.RequestID, d.Winner, time.Now(), in.policy)
 	}
 	if d.Winner != "" {
 		in.cfg.Metrics.decisions.WithLabelValues("winner").Inc()
-		if st != nil {
-			st.attempts = 0
-			st.wonAt, st.winner = time.Now(), d.Winner
-		}
 		return
 	}
 	in.cfg.Metrics.decisions.WithLabelValues("no_winner").Inc()
 	if st == nil {
 		return
 	}
-	st.attempts++
-	back := in.cfg.InitialBackoff << min(st.attempts-1, 16)
-	if back > in.cfg.MaxBackoff {
-		back = in.cfg.MaxBackoff
-	}
-	st.due = time.Now().Add(back)
 	if d.NoWinner != relay.NoFeasibleNode {
 		return // nobody evaluated it (members busy or gone): just retry
 	}
@@ -445,16 +405,18 @@ func (in *intake) applyLocked(d tree.Decision) {
 	}
 }
 
-// requeueDue makes pods whose backoff ended, or whose winner left the tree
-// or never bound them, ready again.
+// requeueDue makes ready again the pods that podpath.Attempts says are due
+// (backoff ended, winner gone or silent, item lost), and forgets the
+// webhook's offers the watch never confirmed.
 func (in *intake) requeueDue(now time.Time) {
-	var live map[string]bool
+	var live func(string) bool
 	if in.cfg.Members != nil {
 		ms := in.cfg.Members()
-		live = make(map[string]bool, len(ms))
+		set := make(map[string]bool, len(ms))
 		for _, m := range ms {
-			live[m] = true
+			set[m] = true
 		}
+		live = func(m string) bool { return set[m] }
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -468,45 +430,30 @@ func (in *intake) requeueDue(now time.Time) {
 			in.cfg.Metrics.pending.Set(float64(len(in.pods)))
 			continue
 		}
-		if st.inFlight != 0 && now.Sub(st.sentAt) >= in.cfg.Recheck {
-			// The tree owed a decision long ago: without this the item
-			// would hold its in-flight place, and the pod stay pending,
-			// for ever. A decision arriving later is ignored.
-			in.cfg.Log.Error().Str("pod", st.key).Uint64("request", st.inFlight).Dur("age", now.Sub(st.sentAt)).
+		if id := st.attempts.Lost(now, in.policy); id != 0 {
+			in.cfg.Log.Error().Str("pod", st.key).Uint64("request", id).Dur("age", st.attempts.Age(now)).
 				Msg("item never decided by the tree; submitting the pod again")
-			delete(in.byID, st.inFlight)
+			delete(in.byID, id)
 			in.cfg.Metrics.inFlight.Set(float64(len(in.byID)))
-			st.inFlight = 0
-			in.cfg.Metrics.resubmitted.WithLabelValues("no_decision").Inc()
+			in.cfg.Metrics.resubmitted.WithLabelValues(string(podpath.NoDecision)).Inc()
 			in.pushLocked(st)
 			n++
 			continue
 		}
-		if st.queued || st.inFlight != 0 {
+		if st.queued {
 			continue
 		}
-		switch {
-		case !st.wonAt.IsZero():
-			why := ""
-			switch {
-			case live != nil && !live[st.winner]:
-				why = "winner_left"
-			case now.Sub(st.wonAt) >= in.cfg.Recheck:
-				why = "unbound_winner"
-			}
-			if why != "" {
-				in.cfg.Log.Debug().Str("pod", st.key).Str("winner", st.winner).Str("why", why).Msg("won pod still pending; submitting it again")
-				st.wonAt, st.winner = time.Time{}, ""
-				in.cfg.Metrics.resubmitted.WithLabelValues(why).Inc()
-				in.pushLocked(st)
-				n++
-			}
-		case !st.due.IsZero() && !now.Before(st.due):
-			st.due = time.Time{}
-			in.cfg.Metrics.resubmitted.WithLabelValues("no_winner").Inc()
-			in.pushLocked(st)
-			n++
+		winner := st.attempts.Winner()
+		why := st.attempts.Due(now, in.policy, live)
+		if why == "" {
+			continue
 		}
+		if why != podpath.NoWinner {
+			in.cfg.Log.Debug().Str("pod", st.key).Str("winner", winner).Str("why", string(why)).Msg("won pod still pending; submitting it again")
+		}
+		in.cfg.Metrics.resubmitted.WithLabelValues(string(why)).Inc()
+		in.pushLocked(st)
+		n++
 	}
 	if n > 0 {
 		in.signal()
@@ -526,7 +473,7 @@ func (in *intake) writeUnschedulable(ctx context.Context, rec record.EventRecord
 		case u = <-in.unsched:
 		}
 		rec.Event(u.pod, v1.EventTypeWarning, "FailedScheduling", u.msg)
-		if err := podstatus.MarkNotScheduled(ctx, in.cfg.Client, u.pod, v1.PodReasonUnschedulable, u.msg); err != nil {
+		if err := podpath.MarkNotScheduled(ctx, in.cfg.Client, u.pod, v1.PodReasonUnschedulable, u.msg); err != nil {
 			in.cfg.Log.Warn().Err(err).Str("pod", u.pod.Namespace+"/"+u.pod.Name).Msg("could not mark pod unschedulable")
 		}
 	}

@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/k8s1m/k8s1m/distscheduler/cycle"
 	"github.com/k8s1m/k8s1m/distscheduler/internal/testcluster"
-	"github.com/k8s1m/k8s1m/distscheduler/podstatus"
+	"github.com/k8s1m/k8s1m/distscheduler/podpath"
 	"github.com/k8s1m/k8s1m/distscheduler/tree"
 	"github.com/k8s1m/k8s1m/distscheduler/tree/solo"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -57,7 +56,7 @@ func TestDecisionOutcomes(t *testing.T) {
 					return nil
 				},
 				Deadline: time.Second, InFlight: 4, Recheck: 10 * time.Minute,
-				KeyOf: cycle.Key, Metrics: m, Log: zerolog.Nop(),
+				Metrics: m, Log: zerolog.Nop(),
 			})
 			if err != nil {
 				t.Error(err)
@@ -93,8 +92,8 @@ func TestDecisionOutcomes(t *testing.T) {
 		items, m := run(t, "sched-given-back", alive, win)
 		pod := createPod(t, ctx, c.Client, "given-back", "sched-given-back")
 		first := next(t, items, "for the new pod")
-		if first.Key != cycle.Key(pod) {
-			t.Fatalf("item key %q, want %q", first.Key, cycle.Key(pod))
+		if first.Key != podpath.Key(pod) {
+			t.Fatalf("item key %q, want %q", first.Key, podpath.Key(pod))
 		}
 		won(t, m, 1)
 		// A live winner that says nothing: no second item.
@@ -103,7 +102,7 @@ func TestDecisionOutcomes(t *testing.T) {
 			t.Fatalf("pod submitted again while its winner is alive and silent: %s", it.Key)
 		case <-time.After(2 * time.Second):
 		}
-		if err := podstatus.MarkNotScheduled(ctx, c.Client, pod, v1.PodReasonSchedulerError, "test: binding failed"); err != nil {
+		if err := podpath.MarkNotScheduled(ctx, c.Client, pod, v1.PodReasonSchedulerError, "test: binding failed"); err != nil {
 			t.Fatal(err)
 		}
 		if it := next(t, items, "after the winner gave the pod back"); it.Key != first.Key {
@@ -119,7 +118,7 @@ func TestDecisionOutcomes(t *testing.T) {
 		first := next(t, items, "for the new pod")
 		won(t, m, 1)
 		alive.Store(false)
-		if it := next(t, items, "after the winner left"); it.Key != first.Key || it.Key != cycle.Key(pod) {
+		if it := next(t, items, "after the winner left"); it.Key != first.Key || it.Key != podpath.Key(pod) {
 			t.Fatalf("resubmitted %q, want %q", it.Key, first.Key)
 		}
 		resubmittedOnce(t, m, "winner_left")
@@ -224,7 +223,7 @@ func TestUndecidedItemIsSubmittedAgain(t *testing.T) {
 		err := Run(rctx, Config{
 			Client: c.Client, SchedulerNames: []string{"sched-silent"}, Root: root,
 			Deadline: 100 * time.Millisecond, InFlight: 1, Recheck: 2 * time.Second,
-			KeyOf: cycle.Key, Metrics: m, Log: zerolog.Nop(),
+			Metrics: m, Log: zerolog.Nop(),
 		})
 		if err != nil {
 			t.Error(err)
@@ -244,8 +243,8 @@ func TestUndecidedItemIsSubmittedAgain(t *testing.T) {
 
 	pod := createPod(t, ctx, c.Client, "silent", "sched-silent")
 	for _, what := range []string{"for the new pod", "after its first item went undecided"} {
-		if it := next(what); it.Key != cycle.Key(pod) {
-			t.Fatalf("item %q %s, want %q", it.Key, what, cycle.Key(pod))
+		if it := next(what); it.Key != podpath.Key(pod) {
+			t.Fatalf("item %q %s, want %q", it.Key, what, podpath.Key(pod))
 		}
 	}
 	if n := testutil.ToFloat64(m.inFlight); n != 1 {

@@ -1,6 +1,9 @@
 package intake
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/k8s1m/k8s1m/distscheduler/podpath"
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the intake's Prometheus metrics (on the leader).
 type Metrics struct {
@@ -40,8 +43,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Pods the admission webhook offered: new (submitted before the watch saw them), known (the watch was first), expired (never seen by the watch; forgotten).",
 		}, []string{"result"}),
 	}
-	for _, r := range []string{"no_winner", "given_back", "winner_left", "unbound_winner", "no_decision"} {
-		m.resubmitted.WithLabelValues(r)
+	for _, r := range podpath.Reasons {
+		m.resubmitted.WithLabelValues(string(r))
 	}
 	if reg != nil {
 		reg.MustRegister(m.submitted, m.resubmitted, m.decisions, m.inFlight, m.pending, m.offers)

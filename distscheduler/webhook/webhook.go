@@ -22,6 +22,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/k8s1m/k8s1m/distscheduler/podpath"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -164,7 +165,8 @@ func (s *Server) review(w http.ResponseWriter, r *http.Request) {
 	s.answer(w, rev, &admissionv1.AdmissionResponse{UID: rev.Request.UID, Allowed: true})
 }
 
-// consider offers the request's pod if it is a new unassigned pod of ours.
+// consider offers the request's pod if it is a new pod still ours to place
+// (podpath.Pending).
 func (s *Server) consider(req *admissionv1.AdmissionRequest) string {
 	if req.Operation != admissionv1.Create || req.Kind.Kind != "Pod" || req.SubResource != "" ||
 		(req.DryRun != nil && *req.DryRun) {
@@ -178,7 +180,7 @@ func (s *Server) consider(req *admissionv1.AdmissionRequest) string {
 	if pod.Namespace == "" {
 		pod.Namespace = req.Namespace
 	}
-	if pod.Spec.NodeName != "" || pod.UID == "" || !slices.Contains(s.cfg.SchedulerNames, pod.Spec.SchedulerName) {
+	if pod.UID == "" || !podpath.Pending(&pod, s.cfg.SchedulerNames) {
 		return "ignored"
 	}
 	s.cfg.Offer(&pod)

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/k8s1m/k8s1m/distscheduler/cycle"
 	"github.com/k8s1m/k8s1m/distscheduler/internal/testcluster"
 	"github.com/k8s1m/k8s1m/distscheduler/internal/workload"
+	"github.com/k8s1m/k8s1m/distscheduler/podpath"
 	"github.com/k8s1m/k8s1m/distscheduler/shard"
 	"github.com/k8s1m/k8s1m/distscheduler/tree"
 	"github.com/k8s1m/k8s1m/distscheduler/tree/relaytree"
@@ -208,7 +208,7 @@ func podItems(t *testing.T, c *testcluster.Cluster, ns string) []tree.Item {
 		if err != nil {
 			t.Fatal(err)
 		}
-		items = append(items, tree.Item{Key: cycle.Key(p), Pod: b})
+		items = append(items, tree.Item{Key: podpath.Key(p), Pod: b})
 	}
 	return items
 }

@@ -1,11 +1,11 @@
-// Package podstatus writes a pending pod's PodScheduled=False condition, the
-// one status write a scheduler makes for a pod it could not bind: the
-// leader's intake writes it with reason Unschedulable when no member can
-// place a pod, a winning member with reason SchedulerError when its binding
-// steps failed. The intake reads the second as the winner giving the pod
-// back (SchedulerErrorAdded), so it is submitted again at once rather than
-// after the intake's recheck.
-package podstatus
+// The PodScheduled=False condition is the one status write a scheduler
+// makes for a pod it could not bind: the leader's intake writes it with
+// reason Unschedulable when no member can place a pod, a winning member with
+// reason SchedulerError when its binding steps failed. The intake reads the
+// second as the winner giving the pod back (SchedulerErrorAdded), so it is
+// submitted again at once rather than after Policy.Recheck.
+
+package podpath
 
 import (
 	"context"
