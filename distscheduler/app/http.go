@@ -1,7 +1,9 @@
 package app
 
 import (
+	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 
 	"github.com/k8s1m/k8s1m/cli/opshttp"
@@ -25,20 +27,29 @@ func (r *readiness) check() error {
 	return nil
 }
 
-// serveHTTP starts the member's HTTP endpoints on addr (package cli/opshttp).
+// serveOps serves the member's /metrics, /healthz, /readyz and, with
+// --enable-pprof (it is unauthenticated), /debug/pprof on cfg.HTTPAddr
+// (package cli/opshttp) until ctx ends; nothing without an address.
 // /metrics serves upstream's scheduler metrics (its global registry) and
 // distscheduler's.
-// /debug/pprof is served only with pprof (--enable-pprof): it is
-// unauthenticated.
-func serveHTTP(addr string, reg *prometheus.Registry, ready *readiness, pprof bool, log zerolog.Logger) (*opshttp.Server, error) {
-	srv, err := opshttp.Listen(addr, opshttp.Config{
+func serveOps(ctx context.Context, wg *sync.WaitGroup, cfg Config, reg *prometheus.Registry, ready *readiness, log zerolog.Logger) error {
+	if cfg.HTTPAddr == "" {
+		return nil
+	}
+	srv, err := opshttp.Listen(cfg.HTTPAddr, opshttp.Config{
 		Gatherer: prometheus.Gatherers{legacyregistry.DefaultGatherer, reg},
 		Ready:    ready.check,
-		Pprof:    pprof,
+		Pprof:    cfg.EnablePprof,
 	}, log)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	srv.Start()
-	return srv, nil
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	return nil
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -32,6 +33,9 @@ type leadership struct {
 	intake *intake.Metrics
 	reg    prometheus.Registerer
 	log    zerolog.Logger
+	// err is why campaigning stopped, other than ctx ending; read it once
+	// the goroutine start began is done.
+	err error
 }
 
 func newLeadership(cfg Config, cc *schedulerappconfig.CompletedConfig, root tree.Tree, reg prometheus.Registerer, log zerolog.Logger) (*leadership, error) {
@@ -87,6 +91,17 @@ func (l *leadership) close() {
 	if err := l.hook.Close(ctx); err != nil {
 		l.log.Warn().Err(err).Msg("stopping the webhook")
 	}
+}
+
+// start campaigns for the Lease on a goroutine of wg until ctx ends.
+func (l *leadership) start(ctx context.Context, wg *sync.WaitGroup) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := l.run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			l.err = err
+		}
+	}()
 }
 
 // run campaigns for the Lease until ctx ends, leading while it holds it.

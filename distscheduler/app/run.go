@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -46,17 +45,8 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if cfg.HTTPAddr != "" {
-		srv, err := serveHTTP(cfg.HTTPAddr, reg, &ready, cfg.EnablePprof, log)
-		if err != nil {
-			return err
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-ctx.Done()
-			_ = srv.Close()
-		}()
+	if err := serveOps(ctx, &wg, cfg, reg, &ready, log); err != nil {
+		return err
 	}
 	if scheduling {
 		if err := sched.syncCaches(ctx); err != nil {
@@ -66,14 +56,9 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 
 	// Join the tree only once the caches are warm, so gathers never wait
 	// for a member that cannot bid yet.
-	newTree := cfg.NewTree
-	if newTree == nil {
-		newTree = DefaultTree
-	}
-	cfg.Log, cfg.Registry = log, reg
-	t, leave, err := newTree(ctx, cfg, scheduling)
+	t, leave, err := joinTree(ctx, cfg, scheduling, reg, log)
 	if err != nil {
-		return fmt.Errorf("join tree: %w", err)
+		return err
 	}
 	defer leave()
 	if scheduling {
@@ -82,18 +67,13 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 		}
 	}
 
-	var leaderErr error
+	var l *leadership
 	if cfg.LeaderEligible {
-		l, err := newLeadership(cfg, cc, t, reg, log)
-		if err != nil {
+		if l, err = newLeadership(cfg, cc, t, reg, log); err != nil {
 			return err
 		}
 		defer l.close()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			leaderErr = l.run(ctx)
-		}()
+		l.start(ctx, &wg)
 	}
 
 	ready.set()
@@ -105,8 +85,8 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 	<-ctx.Done()
 	cancel()
 	wg.Wait()
-	if leaderErr != nil && !errors.Is(leaderErr, context.Canceled) {
-		return leaderErr
+	if l != nil {
+		return l.err
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/k8s1m/k8s1m/distscheduler/tree/relaytree"
 	"github.com/k8s1m/k8s1m/distscheduler/tree/solo"
 	"github.com/k8s1m/k8s1m/relay"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
 
@@ -23,6 +24,21 @@ func DefaultTree(ctx context.Context, cfg Config, scheduling bool) (tree.Tree, f
 	}
 	t := solo.New(cfg.Member)
 	return t, t.Close, nil
+}
+
+// joinTree joins cfg.NewTree (DefaultTree when nil) with the member's
+// logger and registry.
+func joinTree(ctx context.Context, cfg Config, scheduling bool, reg *prometheus.Registry, log zerolog.Logger) (tree.Tree, func(), error) {
+	newTree := cfg.NewTree
+	if newTree == nil {
+		newTree = DefaultTree
+	}
+	cfg.Log, cfg.Registry = log, reg
+	t, leave, err := newTree(ctx, cfg, scheduling)
+	if err != nil {
+		return nil, nil, fmt.Errorf("join tree: %w", err)
+	}
+	return t, leave, nil
 }
 
 // RelayConfig is the relay member configuration the flags describe: name,
