@@ -37,63 +37,14 @@ func nodeInfos(nodes []*v1.Node) []fwk.NodeInfo {
 // what the index answers (nodeSelector, In, Exists) the candidates are
 // exactly the matching nodes.
 func TestCandidatesAreSuperset(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	keys := []string{"a", "b", "c", "d"}
-	vals := []string{"x", "y", "z"}
-	ops := []v1.NodeSelectorOperator{v1.NodeSelectorOpIn, v1.NodeSelectorOpExists, v1.NodeSelectorOpNotIn,
-		v1.NodeSelectorOpDoesNotExist, v1.NodeSelectorOpGt, v1.NodeSelectorOpLt}
-	pick := func(s []string) string { return s[rng.IntN(len(s))] }
-
-	var nodes []*v1.Node
-	for i := range 300 {
-		l := map[string]string{}
-		for _, k := range keys {
-			if rng.IntN(3) > 0 {
-				l[k] = pick(vals)
-			}
-		}
-		if rng.IntN(4) == 0 {
-			l["n"] = fmt.Sprint(rng.IntN(10))
-		}
-		nodes = append(nodes, &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("n%d", i), Labels: l}})
-	}
+	g := randomLabels{rng: rand.New(rand.NewPCG(1, 2))}
+	nodes := g.nodes(300)
 	all := nodeInfos(nodes)
 	var x labelIndex
 	x.sync(all)
 
 	for trial := range 3000 {
-		pod := &v1.Pod{}
-		exact := true
-		if rng.IntN(2) == 0 {
-			pod.Spec.NodeSelector = map[string]string{}
-			for range 1 + rng.IntN(2) {
-				pod.Spec.NodeSelector[pick(keys)] = pick(vals)
-			}
-		}
-		if rng.IntN(2) == 0 {
-			var terms []v1.NodeSelectorTerm
-			for range 1 + rng.IntN(3) {
-				var term v1.NodeSelectorTerm
-				for range 1 + rng.IntN(3) {
-					r := v1.NodeSelectorRequirement{Key: pick(keys), Operator: ops[rng.IntN(len(ops))]}
-					switch r.Operator {
-					case v1.NodeSelectorOpIn, v1.NodeSelectorOpNotIn:
-						for range 1 + rng.IntN(2) {
-							r.Values = append(r.Values, pick(vals))
-						}
-					case v1.NodeSelectorOpGt, v1.NodeSelectorOpLt:
-						r.Key, r.Values = "n", []string{fmt.Sprint(rng.IntN(10))}
-					}
-					if r.Operator != v1.NodeSelectorOpIn && r.Operator != v1.NodeSelectorOpExists {
-						exact = false
-					}
-					term.MatchExpressions = append(term.MatchExpressions, r)
-				}
-				terms = append(terms, term)
-			}
-			pod.Spec.Affinity = &v1.Affinity{NodeAffinity: &v1.NodeAffinity{
-				RequiredDuringSchedulingIgnoredDuringExecution: &v1.NodeSelector{NodeSelectorTerms: terms}}}
-		}
+		pod, exact := g.pod()
 		cands, narrowed := x.candidates(pod)
 		if !narrowed {
 			continue
@@ -116,6 +67,76 @@ func TestCandidatesAreSuperset(t *testing.T) {
 			t.Fatalf("trial %d: candidates %v, want exactly %v", trial, cands, want)
 		}
 	}
+}
+
+// randomLabels makes TestCandidatesAreSuperset's nodes and pods from a few
+// label keys and values, so that selectors often match.
+type randomLabels struct{ rng *rand.Rand }
+
+var (
+	randomKeys = []string{"a", "b", "c", "d"}
+	randomVals = []string{"x", "y", "z"}
+	randomOps  = []v1.NodeSelectorOperator{v1.NodeSelectorOpIn, v1.NodeSelectorOpExists, v1.NodeSelectorOpNotIn,
+		v1.NodeSelectorOpDoesNotExist, v1.NodeSelectorOpGt, v1.NodeSelectorOpLt}
+)
+
+func (g randomLabels) pick(s []string) string { return s[g.rng.IntN(len(s))] }
+
+// nodes makes n nodes, each with some of the keys and, one in four, a
+// numeric label "n" for Gt and Lt.
+func (g randomLabels) nodes(n int) []*v1.Node {
+	var nodes []*v1.Node
+	for i := range n {
+		l := map[string]string{}
+		for _, k := range randomKeys {
+			if g.rng.IntN(3) > 0 {
+				l[k] = g.pick(randomVals)
+			}
+		}
+		if g.rng.IntN(4) == 0 {
+			l["n"] = fmt.Sprint(g.rng.IntN(10))
+		}
+		nodes = append(nodes, &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("n%d", i), Labels: l}})
+	}
+	return nodes
+}
+
+// pod makes a pod with maybe a nodeSelector and maybe required node
+// affinity; exact is whether it uses only what the index answers
+// (nodeSelector, In, Exists).
+func (g randomLabels) pod() (pod *v1.Pod, exact bool) {
+	pod, exact = &v1.Pod{}, true
+	if g.rng.IntN(2) == 0 {
+		pod.Spec.NodeSelector = map[string]string{}
+		for range 1 + g.rng.IntN(2) {
+			pod.Spec.NodeSelector[g.pick(randomKeys)] = g.pick(randomVals)
+		}
+	}
+	if g.rng.IntN(2) == 0 {
+		var terms []v1.NodeSelectorTerm
+		for range 1 + g.rng.IntN(3) {
+			var term v1.NodeSelectorTerm
+			for range 1 + g.rng.IntN(3) {
+				r := v1.NodeSelectorRequirement{Key: g.pick(randomKeys), Operator: randomOps[g.rng.IntN(len(randomOps))]}
+				switch r.Operator {
+				case v1.NodeSelectorOpIn, v1.NodeSelectorOpNotIn:
+					for range 1 + g.rng.IntN(2) {
+						r.Values = append(r.Values, g.pick(randomVals))
+					}
+				case v1.NodeSelectorOpGt, v1.NodeSelectorOpLt:
+					r.Key, r.Values = "n", []string{fmt.Sprint(g.rng.IntN(10))}
+				}
+				if r.Operator != v1.NodeSelectorOpIn && r.Operator != v1.NodeSelectorOpExists {
+					exact = false
+				}
+				term.MatchExpressions = append(term.MatchExpressions, r)
+			}
+			terms = append(terms, term)
+		}
+		pod.Spec.Affinity = &v1.Affinity{NodeAffinity: &v1.NodeAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: &v1.NodeSelector{NodeSelectorTerms: terms}}}
+	}
+	return pod, exact
 }
 
 func TestLabelIndexSync(t *testing.T) {
