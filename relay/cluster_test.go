@@ -253,7 +253,7 @@ func (c *testCluster) waitDecided(ids []uint64, within time.Duration) {
 // compiles: this process got a tenth to a half of a core) the first items
 // took 15 s to reach every member and their scores as long to come back, and
 // with a quarter of a core one score of 6,300 took over a minute to reach its
-// gatherer (the old 20 s deadline, then 60 s, decided such items without it).
+// gatherer (BENCHMARKS.md, "Many members in one process").
 const patientDeadline = 2 * time.Minute
 
 // patientWait is how long a test waits for such items to be decided: past

@@ -171,13 +171,11 @@ func DefaultLocalConfig() Config {
 
 // patientLocalMemberlist is memberlist's configuration for many members in one
 // process. memberlist's local timings (and the LAN ones) assume each member
-// has a CPU of its own. Tens of members in one process share it: on a busy
-// machine (this one is shared with compiles, and tests run under -race) that
-// process got a tenth to a half of a core, UDP acks took over a second, and
-// members were declared dead and alive again up to ~1,200 times in one test
-// run, the exactly-once tests failing on the churn. Every member's gossip also
-// costs that process CPU: 24 idle members took 15% of a core under -race with
-// the old timings, 6% with these.
+// has a CPU of its own. Tens of members in one process share it, and on a
+// busy machine UDP acks come late enough for live members to be declared
+// dead again and again, and every member's gossip costs that one process
+// CPU. What the old timings did is in BENCHMARKS.md ("Many members in one
+// process").
 func patientLocalMemberlist() *memberlist.Config {
 	ml := memberlist.DefaultLocalConfig()
 	// A member restarted under its old name comes back on a new port.
