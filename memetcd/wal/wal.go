@@ -27,11 +27,10 @@ type Config struct {
 	// SyncInterval is how often the background syncer fdatasyncs the
 	// buffered-mode files written since its last pass (what survives a
 	// power cut; a process crash loses nothing past FlushInterval). Every
-	// resource prefix has its own file, so syncing at FlushInterval cost up
-	// to one fdatasync per written prefix every 10 ms: under Kubernetes'
-	// writes (Leases, Nodes, Pods, Events) that was ~400 fdatasyncs/s and
-	// the largest single item of memetcd's CPU (BENCHMARKS.md, "Under
-	// Kubernetes' load"). Default DefaultSyncInterval; never below
+	// resource prefix has its own file, so syncing at FlushInterval costs
+	// up to one fdatasync per written prefix every 10 ms, under Kubernetes'
+	// writes the largest single item of memetcd's CPU (BENCHMARKS.md,
+	// "Under Kubernetes' load"). Default DefaultSyncInterval; never below
 	// FlushInterval.
 	SyncInterval time.Duration
 	// SegmentBytes is the size after which a prefix starts a new segment.

@@ -55,8 +55,8 @@ const localPctToScore, localMinToScore = 0.05, 100
 //   - A node costs its POST, kwok's status PATCHes (node_status_patches) and
 //     its Lease POST in the apiserver and the store, kwok_object_ms in kwok
 //     and makenodes_object_ms in makenodes. The shard label costs no write:
-//     the leader's node webhook adds it to the POST (since 2026-12-04;
-//     localcluster measures 3.07 requests per node).
+//     the leader's node webhook adds it to the POST (localcluster/BENCHMARKS.md
+//     measures 3.07 requests per node).
 //   - A pod costs its four apiserver writes and their store writes (as in
 //     APIServer and StoreLoads), the member's pod watch, the member's F plus
 //     filter and score on 5% of the nodes (sched_plain_us_per_node:
