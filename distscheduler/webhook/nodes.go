@@ -136,28 +136,17 @@ func (reg NodeRegistration) object() (*admissionregistrationv1.MutatingWebhookCo
 	sel.MatchExpressions = append(sel.MatchExpressions, metav1.LabelSelectorRequirement{
 		Key: reg.ShardLabel, Operator: metav1.LabelSelectorOpDoesNotExist,
 	})
-	timeout := reg.TimeoutSeconds
-	if timeout < 1 || timeout > 30 {
-		timeout = 2
-	}
-	url := reg.URL
 	return &admissionregistrationv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: reg.Name, Labels: map[string]string{"app.kubernetes.io/managed-by": "distscheduler"}},
+		ObjectMeta: configMeta(reg.Name),
 		Webhooks: []admissionregistrationv1.MutatingWebhook{{
-			Name:         "nodes." + reg.Name + ".k8s1m.io",
-			ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: reg.CABundle},
-			Rules: []admissionregistrationv1.RuleWithOperations{{
-				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
-				Rule: admissionregistrationv1.Rule{
-					APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"nodes"},
-					Scope: ptr.To(admissionregistrationv1.ClusterScope),
-				},
-			}},
+			Name:                    "nodes." + reg.Name + ".k8s1m.io",
+			ClientConfig:            clientConfig(reg.URL, reg.CABundle),
+			Rules:                   onCreate("nodes", admissionregistrationv1.ClusterScope),
 			ObjectSelector:          sel,
 			FailurePolicy:           ptr.To(admissionregistrationv1.Ignore),
 			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
 			ReinvocationPolicy:      ptr.To(admissionregistrationv1.NeverReinvocationPolicy),
-			TimeoutSeconds:          &timeout,
+			TimeoutSeconds:          timeoutSeconds(reg.TimeoutSeconds),
 			AdmissionReviewVersions: []string{"v1"},
 		}},
 	}, nil

@@ -68,31 +68,50 @@ func (reg Registration) object() *admissionregistrationv1.ValidatingWebhookConfi
 	for i, n := range reg.SchedulerNames {
 		quoted[i] = "'" + strings.ReplaceAll(n, "'", "\\'") + "'"
 	}
-	timeout := reg.TimeoutSeconds
-	if timeout < 1 || timeout > 30 {
-		timeout = 2
-	}
-	url := reg.URL
 	return &admissionregistrationv1.ValidatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: reg.Name, Labels: map[string]string{"app.kubernetes.io/managed-by": "distscheduler"}},
+		ObjectMeta: configMeta(reg.Name),
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
 			Name:         "pods." + reg.Name + ".k8s1m.io",
-			ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: reg.CABundle},
-			Rules: []admissionregistrationv1.RuleWithOperations{{
-				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
-				Rule: admissionregistrationv1.Rule{
-					APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"},
-					Scope: ptr.To(admissionregistrationv1.NamespacedScope),
-				},
-			}},
+			ClientConfig: clientConfig(reg.URL, reg.CABundle),
+			Rules:        onCreate("pods", admissionregistrationv1.NamespacedScope),
 			MatchConditions: []admissionregistrationv1.MatchCondition{{
 				Name:       "distscheduler-pods",
 				Expression: "has(object.spec.schedulerName) && object.spec.schedulerName in [" + strings.Join(quoted, ", ") + "] && !has(object.spec.nodeName)",
 			}},
 			FailurePolicy:           ptr.To(admissionregistrationv1.Ignore),
 			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNoneOnDryRun),
-			TimeoutSeconds:          &timeout,
+			TimeoutSeconds:          timeoutSeconds(reg.TimeoutSeconds),
 			AdmissionReviewVersions: []string{"v1"},
 		}},
 	}
+}
+
+// What both webhook configurations share.
+
+// configMeta names a webhook configuration and marks it as distscheduler's.
+func configMeta(name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: name, Labels: map[string]string{"app.kubernetes.io/managed-by": "distscheduler"}}
+}
+
+func clientConfig(url string, caBundle []byte) admissionregistrationv1.WebhookClientConfig {
+	return admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caBundle}
+}
+
+// onCreate matches the creation of a core v1 resource.
+func onCreate(resource string, scope admissionregistrationv1.ScopeType) []admissionregistrationv1.RuleWithOperations {
+	return []admissionregistrationv1.RuleWithOperations{{
+		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+		Rule: admissionregistrationv1.Rule{
+			APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{resource},
+			Scope: ptr.To(scope),
+		},
+	}}
+}
+
+// timeoutSeconds is t if the API server accepts it (1-30 s), else 2 s.
+func timeoutSeconds(t int32) *int32 {
+	if t < 1 || t > 30 {
+		t = 2
+	}
+	return &t
 }
