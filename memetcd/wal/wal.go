@@ -156,7 +156,11 @@ type WAL struct {
 	// Guarded by filesMu.
 	retired []walFile
 
-	kick       chan struct{}
+	kick chan struct{}
+	// due gets a token when buffered data becomes pending with nothing
+	// pending before: the flusher then writes it within FlushInterval.
+	// An idle WAL has no timer running.
+	due        chan struct{}
 	stop       chan struct{}
 	stopped    chan struct{}
 	stopSync   chan struct{}
@@ -199,6 +203,7 @@ func Open(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*WAL, erro
 		routes:  map[string]*route{},
 		byName:  map[string]*route{},
 		kick:    make(chan struct{}, 1),
+		due:     make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
 
