@@ -48,6 +48,11 @@ type watchStream struct {
 	// ranges are the watchers' key ranges, for the hub to match events
 	// against without touching the watchers map the send loop owns.
 	ranges atomic.Pointer[streamRanges]
+	// hub is the hub that wakes this stream (set by watchHub.add);
+	// wokenIn is the hub's last wakeMatching call that woke it (the hub's
+	// goroutine alone reads and writes it).
+	hub     *watchHub
+	wokenIn uint64
 }
 
 // wake tells the send loop to read the event log; never blocks.
@@ -66,6 +71,9 @@ func (ws *watchStream) setRanges() {
 		rs = append(rs, w.sel)
 	}
 	ws.ranges.Store(&rs)
+	if ws.hub != nil {
+		ws.hub.rangesChanged()
+	}
 }
 
 // Watch implements the Watch service.
