@@ -160,7 +160,10 @@ func (w *WAL) routeOf(op *store.Op) (*route, Mode) {
 // OS threads: a ticker every 10 ms was most of an idle memetcd's CPU).
 func (w *WAL) run() {
 	defer close(w.stopped)
-	if w.cfg.FlusherSlice > 0 {
+	// Only an fsync-mode WAL has waiters on the flusher's wake-up after an
+	// fdatasync; without one, a locked thread is a hand-off between OS
+	// threads at every flush and buys nothing.
+	if w.cfg.FlusherSlice > 0 && w.metaMode == ModeFsync {
 		// The thread stays locked until run returns, and then exits with
 		// the goroutine: it never goes back to the runtime's pool with
 		// its scheduling attributes.

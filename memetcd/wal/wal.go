@@ -55,7 +55,8 @@ type Config struct {
 	// kernel for, so it runs as soon as an fdatasync returns instead of
 	// after the running thread's full slice (see lockFlusherThread).
 	// Default 100µs (the kernel's minimum); negative: leave the thread to
-	// the default scheduling.
+	// the default scheduling. Used only when some prefix (or the default)
+	// is in fsync mode: nothing waits on a buffered-only flusher.
 	FlusherSlice time.Duration
 	// Repair truncates at the first bad record instead of refusing to boot
 	// (--wal-repair). Everything after that point is lost, so it is an

@@ -24,7 +24,7 @@ func main() {
 	f.DurationVar(&cfg.WALSnapshotInterval, "wal-snapshot-interval", cfg.WALSnapshotInterval, "how often to snapshot the store and drop the WAL segments it covers (0: never)")
 	f.Int64Var(&cfg.WALSegmentBytes, "wal-segment-bytes", cfg.WALSegmentBytes, "size in bytes after which a prefix starts a new WAL segment")
 	f.Int64Var(&cfg.WALPreallocBytes, "wal-prealloc-bytes", cfg.WALPreallocBytes, "fsync mode: zero-fill WAL segments this many bytes ahead, so an fdatasync writes data without a filesystem journal commit (0: off, append instead)")
-	f.DurationVar(&cfg.WALFlusherSlice, "wal-flusher-slice", cfg.WALFlusherSlice, "Linux 6.12+: CPU time slice the WAL flusher thread asks for, so it runs as soon as an fdatasync returns (0: default scheduling)")
+	f.DurationVar(&cfg.WALFlusherSlice, "wal-flusher-slice", cfg.WALFlusherSlice, "Linux 6.12+: CPU time slice the WAL flusher thread asks for, so it runs as soon as an fdatasync returns; used only when some prefix is in fsync mode (0: default scheduling)")
 	f.BoolVar(&cfg.WALRepair, "wal-repair", false, "at boot, truncate the WAL at the first bad record instead of refusing to start (loses every later record)")
 	f.StringVar(&cfg.CertFile, "cert-file", "", "TLS certificate for the client port (PEM)")
 	f.StringVar(&cfg.KeyFile, "key-file", "", "TLS key for the client port (PEM)")
