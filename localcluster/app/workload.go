@@ -196,8 +196,9 @@ func scheduledEvents(ctx context.Context, c kubernetes.Interface, want int) (tot
 	}
 }
 
-// progress prints a live line per interval: phase, nodes Ready, pods bound and
-// the binding rate over the last interval.
+// progress prints a live line per interval, and one as each phase begins
+// (a phase shorter than the interval still shows): phase, nodes Ready, pods
+// bound and the binding rate since the previous line.
 type progress struct {
 	log          zerolog.Logger
 	every        time.Duration
@@ -205,15 +206,24 @@ type progress struct {
 	nodes, pods  int
 	phase        atomic.Value // string
 	nodesCreated atomic.Int64
+	// changed gets a token when the phase changes; never blocks.
+	changed chan struct{}
 }
 
 func newProgress(log zerolog.Logger, every time.Duration, tr *tracker.Tracker, nodes, pods int) *progress {
-	p := &progress{log: log, every: every, tr: tr, nodes: nodes, pods: pods}
+	p := &progress{log: log, every: every, tr: tr, nodes: nodes, pods: pods, changed: make(chan struct{}, 1)}
 	p.phase.Store("start")
 	return p
 }
 
-func (p *progress) set(phase string)    { p.phase.Store(phase) }
+func (p *progress) set(phase string) {
+	p.phase.Store(phase)
+	select {
+	case p.changed <- struct{}{}:
+	default:
+	}
+}
+
 func (p *progress) nodeCreated(n int64) { p.nodesCreated.Store(n) }
 
 // run prints until the returned stop is called (safe to call twice).
@@ -232,17 +242,22 @@ func (p *progress) run(ctx context.Context) (stop func()) {
 			select {
 			case <-ctx.Done():
 				return
-			case now := <-t.C:
-				c := p.tr.Counts()
-				rate := float64(c.PodsBound-lastBound) / now.Sub(lastAt).Seconds()
-				lastBound, lastAt = c.PodsBound, now
-				p.log.Info().Str("phase", p.phase.Load().(string)).
-					Str("nodes_created", fmt.Sprintf("%d/%d", p.nodesCreated.Load(), p.nodes)).
-					Str("nodes_ready", fmt.Sprintf("%d/%d", c.NodesReady, p.nodes)).
-					Str("pods_created", fmt.Sprintf("%d/%d", c.PodsSent, p.pods)).
-					Str("pods_bound", fmt.Sprintf("%d/%d", c.PodsBound, p.pods)).
-					Float64("pods_per_s", rate).Msg("progress")
+			case <-p.changed:
+			case <-t.C:
 			}
+			now := time.Now()
+			c := p.tr.Counts()
+			rate := 0.0
+			if d := now.Sub(lastAt).Seconds(); d > 0 {
+				rate = float64(c.PodsBound-lastBound) / d
+			}
+			lastBound, lastAt = c.PodsBound, now
+			p.log.Info().Str("phase", p.phase.Load().(string)).
+				Str("nodes_created", fmt.Sprintf("%d/%d", p.nodesCreated.Load(), p.nodes)).
+				Str("nodes_ready", fmt.Sprintf("%d/%d", c.NodesReady, p.nodes)).
+				Str("pods_created", fmt.Sprintf("%d/%d", c.PodsSent, p.pods)).
+				Str("pods_bound", fmt.Sprintf("%d/%d", c.PodsBound, p.pods)).
+				Float64("pods_per_s", rate).Msg("progress")
 		}
 	}()
 	return func() { cancel(); <-done }
