@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/k8s1m/k8s1m/harness/kwokstages"
 	"github.com/rs/zerolog"
 )
 
@@ -86,7 +87,7 @@ func Start(ctx context.Context, cfg Config) (*Controllers, error) {
 		return nil, fmt.Errorf("kwok dir: %w", err)
 	}
 	stages := filepath.Join(cfg.Dir, "stages.yaml")
-	if err := os.WriteFile(stages, []byte(Stages()), 0o644); err != nil {
+	if err := os.WriteFile(stages, []byte(kwokstages.Stages()), 0o644); err != nil {
 		return nil, fmt.Errorf("write kwok stages: %w", err)
 	}
 
@@ -118,7 +119,7 @@ func Start(ctx context.Context, cfg Config) (*Controllers, error) {
 // Flags are the settings one controller runs with.
 type Flags struct {
 	Kubeconfig    string // "" means in-cluster
-	Stages        string // path of the Stages() file
+	Stages        string // path of the kwokstages.Stages() file
 	ServerAddress string // /healthz and /metrics listen address
 	Group         string // the kwok-group label value it manages
 	LeaseSeconds  int

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 
+	"github.com/k8s1m/k8s1m/harness/kwokstages"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -69,7 +70,7 @@ func Manifest(cfg ManifestConfig) ([]byte, error) {
 	}
 	binding.TypeMeta, binding.ObjectMeta = meta("ClusterRoleBinding", "rbac.authorization.k8s.io/v1", false)
 
-	stages := &corev1.ConfigMap{Data: map[string]string{"stages.yaml": Stages()}}
+	stages := &corev1.ConfigMap{Data: map[string]string{"stages.yaml": kwokstages.Stages()}}
 	stages.TypeMeta, stages.ObjectMeta = meta("ConfigMap", "v1", true)
 	stages.Name = appName + "-stages"
 

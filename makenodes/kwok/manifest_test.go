@@ -6,11 +6,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/k8s1m/k8s1m/harness/kwokstages"
 	"k8s.io/apimachinery/pkg/util/yaml"
 )
 
 func TestStagesAreKwokStages(t *testing.T) {
-	dec := yaml.NewYAMLOrJSONDecoder(strings.NewReader(Stages()), 4096)
+	dec := yaml.NewYAMLOrJSONDecoder(strings.NewReader(kwokstages.Stages()), 4096)
 	var names []string
 	for {
 		var doc struct {

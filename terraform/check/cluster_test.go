@@ -3,16 +3,14 @@ package check
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/k8s1m/k8s1m/harness/bins"
+	"github.com/k8s1m/k8s1m/harness/controlplane"
 	"github.com/k8s1m/k8s1m/harness/kubeapi"
-	"github.com/k8s1m/k8s1m/harness/pki"
 	"github.com/k8s1m/k8s1m/harness/store"
 )
 
@@ -20,9 +18,9 @@ import (
 // that needs it and shared by the others (starting one costs tens of seconds
 // on a small machine); TestMain stops it.
 type controlPlane struct {
+	cp    *controlplane.ControlPlane
 	store *store.Store
 	api   *kubeapi.APIServer
-	pki   *pki.Files
 	tls   *tls.Config
 	dir   string
 }
@@ -36,8 +34,7 @@ var shared struct {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if cp := shared.cp; cp != nil {
-		_ = cp.api.Stop(10 * time.Second)
-		_ = cp.store.Stop(10 * time.Second)
+		_ = cp.cp.Stop()
 		_ = os.RemoveAll(cp.dir)
 	}
 	os.Exit(code)
@@ -64,22 +61,16 @@ func newControlPlane(apiBin, memetcdBin string) (*controlPlane, error) {
 	if err != nil {
 		return nil, err
 	}
-	cp := &controlPlane{dir: dir}
-	if cp.pki, err = pki.Generate(filepath.Join(dir, "pki")); err != nil {
-		return nil, err
-	}
-	if cp.store, err = store.Start(ctx, store.Config{Kind: store.Memetcd, Bin: memetcdBin, RunDir: dir, KillWithParent: true}); err != nil {
-		return nil, fmt.Errorf("memetcd: %w", err)
-	}
 	// IPv6 services, as the deployment's cluster has (control-plane's service_cidr).
-	cp.api, err = kubeapi.Start(ctx, kubeapi.Config{Bin: apiBin, RunDir: dir, PKI: cp.pki,
-		EtcdServers: []string{cp.store.Endpoint}, ServiceClusterIPRange: "fd00:20::/112", KillWithParent: true})
+	cp, err := controlplane.Start(ctx, controlplane.Config{APIServerBin: apiBin, StoreBin: memetcdBin, Dir: dir,
+		ServiceClusterIPRange: "fd00:20::/112"})
 	if err != nil {
-		_ = cp.store.Stop(10 * time.Second)
-		return nil, fmt.Errorf("kube-apiserver: %w", err)
-	}
-	if cp.tls, err = cp.pki.AdminTLSConfig(); err != nil {
 		return nil, err
 	}
-	return cp, nil
+	tlsCfg, err := cp.PKI.AdminTLSConfig()
+	if err != nil {
+		_ = cp.Stop()
+		return nil, err
+	}
+	return &controlPlane{cp: cp, store: cp.Store, api: cp.API, tls: tlsCfg, dir: dir}, nil
 }

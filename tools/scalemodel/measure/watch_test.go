@@ -16,16 +16,13 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/k8s1m/k8s1m/harness/bins"
+	"github.com/k8s1m/k8s1m/harness/controlplane"
 	"github.com/k8s1m/k8s1m/harness/kubeapi"
-	"github.com/k8s1m/k8s1m/harness/pki"
-	"github.com/k8s1m/k8s1m/harness/store"
 )
 
 var (
@@ -46,26 +43,10 @@ func TestMeasureWatchFanout(t *testing.T) {
 	if *watchers <= 0 {
 		t.Skip("a measurement: give -measure.watchers N to run it")
 	}
-	memetcd := bins.RequireBinary(t, "memetcd")
-	apiBin := bins.RequireBinary(t, "kube-apiserver")
-	dir := t.TempDir()
-	files, err := pki.Generate(filepath.Join(dir, "pki"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := store.Start(t.Context(), store.Config{Kind: store.Memetcd, Bin: memetcd, RunDir: dir, KillWithParent: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Stop(10 * time.Second) })
-	a, err := kubeapi.Start(t.Context(), kubeapi.Config{Bin: apiBin, RunDir: dir, PKI: files, EtcdServers: []string{s.Endpoint},
-		AuthorizationMode: kubeapi.AuthzAlwaysAllow, KillWithParent: true,
+	cp := controlplane.ForTest(t, controlplane.Config{AuthorizationMode: kubeapi.AuthzAlwaysAllow,
 		// As localcluster runs it: no flow control, room for the load.
-		ExtraArgs: []string{"--enable-priority-and-fairness=false", "--max-requests-inflight=2000", "--max-mutating-requests-inflight=1000"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Stop(10 * time.Second) })
+		APIServerArgs: []string{"--enable-priority-and-fairness=false", "--max-requests-inflight=2000", "--max-mutating-requests-inflight=1000"}})
+	a, s, files := cp.API, cp.Store, cp.PKI
 	tlsCfg, err := files.AdminTLSConfig()
 	if err != nil {
 		t.Fatal(err)
