@@ -107,8 +107,8 @@ func TestStartReadyStop(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if u := p.Usage(); u.PeakRSSBytes <= 0 || u.CPUSeconds < 0 {
-		t.Errorf("running usage = %+v, want a positive peak RSS", u)
+	if u := p.Usage(); u.PeakRSSBytes <= 0 || u.RSSBytes <= 0 || u.RSSBytes > u.PeakRSSBytes || u.CPUSeconds < 0 {
+		t.Errorf("running usage = %+v, want a positive RSS no larger than the peak", u)
 	}
 	if err := p.Stop(10 * time.Second); err != nil {
 		t.Fatal(err)

@@ -15,6 +15,9 @@ import (
 type Usage struct {
 	CPUSeconds   float64 `json:"cpu_seconds"`
 	PeakRSSBytes int64   `json:"peak_rss_bytes"`
+	// RSSBytes is the resident memory when read (VmRSS); zero once the
+	// process has exited.
+	RSSBytes int64 `json:"rss_bytes,omitempty"`
 }
 
 // clockTicks is USER_HZ, the unit of utime/stime in /proc/<pid>/stat. It is 100
@@ -57,7 +60,7 @@ func tvSeconds(tv syscall.Timeval) float64 {
 }
 
 // ReadUsage reads the usage of a running process from /proc/<pid>/stat and
-// /proc/<pid>/status (VmHWM, the peak RSS).
+// /proc/<pid>/status (VmHWM, the peak RSS, and VmRSS, the current one).
 func ReadUsage(pid int) (Usage, error) {
 	st, err := readStat(pid)
 	if err != nil {
@@ -69,13 +72,21 @@ func ReadUsage(pid int) (Usage, error) {
 		return u, fmt.Errorf("usage of %d: %w", pid, err)
 	}
 	for line := range strings.SplitSeq(string(status), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				return u, fmt.Errorf("usage of %d: VmHWM %q: %w", pid, rest, err)
-			}
-			u.PeakRSSBytes = kb * 1024
+		name, rest, _ := strings.Cut(line, ":")
+		var field *int64
+		switch name {
+		case "VmHWM":
+			field = &u.PeakRSSBytes
+		case "VmRSS":
+			field = &u.RSSBytes
+		default:
+			continue
 		}
+		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+		if err != nil {
+			return u, fmt.Errorf("usage of %d: %s %q: %w", pid, name, rest, err)
+		}
+		*field = kb * 1024
 	}
 	return u, nil
 }
