@@ -7,7 +7,7 @@ require (
 	github.com/google/btree v1.1.3
 	github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus v1.1.0
 	github.com/k8s1m/k8s1m/cli v0.3.0
-	github.com/k8s1m/k8s1m/harness v0.2.0
+	github.com/k8s1m/k8s1m/harness v0.3.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/rs/zerolog v1.35.1

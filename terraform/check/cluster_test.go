@@ -72,5 +72,5 @@ func newControlPlane(apiBin, memetcdBin string) (*controlPlane, error) {
 		_ = cp.Stop()
 		return nil, err
 	}
-	return &controlPlane{cp: cp, store: cp.Store, api: cp.API, tls: tlsCfg, dir: dir}, nil
+	return &controlPlane{cp: cp, store: cp.Store, api: cp.API, tls: tlsCfg, dir: cp.Dir}, nil
 }

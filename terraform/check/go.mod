@@ -25,7 +25,7 @@ require (
 )
 
 require (
-	github.com/k8s1m/k8s1m/harness v0.2.0
+	github.com/k8s1m/k8s1m/harness v0.3.0
 	golang.org/x/sys v0.50.0
 	sigs.k8s.io/yaml v1.6.0
 )

@@ -8,7 +8,7 @@ go 1.26.0
 require (
 	github.com/hashicorp/hcl/v2 v2.25.0
 	github.com/k8s1m/k8s1m/cli v0.3.0
-	github.com/k8s1m/k8s1m/harness v0.2.0
+	github.com/k8s1m/k8s1m/harness v0.3.0
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.1.0
 )

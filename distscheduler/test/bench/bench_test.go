@@ -90,7 +90,7 @@ func TestBenchmark(t *testing.T) {
 	if os.Getenv("K8S1M_BENCH") != "1" {
 		t.Skip("set K8S1M_BENCH=1 to run the side-by-side benchmark")
 	}
-	schedBin := testcluster.Binary(t, "kube-scheduler", "make bin/kube-scheduler")
+	schedBin := testcluster.Binary(t, "kube-scheduler")
 	c := testcluster.Start(t)
 	ctx := context.Background()
 	sizes := envInts("K8S1M_BENCH_NODES", "5000")
