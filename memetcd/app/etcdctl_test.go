@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/k8s1m/k8s1m/cli/logging/logtest"
+	"github.com/k8s1m/k8s1m/harness/bins"
 	"github.com/k8s1m/k8s1m/memetcd/app"
 	"github.com/k8s1m/k8s1m/memetcd/memetcdtest"
 	"github.com/rs/zerolog"
@@ -133,7 +134,7 @@ func runScript(t *testing.T, ctl, endpoint string) []string {
 // TestEtcdctl drives memetcd with the real etcdctl and, when the real etcd is
 // built too, runs the same script against etcd and compares the outputs.
 func TestEtcdctl(t *testing.T) {
-	ctl := memetcdtest.Binary(t, "etcdctl")
+	ctl := bins.RequireBinary(t, "etcdctl")
 	a := startApp(t)
 	got := runScript(t, ctl, a.ClientAddr())
 	for i, st := range etcdctlScript {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/k8s1m/k8s1m/memetcd/memetcdtest"
+	"github.com/k8s1m/k8s1m/harness/bins"
 	"github.com/k8s1m/k8s1m/memetcd/memetcdtest/kubeapiserver"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -68,7 +68,7 @@ func objects(t *testing.T, cs kubernetes.Interface, ns string) map[string]string
 func TestKubeAPIServerObjectsSurviveCrash(t *testing.T) {
 	for _, snapshot := range []bool{false, true} {
 		t.Run(fmt.Sprintf("snapshot=%v", snapshot), func(t *testing.T) {
-			memetcdtest.Binary(t, "kube-apiserver") // skips (or fails in CI) with the make target
+			bins.RequireBinary(t, "kube-apiserver") // skips (or fails in CI) with the make target
 			walDir := filepath.Join(t.TempDir(), "wal")
 			args := []string{"--wal-default=fsync", "--wal-snapshot-interval=0"}
 			if snapshot {

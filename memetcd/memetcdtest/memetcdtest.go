@@ -1,12 +1,10 @@
 // Package memetcdtest starts an in-process memetcd (store + gRPC server) on a
-// loopback port for tests in this module and others, and finds the upstream
-// binaries (kube-apiserver, etcd, etcdctl) tests compare against.
+// loopback port for this module's tests, and the real etcd they compare
+// against (through the workspace harness, which also finds the binaries).
 package memetcdtest
 
 import (
 	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -61,40 +59,4 @@ func Start(t testing.TB, opts Options) *Instance {
 		st.Close()
 	})
 	return &Instance{Endpoint: lis.Addr().String(), Store: st, Server: srv, Registry: reg}
-}
-
-// Binary returns the path of an upstream binary in $K8S1M_BIN (default: the
-// repository's bin/). When it is missing the test is skipped with the make
-// target that builds it, or fails if K8S1M_REQUIRE_BINARIES=1 (CI).
-func Binary(t testing.TB, name string) string {
-	t.Helper()
-	dir := os.Getenv("K8S1M_BIN")
-	if dir == "" {
-		dir = filepath.Join(repoRoot(t), "bin")
-	}
-	p := filepath.Join(dir, name)
-	if _, err := os.Stat(p); err != nil {
-		msg := "binary " + p + " missing: run `make bin/" + name + "` at the repository root"
-		if os.Getenv("K8S1M_REQUIRE_BINARIES") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return p
-}
-
-// repoRoot walks up from the working directory to the directory holding go.work.
-func repoRoot(t testing.TB) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.work")); err == nil {
-			return d
-		}
-		if filepath.Dir(d) == d {
-			return filepath.Join(dir, "..", "..")
-		}
-	}
 }

@@ -1,22 +1,18 @@
 // Package kubeapiserver starts the real kube-apiserver binary for tests, with
-// certificates made on the spot, against any etcd endpoint (memetcd here).
+// certificates made on the spot, against any etcd endpoint (memetcd here),
+// through the workspace harness (harness/kubeapi), and hands back a client
+// config for it.
 package kubeapiserver
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
-	"github.com/k8s1m/k8s1m/cli/logging/logtest"
+	"github.com/k8s1m/k8s1m/harness/bins"
+	"github.com/k8s1m/k8s1m/harness/kubeapi"
 	"github.com/k8s1m/k8s1m/harness/pki"
-	"github.com/k8s1m/k8s1m/memetcd/memetcdtest"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 )
 
@@ -24,9 +20,7 @@ import (
 // etcd endpoint (memetcd in these tests).
 type Server struct {
 	Config *rest.Config // admin client config (client certificate, system:masters)
-	cmd    *exec.Cmd
-	logs   *logtest.Buffer
-	done   chan struct{}
+	api    *kubeapi.APIServer
 }
 
 // PKI is the certificates one kube-apiserver needs, kept in a directory
@@ -53,97 +47,42 @@ func NewPKI(t testing.TB) PKI {
 // with Stop; it is also stopped when the test ends.
 func Start(t testing.TB, certs PKI, etcdEndpoint string, extra ...string) *Server {
 	t.Helper()
-	bin := memetcdtest.Binary(t, "kube-apiserver")
-	port := freePort(t)
-	args := append([]string{
-		"--etcd-servers=http://" + etcdEndpoint,
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none", "--secure-port=" + strconv.Itoa(port),
-		"--tls-cert-file=" + certs.ServingCert, "--tls-private-key-file=" + certs.ServingKey,
-		"--client-ca-file=" + certs.CACert,
-		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file=" + certs.SAPublicKey, "--service-account-signing-key-file=" + certs.SAPrivateKey,
-		"--authorization-mode=RBAC", "--service-cluster-ip-range=10.96.0.0/24",
-		"--cert-dir=" + t.TempDir(), "--v=1",
-	}, extra...)
-	cmd := exec.Command(bin, args...)
-	logs := &logtest.Buffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	bin := bins.RequireBinary(t, "kube-apiserver")
+	api, err := kubeapi.Start(context.Background(), kubeapi.Config{
+		Bin: bin, RunDir: t.TempDir(), PKI: certs.Files, EtcdServers: []string{"http://" + etcdEndpoint},
+		AuthorizationMode: "RBAC", ServiceClusterIPRange: "10.96.0.0/24",
+		ExtraArgs: append([]string{"--v=1"}, extra...), KillWithParent: true, ReadyTimeout: 90 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("kube-apiserver: %v", err)
 	}
-	k := &Server{cmd: cmd, logs: logs, done: make(chan struct{}), Config: &rest.Config{
-		Host: "https://127.0.0.1:" + strconv.Itoa(port),
+	k := &Server{api: api, Config: &rest.Config{
+		Host: api.URL,
 		TLSClientConfig: rest.TLSClientConfig{
-			CAFile: certs.CACert, CertFile: certs.AdminCert, KeyFile: certs.AdminKey,
+			CAFile: api.CAFile, CertFile: api.CertFile, KeyFile: api.KeyFile,
 		},
 		QPS: 1000, Burst: 1000,
 	}}
-	go func() { _ = cmd.Wait(); close(k.done) }()
 	t.Cleanup(func() {
 		k.Stop()
 		if t.Failed() {
-			t.Logf("kube-apiserver output (tail):\n%s", k.logs.Tail(8000))
+			t.Logf("kube-apiserver output (tail):\n%s", api.Proc.LogTail(8000))
 		}
 	})
-	if err := k.waitReady(90 * time.Second); err != nil {
-		t.Fatalf("kube-apiserver not ready: %v\n%s", err, logs.Tail(8000))
-	}
 	return k
 }
 
-func (k *Server) waitReady(timeout time.Duration) error {
-	dc, err := discovery.NewDiscoveryClientForConfig(k.Config)
-	if err != nil {
-		return err
-	}
-	rc := dc.RESTClient()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for time.Now().Before(deadline) {
-		select {
-		case <-k.done:
-			return fmt.Errorf("exited")
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		body, err := rc.Get().AbsPath("/readyz").DoRaw(ctx)
-		cancel()
-		if err == nil && bytes.Equal(bytes.TrimSpace(body), []byte("ok")) {
-			return nil
-		}
-		last = err
-		time.Sleep(250 * time.Millisecond)
-	}
-	return fmt.Errorf("timed out after %s: %v", timeout, last)
-}
-
 // Stop terminates the apiserver (SIGTERM, then SIGKILL) and waits for it.
-func (k *Server) Stop() {
-	select {
-	case <-k.done:
-		return
-	default:
-	}
-	_ = k.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-k.done:
-	case <-time.After(20 * time.Second):
-		_ = k.cmd.Process.Kill()
-		<-k.done
-	}
-}
+func (k *Server) Stop() { _ = k.api.Stop(20 * time.Second) }
 
 // Pid is the apiserver's process id (its CPU and memory in /proc).
-func (k *Server) Pid() int { return k.cmd.Process.Pid }
+func (k *Server) Pid() int { return k.api.Proc.PID() }
 
 // Logs returns the apiserver's output so far.
-func (k *Server) Logs() string { return k.logs.String() }
-
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func (k *Server) Logs() string {
+	b, err := os.ReadFile(k.api.Proc.LogPath())
 	if err != nil {
-		t.Fatal(err)
+		return err.Error()
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return string(b)
 }
