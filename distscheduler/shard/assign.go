@@ -72,3 +72,21 @@ func Assign(current map[string]string, members []string) map[string]string {
 	}
 	return moves
 }
+
+// Even reports whether counts (member -> nodes) spread total nodes the way
+// Assign leaves them: every one of members holds ⌊total/m⌋ or ⌈total/m⌉ and
+// together they hold all total.
+func Even(counts map[string]int, members []string, total int) bool {
+	if len(members) == 0 {
+		return total == 0
+	}
+	lo, hi := total/len(members), (total+len(members)-1)/len(members)
+	sum := 0
+	for _, m := range members {
+		if counts[m] < lo || counts[m] > hi {
+			return false
+		}
+		sum += counts[m]
+	}
+	return sum == total
+}

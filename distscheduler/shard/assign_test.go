@@ -53,11 +53,8 @@ func TestAssign(t *testing.T) {
 			for _, m := range final {
 				count[m]++
 			}
-			lo, hi := len(final)/len(tt.members), (len(final)+len(tt.members)-1)/len(tt.members)
-			for _, m := range tt.members {
-				if count[m] < lo || count[m] > hi {
-					t.Errorf("member %s has %d nodes, want %d..%d (%v)", m, count[m], lo, hi, count)
-				}
+			if !Even(count, tt.members, len(final)) {
+				t.Errorf("uneven after the moves: %v over %v", count, tt.members)
 			}
 			if again := Assign(final, tt.members); len(again) != 0 {
 				t.Errorf("assignment not stable: second pass moves %v", again)

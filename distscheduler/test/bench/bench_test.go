@@ -240,15 +240,7 @@ func balanced(cs kubernetes.Interface, members []string, total int) bool {
 	for _, n := range l.Items {
 		counts[n.Labels[shard.Label]]++
 	}
-	lo, hi := total/len(members), (total+len(members)-1)/len(members)
-	sum := 0
-	for _, m := range members {
-		if counts[m] < lo || counts[m] > hi {
-			return false
-		}
-		sum += counts[m]
-	}
-	return sum == total
+	return shard.Even(counts, members, total)
 }
 
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {

@@ -187,19 +187,6 @@ func shardCounts(ctx context.Context, cs kubernetes.Interface) (map[string]int, 
 	return out, nil
 }
 
-// balanced reports whether counts spread total nodes evenly over members.
-func balanced(counts map[string]int, members []string, total int) bool {
-	lo, hi := total/len(members), (total+len(members)-1)/len(members)
-	sum := 0
-	for _, m := range members {
-		if counts[m] < lo || counts[m] > hi {
-			return false
-		}
-		sum += counts[m]
-	}
-	return sum == total
-}
-
 func leaseHolder(ctx context.Context, cs kubernetes.Interface) string {
 	l, err := cs.CoordinationV1().Leases(leaseNS).Get(ctx, leaseName, metav1.GetOptions{})
 	if err != nil || l.Spec.HolderIdentity == nil {

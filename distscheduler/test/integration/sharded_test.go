@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/k8s1m/k8s1m/distscheduler/internal/workload"
+	"github.com/k8s1m/k8s1m/distscheduler/shard"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -38,7 +39,7 @@ func shardedScenario(t *testing.T, join func(name string) treeFunc) {
 
 	poll(t, 3*time.Minute, 500*time.Millisecond, "shards balanced over 3 members", func() (bool, error) {
 		counts, err := shardCounts(ctx, c.Client)
-		return err == nil && balanced(counts, names, numNodes), err
+		return err == nil && shard.Even(counts, names, numNodes), err
 	})
 	first := leaseHolder(ctx, c.Client)
 	if !slices.Contains(names, first) {
@@ -74,7 +75,7 @@ func shardedScenario(t *testing.T, join func(name string) treeFunc) {
 	})
 	poll(t, 3*time.Minute, 500*time.Millisecond, "shards rebalanced over the survivors", func() (bool, error) {
 		counts, err := shardCounts(ctx, c.Client)
-		return err == nil && balanced(counts, survivors, numNodes), fmt.Errorf("%v %v", counts, err)
+		return err == nil && shard.Even(counts, survivors, numNodes), fmt.Errorf("%v %v", counts, err)
 	})
 
 	var pods []v1.Pod

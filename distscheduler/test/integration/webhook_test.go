@@ -9,6 +9,7 @@ import (
 
 	"github.com/k8s1m/k8s1m/distscheduler/app"
 	"github.com/k8s1m/k8s1m/distscheduler/internal/workload"
+	"github.com/k8s1m/k8s1m/distscheduler/shard"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -63,7 +64,7 @@ func TestWebhookIntake(t *testing.T) {
 	})
 	poll(t, 2*time.Minute, 500*time.Millisecond, "shards balanced", func() (bool, error) {
 		counts, err := shardCounts(ctx, c.Client)
-		return err == nil && balanced(counts, []string{"w0", "w1"}, numNodes), fmt.Errorf("%v %v", counts, err)
+		return err == nil && shard.Even(counts, []string{"w0", "w1"}, numNodes), fmt.Errorf("%v %v", counts, err)
 	})
 
 	// Nodes created now get their shard label from the node webhook as they
@@ -74,7 +75,7 @@ func TestWebhookIntake(t *testing.T) {
 	}
 	poll(t, time.Minute, 500*time.Millisecond, "new nodes sharded", func() (bool, error) {
 		counts, err := shardCounts(ctx, c.Client)
-		return err == nil && balanced(counts, []string{"w0", "w1"}, numNodes+moreNodes), fmt.Errorf("%v %v", counts, err)
+		return err == nil && shard.Even(counts, []string{"w0", "w1"}, numNodes+moreNodes), fmt.Errorf("%v %v", counts, err)
 	})
 	assigned := leader.counter("distscheduler_shard_webhook_assigned_nodes_total", "", "")
 	movedAfter := leader.counter("distscheduler_shard_moves_total", "", "")
