@@ -1,15 +1,14 @@
 package server
 
 import (
-	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/k8s1m/k8s1m/memetcd/server/grpcmetrics"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // metrics are the server's Prometheus metrics. Request counts and latency per
-// RPC come from go-grpc-middleware's provider, whose grpc_server_* names etcd
-// exports too.
+// RPC are grpcmetrics', under the grpc_server_* names etcd exports too.
 type metrics struct {
-	grpc      *grpcprom.ServerMetrics
+	grpc      *grpcmetrics.Metrics
 	watchers  prometheus.Gauge
 	streams   prometheus.Gauge
 	watchLag  prometheus.Histogram
@@ -24,8 +23,7 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		grpc: grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
-			grpcprom.WithHistogramBuckets([]float64{.0001, .0005, .001, .005, .01, .05, .1, .5, 1, 5}))),
+		grpc: grpcmetrics.New(reg, []float64{.0001, .0005, .001, .005, .01, .05, .1, .5, 1, 5}),
 		watchers: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_debugging_mvcc_watcher_total", Help: "Total number of watchers."}),
 		streams:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_debugging_mvcc_watch_stream_total", Help: "Total number of watch streams."}),
 		watchLag: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -50,6 +48,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help: "Times the NOSPACE alarm was raised (a write would have passed --quota-backend-bytes).",
 	})
 	m.hasLeader.Set(1) // a single member is always its own leader
-	reg.MustRegister(m.grpc, m.watchers, m.streams, m.watchLag, m.events, m.hasLeader, m.progress, m.watchersRefused, m.quota, m.nospace)
+	reg.MustRegister(m.watchers, m.streams, m.watchLag, m.events, m.hasLeader, m.progress, m.watchersRefused, m.quota, m.nospace)
 	return m
 }

@@ -162,8 +162,8 @@ func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 		// Clients (kube-apiserver: every 30s) ping idle connections; etcd
 		// permits pings every 5s, so must we or they get GOAWAY.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		grpc.ChainUnaryInterceptor(s.metrics.grpc.UnaryServerInterceptor(), s.unaryStopping),
-		grpc.ChainStreamInterceptor(s.metrics.grpc.StreamServerInterceptor(), s.streamStopping),
+		grpc.ChainUnaryInterceptor(s.metrics.grpc.Unary(), s.unaryStopping),
+		grpc.ChainStreamInterceptor(s.metrics.grpc.Stream(), s.streamStopping),
 	}
 	g := grpc.NewServer(append(opts, extra...)...)
 	pb.RegisterKVServer(g, s)
@@ -173,7 +173,7 @@ func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 	pb.RegisterClusterServer(g, s)
 	pb.RegisterAuthServer(g, s)
 	healthpb.RegisterHealthServer(g, s.health)
-	s.metrics.grpc.InitializeMetrics(g)
+	s.metrics.grpc.Register(g)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	return g
 }
