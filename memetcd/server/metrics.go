@@ -23,7 +23,7 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		grpc: grpcmetrics.New(reg, []float64{.0001, .0005, .001, .005, .01, .05, .1, .5, 1, 5}),
+		grpc:     grpcmetrics.New(reg, []float64{.0001, .0005, .001, .005, .01, .05, .1, .5, 1, 5}),
 		watchers: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_debugging_mvcc_watcher_total", Help: "Total number of watchers."}),
 		streams:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_debugging_mvcc_watch_stream_total", Help: "Total number of watch streams."}),
 		watchLag: prometheus.NewHistogram(prometheus.HistogramOpts{
