@@ -39,6 +39,9 @@ type Config struct {
 	// NodeLeaseDuration: each kwok node's Lease duration, renewed every
 	// quarter of it (0: cluster.DefaultNodeLeaseDuration).
 	NodeLeaseDuration time.Duration
+	// APIServerArgs and KwokArgs are added to every kube-apiserver's and
+	// kwok controller's flags, after localcluster's own (so they win).
+	APIServerArgs, KwokArgs []string
 
 	Nodes, Pods int
 	// Workers is the number of concurrent create requests.

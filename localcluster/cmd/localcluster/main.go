@@ -38,6 +38,8 @@ func main() {
 		fs.IntVar(&cfg.PerKwok, "per-kwok", app.DefaultPerKwok, "nodes per kwok controller when --kwoks is 0")
 		fs.IntVar(&cfg.KwokParallelism, "kwok-parallelism", cluster.DefaultKwokParallelism, "node stages, pod stages and lease renewals each kwok controller runs at once (kwok's own default is 4)")
 		fs.DurationVar(&cfg.NodeLeaseDuration, "node-lease-duration", cluster.DefaultNodeLeaseDuration, "duration of each kwok node's Lease, renewed every quarter of it (the kubelet's is 40s; nothing in the local cluster reads them, so longer only means fewer writes)")
+		fs.StringArrayVar(&cfg.APIServerArgs, "apiserver-arg", nil, "extra kube-apiserver flag, e.g. --apiserver-arg=--audit-log-path=/tmp/audit.log (repeatable; added after localcluster's own)")
+		fs.StringArrayVar(&cfg.KwokArgs, "kwok-arg", nil, "extra flag for every kwok controller (repeatable; added after localcluster's own)")
 		fs.DurationVar(&cfg.Timeout, "timeout", app.DefaultTimeout, "longest wait for all nodes Ready, and again for all pods bound")
 		fs.IntVar(&cfg.APIServerPort, "apiserver-port", 0, "kube-apiserver port on 127.0.0.1 (0: a free one)")
 		fs.IntVar(&cfg.StorePort, "store-port", 0, "store client port on 127.0.0.1 (0: a free one)")
