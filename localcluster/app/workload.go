@@ -88,6 +88,7 @@ func runWorkload(ctx context.Context, log zerolog.Logger, cfg Config, cl *cluste
 	if err != nil {
 		return nil, err
 	}
+	cpuStart := cpuByRole(cl)
 	phase.set("pods")
 	createErr := make(chan error, 1)
 	go func() { createErr <- workload.CreatePods(ctx, client, wcfg, tr.Sent, nil) }()
@@ -98,6 +99,7 @@ func runWorkload(ctx context.Context, log zerolog.Logger, cfg Config, cl *cluste
 	if err := <-createErr; err != nil {
 		return nil, err
 	}
+	r.CPUMsPerPod = perPodMs(cpuByRole(cl), cpuStart, cfg.Pods)
 	wa, oka, err := storeWrites(ctx, cl)
 	if err != nil {
 		return nil, err
@@ -261,6 +263,29 @@ func (p *progress) run(ctx context.Context) (stop func()) {
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// cpuByRole sums the CPU seconds every process has used so far by its role
+// in the cluster (cluster.Role).
+func cpuByRole(cl *cluster.Cluster) map[string]float64 {
+	m := map[string]float64{}
+	for _, p := range cl.Processes() {
+		m[cl.Role(p)] += p.Usage().CPUSeconds
+	}
+	return m
+}
+
+// perPodMs is the CPU each role used between two cpuByRole samples, in
+// milliseconds per pod.
+func perPodMs(end, start map[string]float64, pods int) map[string]float64 {
+	m := map[string]float64{}
+	if pods <= 0 {
+		return m
+	}
+	for role, s := range end {
+		m[role] = (s - start[role]) * 1000 / float64(pods)
+	}
+	return m
 }
 
 // storeWrites sums the write counters of every store of the cluster (one, or

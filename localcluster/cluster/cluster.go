@@ -241,6 +241,31 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 // Processes returns every running process in start order.
 func (c *Cluster) Processes() []*proc.Process { return slices.Clone(c.procs) }
 
+// Process roles, as Role names them.
+const (
+	RoleStore             = "store"
+	RoleAPIServer         = "kube-apiserver"
+	RoleControllerManager = "kube-controller-manager"
+	RoleKwok              = "kwok"
+	RoleScheduler         = "scheduler" // kube-scheduler, or distscheduler's members and relays
+)
+
+// Role says what part of the cluster p is, so both stacks' processes line
+// up by what they do (memetcd and etcd are both the store).
+func (c *Cluster) Role(p *proc.Process) string {
+	switch {
+	case c.API != nil && p == c.API.Proc:
+		return RoleAPIServer
+	case p == c.ControllerManager:
+		return RoleControllerManager
+	case slices.Contains(c.Kwoks, p):
+		return RoleKwok
+	case slices.Contains(c.Schedulers, p), slices.Contains(c.Relays, p):
+		return RoleScheduler
+	}
+	return RoleStore
+}
+
 // Kubeconfig is the admin kubeconfig.
 func (c *Cluster) Kubeconfig() string { return c.API.Kubeconfig }
 

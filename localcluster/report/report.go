@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -69,6 +70,10 @@ type Report struct {
 	APIRequestsPerNode map[string]float64 `json:"apiserver_requests_per_node"`
 	APIRequestsPerPod  map[string]float64 `json:"apiserver_requests_per_pod"`
 	WatchEventsPerPod  map[string]float64 `json:"apiserver_watch_events_per_pod"`
+	// CPUMsPerPod is the CPU each part of the cluster (store,
+	// kube-apiserver, kwok, scheduler; cluster.Role) spent in the pods
+	// phase, in milliseconds per pod: what carries over to a bigger machine.
+	CPUMsPerPod map[string]float64 `json:"cpu_ms_per_pod"`
 
 	// Checks: every pod bound exactly once.
 	Unbound                     int      `json:"unbound"`
@@ -145,6 +150,20 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(tw, "store writes\t%.0f\t%.0f writes/s during scheduling\n", r.StoreWrites, r.StoreWritesPerSecond)
 	for _, p := range r.Processes {
 		fmt.Fprintf(tw, "  %s\t%.1f CPU s\t%.0f MiB peak RSS\n", p.Name, p.CPUSeconds, float64(p.PeakRSSBytes)/(1<<20))
+	}
+	if len(r.CPUMsPerPod) > 0 {
+		roles := make([]string, 0, len(r.CPUMsPerPod))
+		for role := range r.CPUMsPerPod {
+			roles = append(roles, role)
+		}
+		slices.Sort(roles)
+		var parts []string
+		var total float64
+		for _, role := range roles {
+			parts = append(parts, fmt.Sprintf("%s %.2f", role, r.CPUMsPerPod[role]))
+			total += r.CPUMsPerPod[role]
+		}
+		fmt.Fprintf(tw, "CPU per pod	%.2f ms	pods phase: %s\n", total, strings.Join(parts, ", "))
 	}
 	verdict := "every pod bound exactly once"
 	if !r.OK() {
