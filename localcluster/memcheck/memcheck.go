@@ -41,8 +41,12 @@ const (
 	perSchedulerBase = 120 << 20
 	perRelayBase     = 120 << 20 // a relay-only distscheduler member: the process without its node shard
 	perKwokBase      = 80 << 20
-	perNodeControl   = 60 << 10  // apiserver watch cache + store + kwok + tracker
-	perNodeScheduler = 100 << 10 // one scheduler's node informer, cache and snapshot
+	// At 50K nodes and 10K pods (2026-12-06): kube-apiserver 3.9 GiB, kwok
+	// 1.0, memetcd 0.6 (~110 KiB per node); a distscheduler member with the
+	// whole shard 9.3-9.8 GiB peak at its default --gc-percent 800 (~190
+	// KiB per node; 4.2 GiB at 200), kube-scheduler 1.4 GiB.
+	perNodeControl   = 110 << 10 // apiserver watch cache + store + kwok + tracker
+	perNodeScheduler = 200 << 10 // one scheduler's node informer, cache and snapshot, and its GC headroom
 	perNodeMetadata  = 10 << 10  // the shard leader's node metadata informer
 	perPod           = 30 << 10  // apiserver + store + one scheduler + kwok + tracker
 	perPodScheduler  = 10 << 10  // each further scheduler: every member sees every pod

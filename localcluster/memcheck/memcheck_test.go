@@ -14,7 +14,8 @@ func TestCheck(t *testing.T) {
 		wantErr   bool
 	}{
 		{name: "default run fits this machine", shape: Shape{Nodes: 1000, Pods: 1000, Schedulers: 3, Sharded: true, Relays: 1, Kwoks: 1}, available: 20 * gib},
-		{name: "50K nodes fit 20 GiB", shape: Shape{Nodes: 50_000, Pods: 50_000, Schedulers: 4, Sharded: true, Relays: 1, Kwoks: 5}, available: 20 * gib},
+		{name: "50K nodes fit 23 GiB", shape: Shape{Nodes: 50_000, Pods: 10_000, Schedulers: 1, Sharded: true, Kwoks: 1}, available: 23 * gib},
+		{name: "50K nodes do not fit 16 GiB", shape: Shape{Nodes: 50_000, Pods: 10_000, Schedulers: 1, Sharded: true, Kwoks: 1}, available: 16 * gib, wantErr: true},
 		{name: "1M nodes do not", shape: Shape{Nodes: 1_000_000, Pods: 1_000_000, Schedulers: 8, Sharded: true, Relays: 2, Kwoks: 100}, available: 20 * gib, wantErr: true},
 		{name: "tiny machine", shape: Shape{Nodes: 10, Pods: 10, Schedulers: 1}, available: gib, wantErr: true},
 	}
