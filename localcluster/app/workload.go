@@ -112,6 +112,7 @@ func runWorkload(ctx context.Context, log zerolog.Logger, cfg Config, cl *cluste
 	}
 	r.APIRequestsPerPod = apiPods.requests.per(apiNodes.requests, cfg.Pods)
 	r.WatchEventsPerPod = apiPods.watchEvents.per(apiNodes.watchEvents, cfg.Pods)
+	r.ClosedWatchers = apiPods.closedWatchers.per(apiStart.closedWatchers, 1)
 
 	res := tr.Result()
 	r.PodsBound = len(res.BoundAt)
@@ -307,8 +308,8 @@ func storeWrites(ctx context.Context, cl *cluster.Cluster) (sum float64, ok bool
 // apiMetrics are the kube-apiserver's request and watch-event counters.
 type apiMetrics struct {
 	// requests by "VERB/resource/subresource"; watchEvents (sent to
-	// watchers) by resource.
-	requests, watchEvents counts
+	// watchers) and closedWatchers (closed as unresponsive) by resource.
+	requests, watchEvents, closedWatchers counts
 }
 
 type counts map[string]float64
@@ -343,5 +344,9 @@ func fetchAPIMetrics(ctx context.Context, client kubernetes.Interface) (apiMetri
 	if err != nil {
 		return apiMetrics{}, err
 	}
-	return apiMetrics{requests: req, watchEvents: ev}, nil
+	closed, err := promtext.Labelled(bytes.NewReader(raw), "apiserver_terminated_watchers_total", "resource")
+	if err != nil {
+		return apiMetrics{}, err
+	}
+	return apiMetrics{requests: req, watchEvents: ev, closedWatchers: closed}, nil
 }

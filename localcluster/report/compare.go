@@ -57,12 +57,24 @@ func (c *Comparison) Print(w io.Writer) {
 	fmt.Fprintf(tw, "CPU s (all)\t%.1f\t%.1f\t\t\n", totalCPU(a), totalCPU(b))
 	fmt.Fprintf(tw, "peak RSS MiB (sum)\t%.0f\t%.0f\t\t\n", totalRSS(a), totalRSS(b))
 	fmt.Fprintf(tw, "all bound once\t%v\t%v\t\t\n", a.OK(), b.OK())
+	fmt.Fprintf(tw, "watchers closed as unresponsive\t%.0f\t%.0f\t\t\n", sum(a.ClosedWatchers), sum(b.ClosedWatchers))
 	tw.Flush()
 	fmt.Fprintln(w, "ratios: pods/s and store writes/s are candidate/baseline; wall time and latency are baseline/candidate (above 1 = candidate better)")
+	if sum(a.ClosedWatchers) != sum(b.ClosedWatchers) {
+		fmt.Fprintln(w, "watchers closed as unresponsive differ: a client re-watching at resourceVersion=0 (kwok) was sent every object again, so the stacks did not pay the same load")
+	}
 	printPerUnit(w, "kube-apiserver requests per node (nodes phase)", a.Name, b.Name, a.APIRequestsPerNode, b.APIRequestsPerNode)
 	printPerUnit(w, "kube-apiserver requests per pod (pods phase)", a.Name, b.Name, a.APIRequestsPerPod, b.APIRequestsPerPod)
 	printPerUnit(w, "kube-apiserver watch events sent per pod (pods phase)", a.Name, b.Name, a.WatchEventsPerPod, b.WatchEventsPerPod)
 	printPerUnit(w, "CPU ms per pod by part of the cluster (pods phase)", a.Name, b.Name, a.CPUMsPerPod, b.CPUMsPerPod)
+}
+
+func sum(m map[string]float64) float64 {
+	var s float64
+	for _, v := range m {
+		s += v
+	}
+	return s
 }
 
 func totalCPU(r *Report) float64 {

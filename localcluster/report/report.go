@@ -70,6 +70,12 @@ type Report struct {
 	APIRequestsPerNode map[string]float64 `json:"apiserver_requests_per_node"`
 	APIRequestsPerPod  map[string]float64 `json:"apiserver_requests_per_pod"`
 	WatchEventsPerPod  map[string]float64 `json:"apiserver_watch_events_per_pod"`
+	// ClosedWatchers counts the watchers kube-apiserver closed as
+	// unresponsive during the run, by resource
+	// (apiserver_terminated_watchers_total). A client that re-watches from
+	// resourceVersion=0, as kwok does, is sent every object again each
+	// time, so a non-zero count means the run paid for that.
+	ClosedWatchers map[string]float64 `json:"apiserver_closed_watchers"`
 	// CPUMsPerPod is the CPU each part of the cluster (store,
 	// kube-apiserver, kwok, scheduler; cluster.Role) spent in the pods
 	// phase, in milliseconds per pod: what carries over to a bigger machine.
@@ -134,6 +140,20 @@ func WriteJSON(path string, v any) error {
 	return nil
 }
 
+// formatCounts writes counts as "key n, key n", keys sorted.
+func formatCounts(m map[string]float64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %.0f", k, m[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
 // Print writes the human-readable report.
 func (r *Report) Print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -164,6 +184,9 @@ func (r *Report) Print(w io.Writer) {
 			total += r.CPUMsPerPod[role]
 		}
 		fmt.Fprintf(tw, "CPU per pod	%.2f ms	pods phase: %s\n", total, strings.Join(parts, ", "))
+	}
+	if len(r.ClosedWatchers) > 0 {
+		fmt.Fprintf(tw, "closed watchers\t%s\tkube-apiserver closed them as unresponsive; each re-watch at resourceVersion=0 (kwok's) streams every object again\n", formatCounts(r.ClosedWatchers))
 	}
 	verdict := "every pod bound exactly once"
 	if !r.OK() {

@@ -79,6 +79,13 @@ func TestCompare(t *testing.T) {
 			t.Errorf("comparison lacks %q:\n%s", want, out.String())
 		}
 	}
+	skewed := Compare(sample("a", 1, 1, 1, 1), sample("b", 1, 1, 1, 1))
+	skewed.Baseline.ClosedWatchers = map[string]float64{"leases": 12}
+	out.Reset()
+	skewed.Print(&out)
+	if !strings.Contains(out.String(), "did not pay the same load") {
+		t.Errorf("a comparison with watchers closed in one stack only does not say so:\n%s", out.String())
+	}
 	if z := Compare(sample("a", 1, 1, 1, 1), &Report{}); z.Speedup != 0 {
 		t.Errorf("ratio over zero = %v, want 0", z.Speedup)
 	}
@@ -94,6 +101,8 @@ func TestPrintAndOK(t *testing.T) {
 		{name: "rebind", mutate: func(r *Report) { r.Rebinds = []string{"p: a -> b"} }, want: "NOT OK"},
 		{name: "unbound", mutate: func(r *Report) { r.Unbound, r.PodsBound = 1, 19 }, want: "NOT OK"},
 		{name: "timed out", mutate: func(r *Report) { r.TimedOut = true }, want: "timed out: true"},
+		{name: "closed watchers", mutate: func(r *Report) { r.ClosedWatchers = map[string]float64{"nodes": 3, "leases": 27} }, want: "leases 27, nodes 3"},
+		{name: "cpu per pod", mutate: func(r *Report) { r.CPUMsPerPod = map[string]float64{"store": 1.5, "kube-apiserver": 10} }, want: "11.50 ms"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
