@@ -74,7 +74,8 @@ type Report struct {
 	// unresponsive during the run, by resource
 	// (apiserver_terminated_watchers_total). A client that re-watches from
 	// resourceVersion=0, as kwok does, is sent every object again each
-	// time, so a non-zero count means the run paid for that.
+	// time. A few close in any run's first seconds, while the watch caches'
+	// buffers are still small (10 events).
 	ClosedWatchers map[string]float64 `json:"apiserver_closed_watchers"`
 	// CPUMsPerPod is the CPU each part of the cluster (store,
 	// kube-apiserver, kwok, scheduler; cluster.Role) spent in the pods
@@ -186,7 +187,7 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(tw, "CPU per pod	%.2f ms	pods phase: %s\n", total, strings.Join(parts, ", "))
 	}
 	if len(r.ClosedWatchers) > 0 {
-		fmt.Fprintf(tw, "closed watchers\t%s\tkube-apiserver closed them as unresponsive; each re-watch at resourceVersion=0 (kwok's) streams every object again\n", formatCounts(r.ClosedWatchers))
+		fmt.Fprintf(tw, "closed watchers\t%s\tclosed by kube-apiserver as unresponsive (a client that re-watches at resourceVersion=0, as kwok does, is sent every object again)\n", formatCounts(r.ClosedWatchers))
 	}
 	verdict := "every pod bound exactly once"
 	if !r.OK() {
