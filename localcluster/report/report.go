@@ -141,8 +141,9 @@ func WriteJSON(path string, v any) error {
 	return nil
 }
 
-// formatCounts writes counts as "key n, key n", keys sorted.
-func formatCounts(m map[string]float64) string {
+// formatValues writes m as "key v, key v", keys sorted, each value with
+// the given number of decimals.
+func formatValues(m map[string]float64, decimals int) string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -150,7 +151,7 @@ func formatCounts(m map[string]float64) string {
 	slices.Sort(keys)
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s %.0f", k, m[k])
+		parts[i] = fmt.Sprintf("%s %.*f", k, decimals, m[k])
 	}
 	return strings.Join(parts, ", ")
 }
@@ -173,21 +174,10 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(tw, "  %s\t%.1f CPU s\t%.0f MiB peak RSS\n", p.Name, p.CPUSeconds, float64(p.PeakRSSBytes)/(1<<20))
 	}
 	if len(r.CPUMsPerPod) > 0 {
-		roles := make([]string, 0, len(r.CPUMsPerPod))
-		for role := range r.CPUMsPerPod {
-			roles = append(roles, role)
-		}
-		slices.Sort(roles)
-		var parts []string
-		var total float64
-		for _, role := range roles {
-			parts = append(parts, fmt.Sprintf("%s %.2f", role, r.CPUMsPerPod[role]))
-			total += r.CPUMsPerPod[role]
-		}
-		fmt.Fprintf(tw, "CPU per pod	%.2f ms	pods phase: %s\n", total, strings.Join(parts, ", "))
+		fmt.Fprintf(tw, "CPU per pod\t%.2f ms\tpods phase: %s\n", sum(r.CPUMsPerPod), formatValues(r.CPUMsPerPod, 2))
 	}
 	if len(r.ClosedWatchers) > 0 {
-		fmt.Fprintf(tw, "closed watchers\t%s\tclosed by kube-apiserver as unresponsive (a client that re-watches at resourceVersion=0, as kwok does, is sent every object again)\n", formatCounts(r.ClosedWatchers))
+		fmt.Fprintf(tw, "closed watchers\t%s\tclosed by kube-apiserver as unresponsive (a client that re-watches at resourceVersion=0, as kwok does, is sent every object again)\n", formatValues(r.ClosedWatchers, 0))
 	}
 	verdict := "every pod bound exactly once"
 	if !r.OK() {
