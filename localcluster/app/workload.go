@@ -113,6 +113,7 @@ func runWorkload(ctx context.Context, log zerolog.Logger, cfg Config, cl *cluste
 	r.APIRequestsPerPod = apiPods.requests.per(apiNodes.requests, cfg.Pods)
 	r.WatchEventsPerPod = apiPods.watchEvents.per(apiNodes.watchEvents, cfg.Pods)
 	r.ClosedWatchers = apiPods.closedWatchers.per(apiStart.closedWatchers, 1)
+	r.InitialWatchEvents = apiPods.initEvents.per(apiStart.initEvents, 1)
 
 	res := tr.Result()
 	r.PodsBound = len(res.BoundAt)
@@ -308,8 +309,9 @@ func storeWrites(ctx context.Context, cl *cluster.Cluster) (sum float64, ok bool
 // apiMetrics are the kube-apiserver's request and watch-event counters.
 type apiMetrics struct {
 	// requests by "VERB/resource/subresource"; watchEvents (sent to
-	// watchers) and closedWatchers (closed as unresponsive) by resource.
-	requests, watchEvents, closedWatchers counts
+	// watchers), closedWatchers (closed as unresponsive) and initEvents
+	// (the initial events new watches were sent) by resource.
+	requests, watchEvents, closedWatchers, initEvents counts
 }
 
 type counts map[string]float64
@@ -348,5 +350,9 @@ func fetchAPIMetrics(ctx context.Context, client kubernetes.Interface) (apiMetri
 	if err != nil {
 		return apiMetrics{}, err
 	}
-	return apiMetrics{requests: req, watchEvents: ev, closedWatchers: closed}, nil
+	initEv, err := promtext.Labelled(bytes.NewReader(raw), "apiserver_init_events_total", "resource")
+	if err != nil {
+		return apiMetrics{}, err
+	}
+	return apiMetrics{requests: req, watchEvents: ev, closedWatchers: closed, initEvents: initEv}, nil
 }

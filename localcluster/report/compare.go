@@ -58,10 +58,11 @@ func (c *Comparison) Print(w io.Writer) {
 	fmt.Fprintf(tw, "peak RSS MiB (sum)\t%.0f\t%.0f\t\t\n", totalRSS(a), totalRSS(b))
 	fmt.Fprintf(tw, "all bound once\t%v\t%v\t\t\n", a.OK(), b.OK())
 	fmt.Fprintf(tw, "watchers closed as unresponsive\t%.0f\t%.0f\t\t\n", sum(a.ClosedWatchers), sum(b.ClosedWatchers))
+	fmt.Fprintf(tw, "initial watch events\t%.0f\t%.0f\t\t\n", sum(a.InitialWatchEvents), sum(b.InitialWatchEvents))
 	tw.Flush()
 	fmt.Fprintln(w, "ratios: pods/s and store writes/s are candidate/baseline; wall time and latency are baseline/candidate (above 1 = candidate better)")
-	if ca, cb := sum(a.ClosedWatchers), sum(b.ClosedWatchers); skewed(ca, cb) {
-		fmt.Fprintf(w, "watchers closed as unresponsive: %.0f against %.0f; kwok re-watches at resourceVersion=0 and is sent every object again, so the stacks may not have paid the same load (see each report's closed watchers)\n", ca, cb)
+	if ia, ib := sum(a.InitialWatchEvents), sum(b.InitialWatchEvents); skewed(ia, ib, float64(max(a.Nodes, b.Nodes))) {
+		fmt.Fprintf(w, "initial watch events: %.0f against %.0f, more than one re-stream of every node apart: a client re-watching at resourceVersion=0 (kwok) was sent its objects again in one stack more than the other, so the stacks did not pay the same load\n", ia, ib)
 	}
 	printPerUnit(w, "kube-apiserver requests per node (nodes phase)", a.Name, b.Name, a.APIRequestsPerNode, b.APIRequestsPerNode)
 	printPerUnit(w, "kube-apiserver requests per pod (pods phase)", a.Name, b.Name, a.APIRequestsPerPod, b.APIRequestsPerPod)
@@ -69,12 +70,12 @@ func (c *Comparison) Print(w io.Writer) {
 	printPerUnit(w, "CPU ms per pod by part of the cluster (pods phase)", a.Name, b.Name, a.CPUMsPerPod, b.CPUMsPerPod)
 }
 
-// skewed reports counts of closed watchers far enough apart to flag: one at
-// least twice the other and 10 more (a few close in any run's first
-// seconds, while the watch caches' buffers are small).
-func skewed(a, b float64) bool {
+// skewed reports two stacks' initial watch events far enough apart to
+// flag: one at least twice the other, and apart by more than one stream
+// of every node (a Lease re-stream is one event per node).
+func skewed(a, b, nodes float64) bool {
 	lo, hi := min(a, b), max(a, b)
-	return hi >= 2*lo && hi-lo >= 10
+	return hi >= 2*lo && hi-lo > nodes
 }
 
 func sum(m map[string]float64) float64 {

@@ -77,6 +77,11 @@ type Report struct {
 	// time. A few close in any run's first seconds, while the watch caches'
 	// buffers are still small (10 events).
 	ClosedWatchers map[string]float64 `json:"apiserver_closed_watchers"`
+	// InitialWatchEvents counts the events kube-apiserver sent new watches
+	// as their starting state during the run, by resource
+	// (apiserver_init_events_total): every re-watch at resourceVersion=0
+	// adds every object it watches.
+	InitialWatchEvents map[string]float64 `json:"apiserver_initial_watch_events"`
 	// CPUMsPerPod is the CPU each part of the cluster (store,
 	// kube-apiserver, kwok, scheduler; cluster.Role) spent in the pods
 	// phase, in milliseconds per pod: what carries over to a bigger machine.
@@ -175,6 +180,9 @@ func (r *Report) Print(w io.Writer) {
 	}
 	if len(r.CPUMsPerPod) > 0 {
 		fmt.Fprintf(tw, "CPU per pod\t%.2f ms\tpods phase: %s\n", sum(r.CPUMsPerPod), formatValues(r.CPUMsPerPod, 2))
+	}
+	if len(r.InitialWatchEvents) > 0 {
+		fmt.Fprintf(tw, "initial watch events\t%.0f\tsent as new watches' starting state: %s\n", sum(r.InitialWatchEvents), formatValues(r.InitialWatchEvents, 0))
 	}
 	if len(r.ClosedWatchers) > 0 {
 		fmt.Fprintf(tw, "closed watchers\t%s\tclosed by kube-apiserver as unresponsive (a client that re-watches at resourceVersion=0, as kwok does, is sent every object again)\n", formatValues(r.ClosedWatchers, 0))

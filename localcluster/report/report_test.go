@@ -80,19 +80,20 @@ func TestCompare(t *testing.T) {
 		}
 	}
 	skewed := Compare(sample("a", 1, 1, 1, 1), sample("b", 1, 1, 1, 1))
-	skewed.Baseline.ClosedWatchers = map[string]float64{"leases": 12}
+	skewed.Baseline.InitialWatchEvents = map[string]float64{"leases": 12 * float64(skewed.Baseline.Nodes)}
 	out.Reset()
 	skewed.Print(&out)
-	if !strings.Contains(out.String(), "may not have paid the same load") {
+	if !strings.Contains(out.String(), "did not pay the same load") {
 		t.Errorf("a comparison with watchers closed in one stack only does not say so:\n%s", out.String())
 	}
 	near := Compare(sample("a", 1, 1, 1, 1), sample("b", 1, 1, 1, 1))
-	near.Candidate.ClosedWatchers = map[string]float64{"pods": 37}
-	near.Baseline.ClosedWatchers = map[string]float64{"pods": 30}
+	near.Candidate.ClosedWatchers = map[string]float64{"pods": 38}
+	near.Baseline.ClosedWatchers = map[string]float64{"pods": 3}
+	near.Candidate.InitialWatchEvents = map[string]float64{"pods": 8} // under one stream of the 10 nodes
 	out.Reset()
 	near.Print(&out)
-	if strings.Contains(out.String(), "may not have paid") {
-		t.Errorf("37 against 30 closed watchers flagged as a skew:\n%s", out.String())
+	if strings.Contains(out.String(), "did not pay") {
+		t.Errorf("38 against 3 closed pod watchers and 8 initial events flagged as a skew:\n%s", out.String())
 	}
 	if z := Compare(sample("a", 1, 1, 1, 1), &Report{}); z.Speedup != 0 {
 		t.Errorf("ratio over zero = %v, want 0", z.Speedup)
