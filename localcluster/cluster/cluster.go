@@ -248,6 +248,7 @@ const (
 	RoleControllerManager = "kube-controller-manager"
 	RoleKwok              = "kwok"
 	RoleScheduler         = "scheduler" // kube-scheduler, or distscheduler's members and relays
+	RoleOther             = "other"     // a process none of the above names
 )
 
 // Role says what part of the cluster p is, so both stacks' processes line
@@ -263,7 +264,12 @@ func (c *Cluster) Role(p *proc.Process) string {
 	case slices.Contains(c.Schedulers, p), slices.Contains(c.Relays, p):
 		return RoleScheduler
 	}
-	return RoleStore
+	for _, s := range c.Stores() {
+		if s != nil && p == s.Proc {
+			return RoleStore
+		}
+	}
+	return RoleOther
 }
 
 // Kubeconfig is the admin kubeconfig.
