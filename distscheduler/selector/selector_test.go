@@ -68,8 +68,43 @@ type testNode struct {
 	score int
 }
 
+// onePodPlugin rejects a node that already holds a pod.
+type onePodPlugin struct{}
+
+const onePodPluginName = "TestOnePod"
+
+func (onePodPlugin) Name() string { return onePodPluginName }
+
+func (onePodPlugin) Filter(_ context.Context, _ fwk.CycleState, _ *v1.Pod, n fwk.NodeInfo) *fwk.Status {
+	if len(n.GetPods()) > 0 {
+		return fwk.NewStatus(fwk.Unschedulable, "node holds a pod").WithPlugin(onePodPluginName)
+	}
+	return nil
+}
+
+// nominatedTo has one pod nominated to one node.
+type nominatedTo struct {
+	noNominator
+	node string
+	pod  fwk.PodInfo
+}
+
+func (n nominatedTo) NominatedPodsForNode(node string) []fwk.PodInfo {
+	if node == n.node {
+		return []fwk.PodInfo{n.pod}
+	}
+	return nil
+}
+
 // shardFramework is a framework over one member's nodes with labelPlugin.
 func shardFramework(t *testing.T, nodes []testNode) framework.Framework {
+	t.Helper()
+	return shardFrameworkWith(t, nodes, noNominator{})
+}
+
+// shardFrameworkWith is shardFramework with the given nominator, and with
+// onePodPlugin's filter as well.
+func shardFrameworkWith(t *testing.T, nodes []testNode, nominator fwk.PodNominator) framework.Framework {
 	t.Helper()
 	var vn []*v1.Node
 	for _, n := range nodes {
@@ -83,9 +118,10 @@ func shardFramework(t *testing.T, nodes []testNode) framework.Framework {
 		tf.RegisterBindPlugin(defaultbinder.Name, defaultbinder.New),
 		tf.RegisterFilterPlugin(labelPluginName, newLabel),
 		tf.RegisterScorePlugin(labelPluginName, newLabel, 1),
+		tf.RegisterFilterPlugin(onePodPluginName, func(context.Context, runtime.Object, fwk.Handle) (fwk.Plugin, error) { return onePodPlugin{}, nil }),
 	}, "dist-scheduler",
 		frameworkruntime.WithSnapshotSharedLister(cache.NewSnapshot(nil, vn)),
-		frameworkruntime.WithPodNominator(noNominator{}),
+		frameworkruntime.WithPodNominator(nominator),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -127,6 +163,46 @@ func TestBestLocal(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A pod nominated to a node counts there, as upstream's
+// RunFilterPluginsWithNominatedPods counts it, although nodes without
+// nominated pods skip that path.
+func TestBestLocalCountsNominatedPods(t *testing.T) {
+	nodes := []testNode{{"a1", true, 10}, {"a2", true, 50}}
+	pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: types.UID("uid-1")}}
+	for _, tt := range []struct {
+		name      string
+		nominator fwk.PodNominator
+		want      string
+	}{
+		{"none nominated", noNominator{}, "a2"},
+		{"the best node has a pod nominated", nominatedTo{node: "a2", pod: mustPodInfo(t, "nominated", "uid-2")}, "a1"},
+		{"the pod itself nominated to the best node", nominatedTo{node: "a2", pod: mustPodInfo(t, "p", "uid-1")}, "a2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sel, err := New(Config{Members: func() int { return 1 }, Metrics: NewMetrics(prometheus.NewRegistry()), Log: zerolog.Nop()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := sel.BestLocal(context.Background(), shardFrameworkWith(t, nodes, tt.nominator), framework.NewCycleState(), pod, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Node != tt.want {
+				t.Fatalf("BestLocal = node %q (fit error %v), want %q", res.Node, res.FitErr, tt.want)
+			}
+		})
+	}
+}
+
+func mustPodInfo(t *testing.T, name, uid string) fwk.PodInfo {
+	t.Helper()
+	pi, err := framework.NewPodInfo(&v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, UID: types.UID(uid)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pi
 }
 
 func TestFeasibleTarget(t *testing.T) {
