@@ -89,14 +89,14 @@ func TestNeeded(t *testing.T) {
 func TestPerPodMs(t *testing.T) {
 	start := map[string]float64{"store": 1, "kube-apiserver": 10}
 	end := map[string]float64{"store": 3, "kube-apiserver": 30, "scheduler": 5}
-	got := perPodMs(end, start, 1000)
+	got := perUnitMs(end, start, 1000)
 	want := map[string]float64{"store": 2, "kube-apiserver": 20, "scheduler": 5}
 	for role, w := range want {
 		if got[role] != w {
 			t.Errorf("%s: %.3f ms per pod, want %.3f", role, got[role], w)
 		}
 	}
-	if len(perPodMs(end, start, 0)) != 0 {
+	if len(perUnitMs(end, start, 0)) != 0 {
 		t.Error("0 pods gave figures")
 	}
 }

@@ -64,6 +64,7 @@ func runWorkload(ctx context.Context, log zerolog.Logger, cfg Config, cl *cluste
 	}
 
 	// Nodes: create, then wait until kwok reports every one Ready.
+	cpuNodesStart := cpuByRole(cl)
 	phase := newProgress(log, cfg.ProgressEvery, tr, cfg.Nodes, cfg.Pods)
 	nodesStart := time.Now()
 	phase.set("nodes")
@@ -76,6 +77,7 @@ func runWorkload(ctx context.Context, log zerolog.Logger, cfg Config, cl *cluste
 		return nil, fmt.Errorf("nodes Ready: %w (%d of %d)", err, tr.Counts().NodesReady, cfg.Nodes)
 	}
 	r.NodesSeconds = time.Since(nodesStart).Seconds()
+	r.CPUMsPerNode = perUnitMs(cpuByRole(cl), cpuNodesStart, cfg.Nodes)
 
 	apiNodes, err := fetchAPIMetrics(ctx, client)
 	if err != nil {
@@ -99,7 +101,7 @@ func runWorkload(ctx context.Context, log zerolog.Logger, cfg Config, cl *cluste
 	if err := <-createErr; err != nil {
 		return nil, err
 	}
-	r.CPUMsPerPod = perPodMs(cpuByRole(cl), cpuStart, cfg.Pods)
+	r.CPUMsPerPod = perUnitMs(cpuByRole(cl), cpuStart, cfg.Pods)
 	wa, oka, err := storeWrites(ctx, cl)
 	if err != nil {
 		return nil, err
@@ -277,15 +279,15 @@ func cpuByRole(cl *cluster.Cluster) map[string]float64 {
 	return m
 }
 
-// perPodMs is the CPU each role used between two cpuByRole samples, in
-// milliseconds per pod.
-func perPodMs(end, start map[string]float64, pods int) map[string]float64 {
+// perUnitMs is the CPU each role used between two cpuByRole samples, in
+// milliseconds per unit (node or pod) of the phase between them.
+func perUnitMs(end, start map[string]float64, units int) map[string]float64 {
 	m := map[string]float64{}
-	if pods <= 0 {
+	if units <= 0 {
 		return m
 	}
 	for role, s := range end {
-		m[role] = (s - start[role]) * 1000 / float64(pods)
+		m[role] = (s - start[role]) * 1000 / float64(units)
 	}
 	return m
 }

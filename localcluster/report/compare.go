@@ -67,6 +67,7 @@ func (c *Comparison) Print(w io.Writer) {
 	printPerUnit(w, "kube-apiserver requests per node (nodes phase)", a.Name, b.Name, a.APIRequestsPerNode, b.APIRequestsPerNode)
 	printPerUnit(w, "kube-apiserver requests per pod (pods phase)", a.Name, b.Name, a.APIRequestsPerPod, b.APIRequestsPerPod)
 	printPerUnit(w, "kube-apiserver watch events sent per pod (pods phase)", a.Name, b.Name, a.WatchEventsPerPod, b.WatchEventsPerPod)
+	printPerUnit(w, "CPU ms per node by part of the cluster (nodes phase)", a.Name, b.Name, a.CPUMsPerNode, b.CPUMsPerNode)
 	printPerUnit(w, "CPU ms per pod by part of the cluster (pods phase)", a.Name, b.Name, a.CPUMsPerPod, b.CPUMsPerPod)
 }
 

@@ -86,6 +86,8 @@ type Report struct {
 	// kube-apiserver, kwok, scheduler; cluster.Role) spent in the pods
 	// phase, in milliseconds per pod: what carries over to a bigger machine.
 	CPUMsPerPod map[string]float64 `json:"cpu_ms_per_pod"`
+	// CPUMsPerNode is the same for the nodes phase, per node created.
+	CPUMsPerNode map[string]float64 `json:"cpu_ms_per_node"`
 
 	// Checks: every pod bound exactly once.
 	Unbound                     int      `json:"unbound"`
@@ -177,6 +179,9 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(tw, "store writes\t%.0f\t%.0f writes/s during scheduling\n", r.StoreWrites, r.StoreWritesPerSecond)
 	for _, p := range r.Processes {
 		fmt.Fprintf(tw, "  %s\t%.1f CPU s\t%.0f MiB peak RSS\n", p.Name, p.CPUSeconds, float64(p.PeakRSSBytes)/(1<<20))
+	}
+	if len(r.CPUMsPerNode) > 0 {
+		fmt.Fprintf(tw, "CPU per node\t%.2f ms\tnodes phase: %s\n", sum(r.CPUMsPerNode), formatValues(r.CPUMsPerNode, 2))
 	}
 	if len(r.CPUMsPerPod) > 0 {
 		fmt.Fprintf(tw, "CPU per pod\t%.2f ms\tpods phase: %s\n", sum(r.CPUMsPerPod), formatValues(r.CPUMsPerPod, 2))

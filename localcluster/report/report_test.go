@@ -112,6 +112,7 @@ func TestPrintAndOK(t *testing.T) {
 		{name: "timed out", mutate: func(r *Report) { r.TimedOut = true }, want: "timed out: true"},
 		{name: "closed watchers", mutate: func(r *Report) { r.ClosedWatchers = map[string]float64{"nodes": 3, "leases": 27} }, want: "leases 27, nodes 3"},
 		{name: "cpu per pod", mutate: func(r *Report) { r.CPUMsPerPod = map[string]float64{"store": 1.5, "kube-apiserver": 10} }, want: "11.50 ms"},
+		{name: "cpu per node", mutate: func(r *Report) { r.CPUMsPerNode = map[string]float64{"scheduler": 0.25, "kube-apiserver": 2} }, want: "nodes phase: kube-apiserver 2.00, scheduler 0.25"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
