@@ -96,14 +96,14 @@ func (n nominatedTo) NominatedPodsForNode(node string) []fwk.PodInfo {
 	return nil
 }
 
-// shardFramework is a framework over one member's nodes with labelPlugin.
+// shardFramework is a framework over one member's nodes with labelPlugin
+// and onePodPlugin's filter, and no nominated pods.
 func shardFramework(t *testing.T, nodes []testNode) framework.Framework {
 	t.Helper()
 	return shardFrameworkWith(t, nodes, noNominator{})
 }
 
-// shardFrameworkWith is shardFramework with the given nominator, and with
-// onePodPlugin's filter as well.
+// shardFrameworkWith is shardFramework with the given nominator.
 func shardFrameworkWith(t *testing.T, nodes []testNode, nominator fwk.PodNominator) framework.Framework {
 	t.Helper()
 	var vn []*v1.Node

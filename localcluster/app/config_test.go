@@ -86,7 +86,7 @@ func TestNeeded(t *testing.T) {
 	}
 }
 
-func TestPerPodMs(t *testing.T) {
+func TestPerUnitMs(t *testing.T) {
 	start := map[string]float64{"store": 1, "kube-apiserver": 10}
 	end := map[string]float64{"store": 3, "kube-apiserver": 30, "scheduler": 5}
 	got := perUnitMs(end, start, 1000)
