@@ -84,7 +84,7 @@ func TestCompare(t *testing.T) {
 	out.Reset()
 	skewed.Print(&out)
 	if !strings.Contains(out.String(), "did not pay the same load") {
-		t.Errorf("a comparison with watchers closed in one stack only does not say so:\n%s", out.String())
+		t.Errorf("a comparison with a re-stream of every node in one stack only does not say so:\n%s", out.String())
 	}
 	near := Compare(sample("a", 1, 1, 1, 1), sample("b", 1, 1, 1, 1))
 	near.Candidate.ClosedWatchers = map[string]float64{"pods": 38}
