@@ -44,6 +44,9 @@ type Config struct {
 	APIServerArgs, KwokArgs []string
 
 	Nodes, Pods int
+	// Zones spreads the nodes over that many topology.kubernetes.io/zone
+	// values (0: no zone labels).
+	Zones int
 	// Workers is the number of concurrent create requests.
 	Workers int
 	// Timeout bounds the wait for nodes Ready and for pods bound (each).
@@ -69,6 +72,12 @@ const (
 	DefaultNodes   = 1000
 	DefaultPods    = 1000
 	DefaultWorkers = 16
+	// DefaultZones is a typical cloud region's. Nodes without a zone label
+	// all fall in one zone of the schedulers' node tree, which compares each
+	// node added with every node of its zone: 50,000 nodes in one zone cost
+	// kube-scheduler and a distscheduler member most of their nodes-phase CPU
+	// (localcluster/BENCHMARKS.md, 2026-12-07).
+	DefaultZones = 3
 	// DefaultPerKwok is 50,000 nodes per kwok controller, not the
 	// original's 10,000: on one machine more controllers only cost more.
 	// Each kwok v0.8.0 controller watches every node Lease of the cluster
@@ -89,6 +98,8 @@ func (c Config) validate() error {
 	switch {
 	case c.Nodes < 0 || c.Pods < 0:
 		return fmt.Errorf("--nodes and --pods must not be negative")
+	case c.Zones < 0:
+		return fmt.Errorf("--zones %d: must not be negative (0: no zone labels)", c.Zones)
 	case c.Pods > 0 && c.Nodes == 0:
 		return fmt.Errorf("--pods %d needs at least one node", c.Pods)
 	case c.Pods > c.Nodes*110:

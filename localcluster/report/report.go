@@ -41,6 +41,7 @@ type Report struct {
 	// watches and writes are part of the figures when it did).
 	ControllerManager bool      `json:"controller_manager"`
 	Nodes             int       `json:"nodes"`
+	Zones             int       `json:"zones"` // node zones (0: no zone labels)
 	Pods              int       `json:"pods"`
 	RunDir            string    `json:"run_dir"`
 	Started           time.Time `json:"started"`
@@ -167,7 +168,7 @@ func formatValues(m map[string]float64, decimals int) string {
 func (r *Report) Print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "run\t%s\t(%s)\n", r.Name, r.RunDir)
-	fmt.Fprintf(tw, "scale\t%d nodes, %d pods\t%d scheduler(s), %d relay(s), %d kwok\n", r.Nodes, r.Pods, r.Schedulers, r.Relays, r.Kwoks)
+	fmt.Fprintf(tw, "scale\t%d nodes in %d zone(s), %d pods\t%d scheduler(s), %d relay(s), %d kwok\n", r.Nodes, max(r.Zones, 1), r.Pods, r.Schedulers, r.Relays, r.Kwoks)
 	cm := "off (scheduling only: no Deployments, ServiceAccounts or garbage collection)"
 	if r.ControllerManager {
 		cm = "on (its load is in these figures)"

@@ -41,6 +41,10 @@ type Config struct {
 	Workers int
 	// PerKwokGroup nodes share one kwok-group label value (one kwok controller).
 	PerKwokGroup int
+	// Zones spreads the nodes over that many zones (topology.kubernetes.io/zone
+	// by node index, round robin), as a cloud region's nodes are; 0 leaves
+	// the zone and region labels off.
+	Zones int
 	// Namespace holds the pods.
 	Namespace string
 	// SchedulerName is the pods' spec.schedulerName.
@@ -61,12 +65,19 @@ func (c Config) KwokGroups() int {
 	return (c.Nodes + c.PerKwokGroup - 1) / c.PerKwokGroup
 }
 
-// Node returns node i: kwok-managed, roomy enough that capacity never limits a
-// run (32 CPUs, 256 GiB, 110 pods, like a large cloud VM).
-func Node(i, perGroup int) *corev1.Node {
+// Region is the topology.kubernetes.io/region of every zoned node.
+const Region = "local"
+
+// ZoneName is the name of zone z (0-based).
+func ZoneName(z int) string { return fmt.Sprintf("%s-%d", Region, z) }
+
+// Node returns node i of cfg: kwok-managed, roomy enough that capacity never
+// limits a run (32 CPUs, 256 GiB, 110 pods, like a large cloud VM), in zone
+// i mod cfg.Zones.
+func Node(i int, cfg Config) *corev1.Node {
 	group := 0
-	if perGroup > 0 {
-		group = i / perGroup
+	if cfg.PerKwokGroup > 0 {
+		group = i / cfg.PerKwokGroup
 	}
 	name := NodeName(i)
 	capacity := corev1.ResourceList{
@@ -74,17 +85,22 @@ func Node(i, perGroup int) *corev1.Node {
 		corev1.ResourceMemory: resource.MustParse("256Gi"),
 		corev1.ResourcePods:   resource.MustParse("110"),
 	}
+	labels := map[string]string{
+		NodeLabel:              "true",
+		KwokGroupLabel:         fmt.Sprint(group),
+		"type":                 "kwok",
+		corev1.LabelHostname:   name,
+		corev1.LabelOSStable:   "linux",
+		corev1.LabelArchStable: "amd64",
+	}
+	if cfg.Zones > 0 {
+		labels[corev1.LabelTopologyRegion] = Region
+		labels[corev1.LabelTopologyZone] = ZoneName(i % cfg.Zones)
+	}
 	return &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
-			Name: name,
-			Labels: map[string]string{
-				NodeLabel:                "true",
-				KwokGroupLabel:           fmt.Sprint(group),
-				"type":                   "kwok",
-				"kubernetes.io/hostname": name,
-				"kubernetes.io/os":       "linux",
-				"kubernetes.io/arch":     "amd64",
-			},
+			Name:   name,
+			Labels: labels,
 			Annotations: map[string]string{
 				KwokNodeAnnotation:             "fake",
 				"node.alpha.kubernetes.io/ttl": "0",
@@ -142,7 +158,7 @@ func PrepareNamespace(ctx context.Context, c kubernetes.Interface, ns string) er
 // the running count.
 func CreateNodes(ctx context.Context, c kubernetes.Interface, cfg Config, done func(n int64)) error {
 	return parallel(ctx, cfg.Nodes, cfg.Workers, func(ctx context.Context, i int) error {
-		_, err := c.CoreV1().Nodes().Create(ctx, Node(i, cfg.PerKwokGroup), metav1.CreateOptions{})
+		_, err := c.CoreV1().Nodes().Create(ctx, Node(i, cfg), metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			return nil
 		}

@@ -30,9 +30,19 @@ func TestShapes(t *testing.T) {
 			}
 		})
 	}
-	n := Node(12345, 10000)
+	n := Node(12345, Config{PerKwokGroup: 10000, Zones: 3})
 	if n.Labels[KwokGroupLabel] != "1" || n.Annotations[KwokNodeAnnotation] != "fake" || n.Labels[NodeLabel] != "true" {
 		t.Errorf("node labels/annotations = %v / %v", n.Labels, n.Annotations)
+	}
+	// 12345 mod 3 = 0; 12346 is in the next zone.
+	if z, r := n.Labels[corev1.LabelTopologyZone], n.Labels[corev1.LabelTopologyRegion]; z != "local-0" || r != "local" {
+		t.Errorf("node 12345 zone %q region %q, want local-0 in local", z, r)
+	}
+	if z := Node(12346, Config{Zones: 3}).Labels[corev1.LabelTopologyZone]; z != "local-1" {
+		t.Errorf("node 12346 zone %q, want local-1", z)
+	}
+	if l := Node(1, Config{}).Labels; l[corev1.LabelTopologyZone] != "" || l[corev1.LabelTopologyRegion] != "" {
+		t.Errorf("Zones 0: node labels %v carry a zone or region", l)
 	}
 	if q := n.Status.Allocatable[corev1.ResourcePods]; q.Value() != 110 {
 		t.Errorf("allocatable pods = %v", q.String())

@@ -33,6 +33,7 @@ func main() {
 		fs.IntVar(&cfg.Relays, "relays", app.DefaultRelays, "relay-only distscheduler members (needs --schedulers 2 or more)")
 		fs.IntVar(&cfg.Nodes, "nodes", app.DefaultNodes, "kwok nodes to create")
 		fs.IntVar(&cfg.Pods, "pods", app.DefaultPods, "pods to create and schedule")
+		fs.IntVar(&cfg.Zones, "zones", app.DefaultZones, "zones the nodes are spread over (topology.kubernetes.io/zone, round robin; 0: no zone labels)")
 		fs.IntVar(&cfg.Workers, "workers", app.DefaultWorkers, "concurrent create requests")
 		fs.IntVar(&cfg.Kwoks, "kwoks", 0, "kwok controllers (0: one per --per-kwok nodes)")
 		fs.IntVar(&cfg.PerKwok, "per-kwok", app.DefaultPerKwok, "nodes per kwok controller when --kwoks is 0")
@@ -48,7 +49,7 @@ func main() {
 		fs.BoolVar(&cfg.Chart, "chart", true, "write chart.html (pods bound over time) in the run directory")
 		fs.DurationVar(&cfg.ProgressEvery, "progress", 2e9, "interval of live progress lines (0 disables)")
 		for flag, env := range map[string]string{"store": "LOCALCLUSTER_STORE", "scheduler": "LOCALCLUSTER_SCHEDULER",
-			"nodes": "LOCALCLUSTER_NODES", "pods": "LOCALCLUSTER_PODS", "timeout": "LOCALCLUSTER_TIMEOUT",
+			"nodes": "LOCALCLUSTER_NODES", "pods": "LOCALCLUSTER_PODS", "zones": "LOCALCLUSTER_ZONES", "timeout": "LOCALCLUSTER_TIMEOUT",
 			"node-lease-duration": "LOCALCLUSTER_NODE_LEASE_DURATION", "store-split": "LOCALCLUSTER_STORE_SPLIT"} {
 			command.BindEnv(fs, flag, env)
 		}
