@@ -162,7 +162,7 @@ func (s *Server) review(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.offers.WithLabelValues(s.consider(rev.Request)).Inc()
-	s.answer(w, rev, &admissionv1.AdmissionResponse{UID: rev.Request.UID, Allowed: true})
+	s.answer(w, rev.TypeMeta, &admissionv1.AdmissionResponse{UID: rev.Request.UID, Allowed: true})
 }
 
 // consider offers the request's pod if it is a new pod still ours to place
