@@ -36,6 +36,9 @@ type Config struct {
 	// KwokParallelism: node stages, pod stages and lease renewals each kwok
 	// controller runs at once (0: cluster.DefaultKwokParallelism).
 	KwokParallelism int
+	// KwokPriorityBoost: how far below localcluster's own nice value each
+	// kwok controller runs (0: the same).
+	KwokPriorityBoost int
 	// NodeLeaseDuration: each kwok node's Lease duration, renewed every
 	// quarter of it (0: cluster.DefaultNodeLeaseDuration).
 	NodeLeaseDuration time.Duration
@@ -85,10 +88,15 @@ const (
 	// resourceVersion=0, so every re-watch streams every Lease again.
 	// Five controllers at 50,000 nodes took the nodes phase from 227 s to
 	// 548 s (localcluster/BENCHMARKS.md, 2026-12-06).
-	DefaultPerKwok    = 50000
-	DefaultSchedulers = 1
-	DefaultRelays     = 0
-	DefaultTimeout    = 10 * time.Minute
+	DefaultPerKwok = 50000
+	// DefaultKwokPriorityBoost puts kwok 5 nice levels above the rest
+	// (~3x the CPU weight): on a saturated machine a kwok that reads its
+	// node watch late is closed as unresponsive and re-lists every node,
+	// which decided some 50K compares more than either stack did.
+	DefaultKwokPriorityBoost = 5
+	DefaultSchedulers        = 1
+	DefaultRelays            = 0
+	DefaultTimeout           = 10 * time.Minute
 )
 
 // Namespace holds the run's pods.
@@ -98,6 +106,8 @@ func (c Config) validate() error {
 	switch {
 	case c.Nodes < 0 || c.Pods < 0:
 		return fmt.Errorf("--nodes and --pods must not be negative")
+	case c.KwokPriorityBoost < 0 || c.KwokPriorityBoost > 39:
+		return fmt.Errorf("--kwok-priority-boost %d: want 0 to 39 nice levels", c.KwokPriorityBoost)
 	case c.Zones < 0:
 		return fmt.Errorf("--zones %d: must not be negative (0: no zone labels)", c.Zones)
 	case c.Pods > 0 && c.Nodes == 0:

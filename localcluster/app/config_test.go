@@ -28,6 +28,8 @@ func TestValidate(t *testing.T) {
 		{name: "distscheduler without members", mutate: func(c *Config) { c.Scheduler, c.Schedulers = cluster.DistScheduler, 0 }, wantErr: "--schedulers"},
 		{name: "one member and a relay", mutate: func(c *Config) { c.Scheduler, c.Schedulers, c.Relays = cluster.DistScheduler, 1, 1 }, wantErr: "multi-member"},
 		{name: "two members and a relay", mutate: func(c *Config) { c.Scheduler, c.Schedulers, c.Relays = cluster.DistScheduler, 2, 1 }},
+		{name: "negative kwok boost", mutate: func(c *Config) { c.KwokPriorityBoost = -1 }, wantErr: "--kwok-priority-boost"},
+		{name: "kwok boost past the range", mutate: func(c *Config) { c.KwokPriorityBoost = 40 }, wantErr: "--kwok-priority-boost"},
 		{name: "negative zones", mutate: func(c *Config) { c.Zones = -1 }, wantErr: "--zones"},
 		{name: "no zones", mutate: func(c *Config) { c.Zones = 0 }},
 		{name: "negative relays", mutate: func(c *Config) { c.Relays = -1 }, wantErr: "--relays"},

@@ -53,6 +53,9 @@ type Config struct {
 	// KwokParallelism is how many node stages, pod stages and lease
 	// renewals each kwok controller runs at once (0: DefaultKwokParallelism).
 	KwokParallelism int
+	// KwokPriorityBoost lowers each kwok controller's nice value this much
+	// below localcluster's own (0: same priority as everything else).
+	KwokPriorityBoost int
 	// NodeLeaseDuration is the duration of the Lease kwok keeps for each
 	// node, renewed every quarter of it (0: DefaultNodeLeaseDuration, the
 	// kubelet's 40 s). Only the controller-manager's node lifecycle

@@ -56,6 +56,17 @@ func (c *Cluster) startKwoks(ctx context.Context) error {
 			return err
 		}
 		c.Kwoks = append(c.Kwoks, p)
+		if c.cfg.KwokPriorityBoost > 0 {
+			// A kwok controller that reads its watches late on a saturated
+			// machine is closed as unresponsive and re-watches at
+			// resourceVersion=0, which streams every node again and loads
+			// the machine more (BENCHMARKS.md): it gets the CPU first.
+			if nice, err := raisePriority(p.PID(), c.cfg.KwokPriorityBoost); err != nil {
+				c.log.Warn().Err(err).Str("process", p.Name()).Msg("kwok keeps the default priority")
+			} else {
+				c.log.Debug().Str("process", p.Name()).Int("nice", nice).Msg("kwok priority raised")
+			}
+		}
 		if err := p.WaitReady(ctx, proc.HTTPProbe("http://"+addr+"/healthz", nil), time.Minute); err != nil {
 			_ = p.Stop(5 * time.Second)
 			return fmt.Errorf("kwok: %w", err)
