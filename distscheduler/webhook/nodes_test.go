@@ -51,7 +51,7 @@ func TestReviewNode(t *testing.T) {
 		n := v1.Node{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels, ManagedFields: []metav1.ManagedFieldsEntry{{
 				Manager: "kubelet", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "v1", FieldsType: "FieldsV1",
-				FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{".":{}}},"f:status":{"f:capacity":{}}}`)}}}},
+				FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:labels":{".":{}}},"f:status":{"f:capacity":{}}}`)}}},
 			Status: v1.NodeStatus{Capacity: capacity, Allocatable: capacity, Phase: v1.NodeRunning,
 				Conditions: []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue}}},
 		}
