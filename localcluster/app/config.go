@@ -90,9 +90,9 @@ const (
 	// 548 s (localcluster/BENCHMARKS.md, 2026-12-06).
 	DefaultPerKwok = 50000
 	// DefaultKwokPriorityBoost puts kwok 5 nice levels above the rest
-	// (~3x the CPU weight): on a saturated machine a kwok that reads its
-	// node watch late is closed as unresponsive and re-lists every node,
-	// which decided some 50K compares more than either stack did.
+	// (~3x the CPU weight): kwok stands in for kubelets, which do not share
+	// the control plane's CPU. It does not stop kwok's re-lists of every
+	// node when the apiserver closes its node watch (BENCHMARKS.md).
 	DefaultKwokPriorityBoost = 5
 	DefaultSchedulers        = 1
 	DefaultRelays            = 0

@@ -57,10 +57,8 @@ func (c *Cluster) startKwoks(ctx context.Context) error {
 		}
 		c.Kwoks = append(c.Kwoks, p)
 		if c.cfg.KwokPriorityBoost > 0 {
-			// A kwok controller that reads its watches late on a saturated
-			// machine is closed as unresponsive and re-watches at
-			// resourceVersion=0, which streams every node again and loads
-			// the machine more (BENCHMARKS.md): it gets the CPU first.
+			// kwok stands in for kubelets, which do not compete with the
+			// control plane for CPU: it gets the CPU first.
 			if nice, err := raisePriority(p.PID(), c.cfg.KwokPriorityBoost); err != nil {
 				c.log.Warn().Err(err).Str("process", p.Name()).Msg("kwok keeps the default priority")
 			} else {

@@ -38,7 +38,7 @@ func main() {
 		fs.IntVar(&cfg.Kwoks, "kwoks", 0, "kwok controllers (0: one per --per-kwok nodes)")
 		fs.IntVar(&cfg.PerKwok, "per-kwok", app.DefaultPerKwok, "nodes per kwok controller when --kwoks is 0")
 		fs.IntVar(&cfg.KwokParallelism, "kwok-parallelism", cluster.DefaultKwokParallelism, "node stages, pod stages and lease renewals each kwok controller runs at once (kwok's own default is 4)")
-		fs.IntVar(&cfg.KwokPriorityBoost, "kwok-priority-boost", app.DefaultKwokPriorityBoost, "nice levels each kwok controller runs above localcluster itself (needs root; 0: the same priority), so a saturated machine does not starve kwok's watches into re-lists")
+		fs.IntVar(&cfg.KwokPriorityBoost, "kwok-priority-boost", app.DefaultKwokPriorityBoost, "nice levels each kwok controller runs above localcluster itself, as kubelets would not share the control plane's CPU (needs root; 0: the same priority)")
 		fs.DurationVar(&cfg.NodeLeaseDuration, "node-lease-duration", cluster.DefaultNodeLeaseDuration, "duration of each kwok node's Lease, renewed every quarter of it (the kubelet's is 40s; nothing in the local cluster reads them, so longer only means fewer writes)")
 		fs.StringArrayVar(&cfg.APIServerArgs, "apiserver-arg", nil, "extra kube-apiserver flag, e.g. --apiserver-arg=--audit-log-path=/tmp/audit.log (repeatable; added after localcluster's own)")
 		fs.StringArrayVar(&cfg.KwokArgs, "kwok-arg", nil, "extra flag for every kwok controller (repeatable; added after localcluster's own)")
