@@ -1,14 +1,9 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"net/http"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
@@ -17,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 // TestReviewNode posts node AdmissionReviews as the API server sends them
@@ -40,11 +34,7 @@ func TestReviewNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = s.Close(context.Background()) }()
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(s.CABundle()) {
-		t.Fatal("CA bundle is not PEM")
-	}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	client := trustingClient(t, s)
 
 	node := func(name string, labels map[string]string) []byte {
 		capacity := v1.ResourceList{v1.ResourceCPU: resource.MustParse("32"), v1.ResourcePods: resource.MustParse("110")}
@@ -91,26 +81,9 @@ func TestReviewNode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			body := tt.body
-			if tt.req != nil {
-				tt.req.UID = types.UID("req-" + tt.name)
-				body, _ = json.Marshal(admissionv1.AdmissionReview{
-					TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}, Request: tt.req})
-			}
-			resp, err := client.Post(s.NodeURL(), "application/json", bytes.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != tt.code {
-				t.Fatalf("status %d, want %d", resp.StatusCode, tt.code)
-			}
-			if tt.code != 200 {
+			rev := postReview(t, client, s.NodeURL(), tt.name, tt.req, tt.body, tt.code)
+			if rev == nil {
 				return
-			}
-			var rev admissionv1.AdmissionReview
-			if err := json.NewDecoder(resp.Body).Decode(&rev); err != nil {
-				t.Fatal(err)
 			}
 			r := rev.Response
 			if r == nil || !r.Allowed || r.UID != tt.req.UID || rev.Kind != "AdmissionReview" || rev.APIVersion != "admission.k8s.io/v1" {

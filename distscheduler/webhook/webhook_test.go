@@ -33,11 +33,7 @@ func TestReview(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = s.Close(context.Background()) }()
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(s.CABundle()) {
-		t.Fatal("CA bundle is not PEM")
-	}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	client := trustingClient(t, s)
 
 	pod := func(name, sched, node string) []byte {
 		p := v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID("uid-" + name)}, Spec: v1.PodSpec{SchedulerName: sched, NodeName: node}}
@@ -62,26 +58,9 @@ func TestReview(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			body := tt.body
-			if tt.req != nil {
-				tt.req.UID = types.UID("req-" + tt.name)
-				body, _ = json.Marshal(admissionv1.AdmissionReview{
-					TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}, Request: tt.req})
-			}
-			resp, err := client.Post(s.URL(), "application/json", bytes.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != tt.status {
-				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
-			}
-			if tt.status != 200 {
+			rev := postReview(t, client, s.URL(), tt.name, tt.req, tt.body, tt.status)
+			if rev == nil {
 				return
-			}
-			var rev admissionv1.AdmissionReview
-			if err := json.NewDecoder(resp.Body).Decode(&rev); err != nil {
-				t.Fatal(err)
 			}
 			if rev.Response == nil || !rev.Response.Allowed || rev.Response.UID != tt.req.UID || rev.Kind != "AdmissionReview" {
 				t.Fatalf("response %+v: want allowed, same UID", rev.Response)
@@ -112,4 +91,43 @@ func TestRegistrationObject(t *testing.T) {
 	if w.MatchConditions[0].Expression != want {
 		t.Fatalf("match condition %q, want %q", w.MatchConditions[0].Expression, want)
 	}
+}
+
+// trustingClient is an HTTPS client that trusts s's serving certificate,
+// as the API server does through the webhook configuration's CA bundle.
+func trustingClient(t *testing.T, s *Server) *http.Client {
+	t.Helper()
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(s.CABundle()) {
+		t.Fatal("CA bundle is not PEM")
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+}
+
+// postReview POSTs an AdmissionReview carrying req (UID set from name), or
+// the raw body when req is nil, and checks the status is want; on 200 it
+// returns the decoded answer, otherwise nil.
+func postReview(t *testing.T, client *http.Client, url, name string, req *admissionv1.AdmissionRequest, body []byte, want int) *admissionv1.AdmissionReview {
+	t.Helper()
+	if req != nil {
+		req.UID = types.UID("req-" + name)
+		body, _ = json.Marshal(admissionv1.AdmissionReview{
+			TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}, Request: req})
+	}
+	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != want {
+		t.Fatalf("status %d, want %d", resp.StatusCode, want)
+	}
+	if want != http.StatusOK {
+		return nil
+	}
+	var rev admissionv1.AdmissionReview
+	if err := json.NewDecoder(resp.Body).Decode(&rev); err != nil {
+		t.Fatal(err)
+	}
+	return &rev
 }
