@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/k8s1m/k8s1m/distscheduler/internal/trim"
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/informers"
@@ -56,25 +56,27 @@ func completeConfig(ctx context.Context, opts *options.Options, shard string, al
 
 // shardInformerFactory is upstream's scheduler informer factory narrowed to
 // one shard. Its pod informer keeps upstream's own narrowing (no finished
-// pods, no managed fields).
+// pods, no managed fields); its node informer keeps Nodes as package trim
+// shapes them (no managed fields, names packed).
 func shardInformerFactory(client clientset.Interface, selector string) informers.SharedInformerFactory {
 	f := informers.NewSharedInformerFactory(client, 0)
 	f.InformerFor(&v1.Node{}, func(cs clientset.Interface, resync time.Duration) cache.SharedIndexInformer {
-		return coreinformers.NewFilteredNodeInformer(cs, resync, cache.Indexers{}, func(o *metav1.ListOptions) {
+		inf := coreinformers.NewFilteredNodeInformer(cs, resync, cache.Indexers{}, func(o *metav1.ListOptions) {
 			o.LabelSelector = selector
 		})
+		held := func(name string) bool {
+			_, ok, err := inf.GetIndexer().GetByKey(name)
+			return ok && err == nil
+		}
+		_ = inf.SetTransform(trim.Nodes(&trim.Names{}, held))
+		return inf
 	})
 	f.InformerFor(&v1.Pod{}, func(cs clientset.Interface, resync time.Duration) cache.SharedIndexInformer {
 		inf := coreinformers.NewFilteredPodInformer(cs, metav1.NamespaceAll, resync, cache.Indexers{}, func(o *metav1.ListOptions) {
 			o.LabelSelector = selector
 			o.FieldSelector = fmt.Sprintf("status.phase!=%v,status.phase!=%v", v1.PodSucceeded, v1.PodFailed)
 		})
-		_ = inf.SetTransform(func(obj any) (any, error) {
-			if a, err := meta.Accessor(obj); err == nil && a.GetManagedFields() != nil {
-				a.SetManagedFields(nil)
-			}
-			return obj, nil
-		})
+		_ = inf.SetTransform(trim.ManagedFields)
 		return inf
 	})
 	return f

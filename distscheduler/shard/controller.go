@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/k8s1m/k8s1m/distscheduler/internal/trim"
 	"github.com/rs/zerolog"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -101,6 +102,10 @@ func (c *Controller) AssignNew(node string, nodeLabels map[string]string) (strin
 func (c *Controller) Run(ctx context.Context) error {
 	inf := metadatainformer.NewFilteredMetadataInformer(c.cfg.Client, nodesResource, metav1.NamespaceAll, 0,
 		cache.Indexers{}, func(o *metav1.ListOptions) { o.LabelSelector = c.selector.String() })
+	// The tally and the passes read each node's name and labels only.
+	if err := inf.Informer().SetTransform(trim.ManagedFields); err != nil {
+		return fmt.Errorf("watch nodes: %w", err)
+	}
 	kick := make(chan struct{}, 1)
 	poke := func() {
 		select {
