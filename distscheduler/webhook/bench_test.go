@@ -3,8 +3,6 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -92,15 +90,14 @@ func BenchmarkNodeReview(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() { _ = s.Close(context.Background()) }()
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(s.CABundle())
 	bodies := make([][]byte, 256)
 	for i := range bodies {
 		bodies[i] = benchNodeReview(b, i)
 	}
 	for _, h2 := range []bool{true, false} {
 		b.Run(fmt.Sprintf("http2=%v", h2), func(b *testing.B) {
-			tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: h2, MaxIdleConnsPerHost: 25}
+			tr := trustingTransport(b, s)
+			tr.ForceAttemptHTTP2, tr.MaxIdleConnsPerHost = h2, 25
 			defer tr.CloseIdleConnections()
 			client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 			var next atomic.Int64

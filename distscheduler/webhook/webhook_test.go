@@ -97,11 +97,18 @@ func TestRegistrationObject(t *testing.T) {
 // as the API server does through the webhook configuration's CA bundle.
 func trustingClient(t *testing.T, s *Server) *http.Client {
 	t.Helper()
+	return &http.Client{Timeout: 10 * time.Second, Transport: trustingTransport(t, s)}
+}
+
+// trustingTransport is the transport of trustingClient (HTTP/1.1 unless
+// the caller sets ForceAttemptHTTP2).
+func trustingTransport(tb testing.TB, s *Server) *http.Transport {
+	tb.Helper()
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(s.CABundle()) {
-		t.Fatal("CA bundle is not PEM")
+		tb.Fatal("CA bundle is not PEM")
 	}
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	return &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
 }
 
 // postReview POSTs an AdmissionReview carrying req (UID set from name), or
