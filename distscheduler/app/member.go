@@ -13,7 +13,9 @@ import (
 	"github.com/k8s1m/k8s1m/distscheduler/tree"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	v1 "k8s.io/api/core/v1"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	"k8s.io/client-go/metadata"
 	schedulerappconfig "k8s.io/kubernetes/cmd/kube-scheduler/app/config"
 	"k8s.io/kubernetes/pkg/scheduler"
 	schedconfig "k8s.io/kubernetes/pkg/scheduler/apis/config"
@@ -31,6 +33,7 @@ type schedulingMember struct {
 	cc        *schedulerappconfig.CompletedConfig
 	sched     *scheduler.Scheduler
 	snapshot  *internalcache.Snapshot
+	adopter   *shard.Adopter            // the member's end of node handovers
 	outOfTree frameworkruntime.Registry // distscheduler's plugins, for the further lanes' profiles
 	reg       prometheus.Registerer
 	log       zerolog.Logger
@@ -39,7 +42,7 @@ type schedulingMember struct {
 // shardSelector selects the objects of a member's shard.
 func shardSelector(member string) string { return shard.Label + "=" + member }
 
-func newSchedulingMember(ctx context.Context, cfg Config, cc *schedulerappconfig.CompletedConfig, reg prometheus.Registerer, log zerolog.Logger) (*schedulingMember, error) {
+func newSchedulingMember(ctx context.Context, cfg Config, cc *schedulerappconfig.CompletedConfig, adopter *shard.Adopter, reg prometheus.Registerer, log zerolog.Logger) (*schedulingMember, error) {
 	outOfTree := frameworkruntime.Registry{}
 	fts := plfeature.NewSchedulerFeaturesFromGates(utilfeature.DefaultFeatureGate)
 	if err := outOfTree.Register(distpermit.Name, distpermit.Factory(fts, cfg.PermitAlwaysDeny)); err != nil {
@@ -51,7 +54,7 @@ func newSchedulingMember(ctx context.Context, cfg Config, cc *schedulerappconfig
 		return nil, err
 	}
 	warnWithoutPermit(log, cc)
-	return &schedulingMember{cfg: cfg, cc: cc, sched: sched, snapshot: snapshot, outOfTree: outOfTree, reg: reg, log: log}, nil
+	return &schedulingMember{cfg: cfg, cc: cc, sched: sched, snapshot: snapshot, adopter: adopter, outOfTree: outOfTree, reg: reg, log: log}, nil
 }
 
 // syncCaches starts the shard's informers and waits until the cache holds
@@ -72,8 +75,29 @@ func (m *schedulingMember) syncCaches(ctx context.Context) error {
 	return nil
 }
 
-// start runs the member's pod path on t's items until ctx ends.
+// ownsNode reports whether the member's node informer (its shard) holds
+// node.
+func (m *schedulingMember) ownsNode(node string) bool {
+	_, ok, err := m.cc.InformerFactory.Core().V1().Nodes().Informer().GetIndexer().GetByKey(node)
+	return ok && err == nil
+}
+
+// start runs the member's pod path on t's items, and the adoption of the
+// nodes handed over to it, until ctx ends.
 func (m *schedulingMember) start(ctx context.Context, wg *sync.WaitGroup, t tree.Member) error {
+	meta, err := metadata.NewForConfig(m.cc.KubeConfig)
+	if err != nil {
+		return fmt.Errorf("metadata client: %w", err)
+	}
+	holds := func(p *v1.Pod) bool {
+		_, err := m.sched.Cache.GetPod(p)
+		return err == nil
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m.adopter.Run(ctx, meta, holds)
+	}()
 	selMetrics := selector.NewMetrics(m.reg)
 	selRotation := &selector.Rotation{}
 	newSelector := func() (*selector.Selector, error) {
@@ -97,6 +121,8 @@ func (m *schedulingMember) start(ctx context.Context, wg *sync.WaitGroup, t tree
 		Cache:         m.sched.Cache,
 		Client:        m.cc.Client,
 		BindingLabels: map[string]string{shard.Label: m.cfg.Member},
+		Adopting:      m.adopter.Pending,
+		Owns:          m.ownsNode,
 		InFlight:      m.cfg.InFlightItems(),
 		Metrics:       cycle.NewMetrics(m.reg),
 		Log:           m.log,

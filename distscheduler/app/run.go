@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/k8s1m/k8s1m/distscheduler/shard"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	v1 "k8s.io/api/core/v1"
 )
 
 // Run runs one member until ctx ends. A member has up to three roles, each
@@ -26,16 +28,23 @@ func Run(ctx context.Context, log zerolog.Logger, cfg Config) error {
 	scheduling := !cfg.RelayOnly
 
 	var sched *schedulingMember
-	shard := ""
+	shardSel := ""
+	var adopter *shard.Adopter
+	var observeNode func(*v1.Node)
 	if scheduling {
-		shard = shardSelector(cfg.Member)
+		shardSel = shardSelector(cfg.Member)
+		var err error
+		if adopter, err = shard.NewAdopter(shard.AdopterConfig{Member: cfg.Member, Metrics: shard.NewAdoptMetrics(reg), Log: log}); err != nil {
+			return err
+		}
+		observeNode = adopter.Observe
 	}
-	cc, err := completeConfig(ctx, cfg.Scheduler, shard, cfg.AlsoDefaultScheduler)
+	cc, err := completeConfig(ctx, cfg.Scheduler, shardSel, observeNode, cfg.AlsoDefaultScheduler)
 	if err != nil {
 		return err
 	}
 	if scheduling {
-		if sched, err = newSchedulingMember(ctx, cfg, cc, reg, log); err != nil {
+		if sched, err = newSchedulingMember(ctx, cfg, cc, adopter, reg, log); err != nil {
 			return err
 		}
 	}

@@ -28,8 +28,10 @@ import (
 // the member's shard label, server side: the member's nodes, and the pods
 // bound to them (the winner's Binding puts the label on the pod). Pending
 // pods never reach a member's informers; they come down the tree.
-// alsoDefault adds a default-scheduler profile (withDefaultSchedulerProfile).
-func completeConfig(ctx context.Context, opts *options.Options, shard string, alsoDefault bool) (*schedulerappconfig.CompletedConfig, error) {
+// observeNode, with shard, sees every Node before the node informer stores
+// it (shard.Adopter's Observe). alsoDefault adds a default-scheduler
+// profile (withDefaultSchedulerProfile).
+func completeConfig(ctx context.Context, opts *options.Options, shard string, observeNode func(*v1.Node), alsoDefault bool) (*schedulerappconfig.CompletedConfig, error) {
 	defaults, err := latest.Default()
 	if err != nil {
 		return nil, fmt.Errorf("default scheduler configuration: %w", err)
@@ -48,7 +50,7 @@ func completeConfig(ctx context.Context, opts *options.Options, shard string, al
 		}
 	}
 	if shard != "" {
-		c.InformerFactory = shardInformerFactory(c.Client, shard)
+		c.InformerFactory = shardInformerFactory(c.Client, shard, observeNode)
 	}
 	cc := c.Complete()
 	return &cc, nil
@@ -57,8 +59,9 @@ func completeConfig(ctx context.Context, opts *options.Options, shard string, al
 // shardInformerFactory is upstream's scheduler informer factory narrowed to
 // one shard. Its pod informer keeps upstream's own narrowing (no finished
 // pods, no managed fields); its node informer keeps Nodes as package trim
-// shapes them (no managed fields, names packed).
-func shardInformerFactory(client clientset.Interface, selector string) informers.SharedInformerFactory {
+// shapes them (no managed fields, names packed), and shows each to observe
+// (may be nil) before storing it, so before upstream's cache sees it.
+func shardInformerFactory(client clientset.Interface, selector string, observe func(*v1.Node)) informers.SharedInformerFactory {
 	f := informers.NewSharedInformerFactory(client, 0)
 	f.InformerFor(&v1.Node{}, func(cs clientset.Interface, resync time.Duration) cache.SharedIndexInformer {
 		inf := coreinformers.NewFilteredNodeInformer(cs, resync, cache.Indexers{}, func(o *metav1.ListOptions) {
@@ -68,7 +71,14 @@ func shardInformerFactory(client clientset.Interface, selector string) informers
 			_, ok, err := inf.GetIndexer().GetByKey(name)
 			return ok && err == nil
 		}
-		_ = inf.SetTransform(trim.Nodes(&trim.Names{}, held))
+		shape := trim.Nodes(&trim.Names{}, held)
+		_ = inf.SetTransform(func(o any) (any, error) {
+			o, err := shape(o)
+			if n, ok := o.(*v1.Node); ok && observe != nil {
+				observe(n)
+			}
+			return o, err
+		})
 		return inf
 	})
 	f.InformerFor(&v1.Pod{}, func(cs clientset.Interface, resync time.Duration) cache.SharedIndexInformer {

@@ -61,6 +61,14 @@ type Config struct {
 	// BindingLabels are put on every Binding this member posts; the API
 	// server copies them onto the pod (the shard label).
 	BindingLabels map[string]string
+	// Adopting names nodes just handed over to this member whose bound
+	// pods it has not counted yet (shard.Adopter's Pending): searches pass
+	// over them until it has. Nil: no node is ever held back.
+	Adopting func(node string) bool
+	// Owns reports whether a node is still in this member's shard; a won
+	// pod is not bound to a node the member has lost meanwhile (the leader
+	// moved it), but given back. Nil: every node is.
+	Owns func(node string) bool
 	// InFlight is the most feasible bids awaiting verdicts at once
 	// (default 32), split evenly among the lanes; the item queue holds
 	// 4 × InFlight items.
@@ -287,7 +295,7 @@ func (l *loop) search(ctx context.Context, fw framework.Framework, pod *v1.Pod) 
 		return nil, searchResult{}, resultError, fmt.Sprintf("member %s: node snapshot: %v", c.cfg.Tree.Self(), err)
 	}
 	state := framework.NewCycleState()
-	res, err := l.lane.Selector.BestLocal(ctx, fw, state, pod, c.claims.isBusy)
+	res, err := l.lane.Selector.BestLocal(ctx, fw, state, pod, c.busy)
 	switch {
 	case err != nil:
 		return nil, searchResult{}, resultError, fmt.Sprintf("member %s: %v", c.cfg.Tree.Self(), err)
@@ -295,6 +303,24 @@ func (l *loop) search(ctx context.Context, fw framework.Framework, pod *v1.Pod) 
 		return nil, searchResult{}, resultUnschedulable, res.FitErr.Error()
 	}
 	return state, searchResult{Result: res, claimed: c.claims.claim(res.Node, seen)}, "", ""
+}
+
+// The Filter statuses of the nodes a search passes over (see busy).
+var (
+	claimedStatus  = fwk.NewStatus(fwk.Unschedulable, "another scheduling loop of this member is placing a pod on the node")
+	adoptingStatus = fwk.NewStatus(fwk.Unschedulable, "the node was just handed over to this member, which is still counting the pods bound to it")
+)
+
+// busy is the selector's Busy: a node another loop is claiming, or one
+// whose handover is not complete, is passed over.
+func (c *Cycle) busy(node string) *fwk.Status {
+	if c.claims.isBusy(node) {
+		return claimedStatus
+	}
+	if c.cfg.Adopting != nil && c.cfg.Adopting(node) {
+		return adoptingStatus
+	}
+	return nil
 }
 
 // hold assumes pod on the node the loop claimed for it, so every later
@@ -389,6 +415,10 @@ func (c *Cycle) bind(ctx context.Context, b *bid, waitPermit bool) {
 	}
 	if st := b.fw.RunPreBindPlugins(ctx, b.state, pod, b.node); !st.IsSuccess() {
 		c.undo(ctx, b, fmt.Errorf("prebind: %w", st.AsError()))
+		return
+	}
+	if c.cfg.Owns != nil && !c.cfg.Owns(b.node) {
+		c.undo(ctx, b, fmt.Errorf("node %s left member %s's shard before the Binding", b.node, c.cfg.Tree.Self()))
 		return
 	}
 	binding := &v1.Binding{

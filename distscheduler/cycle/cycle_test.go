@@ -124,7 +124,10 @@ type member struct {
 	bindErr error
 	// givenBack are the SchedulerError status patches, by pod name.
 	givenBack []string
-	lanes     int
+	// lost and adopting name nodes the member has lost to another member,
+	// and nodes handed over to it whose pods it has not counted yet.
+	lost, adopting map[string]bool
+	lanes          int
 }
 
 func newMember(t *testing.T) *member { return newMemberWithLanes(t, 1) }
@@ -134,7 +137,8 @@ func newMemberWithLanes(t *testing.T, lanes int) *member {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	m := &member{tree: newHeldTree(), cache: internalcache.New(ctx, nil, false, false), lanes: lanes}
+	m := &member{tree: newHeldTree(), cache: internalcache.New(ctx, nil, false, false), lanes: lanes,
+		lost: map[string]bool{}, adopting: map[string]bool{}}
 	for i := range 2 {
 		m.cache.AddNode(klog.Background(), &v1.Node{
 			ObjectMeta: metav1.ObjectMeta{Name: "n" + strconv.Itoa(i)},
@@ -177,7 +181,9 @@ func newMemberWithLanes(t *testing.T, lanes int) *member {
 	m.cyc, err = New(Config{
 		Tree: m.tree, Lanes: ls, Cache: m.cache, Client: cs,
 		BindingLabels: map[string]string{"shard": "m0"}, InFlight: 4,
-		Metrics: NewMetrics(prometheus.NewRegistry()), Log: zerolog.Nop(),
+		Owns:     func(n string) bool { return !m.has(m.lost, n) },
+		Adopting: func(n string) bool { return m.has(m.adopting, n) },
+		Metrics:  NewMetrics(prometheus.NewRegistry()), Log: zerolog.Nop(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -217,6 +223,18 @@ func newLane(ctx context.Context, t *testing.T, cs *fake.Clientset) Lane {
 		t.Fatal(err)
 	}
 	return Lane{Frameworks: map[string]framework.Framework{"dist-scheduler": fw}, Snapshot: snapshot, Selector: sel}
+}
+
+func (m *member) has(set map[string]bool, node string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return set[node]
+}
+
+func (m *member) set(set map[string]bool, node string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	set[node] = true
 }
 
 func (m *member) bound() []*v1.Binding {
@@ -402,6 +420,47 @@ func TestFailedBindingGivesThePodBack(t *testing.T) {
 				t.Fatalf("pod given back after %v", tt.err)
 			}
 		})
+	}
+}
+
+// A node handed over to the member is passed over until its pods are
+// counted; with every node held back, the bid says why.
+func TestAdoptingNodePassedOver(t *testing.T) {
+	m := newMember(t)
+	m.set(m.adopting, "n0")
+	a := item(t, "a", "100m")
+	m.cyc.Offer(a)
+	if bid := m.tree.bid(t, a.Key); bid.Node != "n1" {
+		t.Fatalf("bid %+v: want node n1 (n0 is being adopted)", bid)
+	}
+	m.tree.verdict(a.Key, tree.Verdict{})
+	m.set(m.adopting, "n1")
+	b := item(t, "b", "100m")
+	m.cyc.Offer(b)
+	if bid := m.tree.bid(t, b.Key); bid.Feasible() || !strings.Contains(bid.Reason, "handed over") {
+		t.Fatalf("bid %+v: want no feasible node, naming the handover", bid)
+	}
+}
+
+// A win on a node the member lost meanwhile (the leader moved it to
+// another member) is not bound there but given back to the leader.
+func TestWinOnLostNodeGivenBack(t *testing.T) {
+	m := newMember(t)
+	a := item(t, "a", "100m")
+	m.cyc.Offer(a)
+	bid := m.tree.bid(t, a.Key)
+	m.set(m.lost, bid.Node)
+	m.tree.verdict(a.Key, tree.Verdict{Win: true})
+	waitFor(t, "the pod given back", func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return len(m.givenBack) == 1 && m.givenBack[0] == "a"
+	})
+	if len(m.bound()) != 0 {
+		t.Fatalf("bound to a lost node: %+v", m.bound()[0])
+	}
+	if _, err := m.cache.GetPod(&v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a", UID: "uid-a"}}); err == nil {
+		t.Fatal("the pod still holds room on the lost node")
 	}
 }
 

@@ -102,12 +102,11 @@ func New(cfg Config) (*Selector, error) {
 	return &Selector{cfg: cfg, rotation: rot, nodeAffinityFilter: map[string]bool{}}, nil
 }
 
-// Busy names nodes the search must pass over: nodes another of the member's
-// scheduling loops is claiming at that moment (see package cycle).
-type Busy func(node string) bool
-
-// busyStatus is the Filter status of a node passed over as busy.
-var busyStatus = fwk.NewStatus(fwk.Unschedulable, "another scheduling loop of this member is placing a pod on the node")
+// Busy names nodes the search must pass over for now, with the status they
+// get in place of their filters' (nil: the node is free). Package cycle
+// passes over nodes another of the member's scheduling loops is claiming,
+// and nodes handed over to the member whose pods it has not counted yet.
+type Busy func(node string) *fwk.Status
 
 // Result is this shard's answer for one pod.
 type Result struct {
@@ -325,9 +324,11 @@ func (s *Selector) filter(ctx context.Context, fw framework.Framework, state fwk
 	defer cancel()
 	check := func(i int) {
 		ni := at(i)
-		if busy != nil && busy(ni.Node().Name) {
-			fail(ni, busyStatus)
-			return
+		if busy != nil {
+			if st := busy(ni.Node().Name); st != nil {
+				fail(ni, st)
+				return
+			}
 		}
 		st := runFilters(ctx, fw, state, pod, ni)
 		switch {

@@ -150,7 +150,12 @@ func TestBestLocal(t *testing.T) {
 				t.Fatal(err)
 			}
 			pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: types.UID("uid-1")}}
-			busy := func(n string) bool { return slices.Contains(tt.busy, n) }
+			busy := func(n string) *fwk.Status {
+				if slices.Contains(tt.busy, n) {
+					return fwk.NewStatus(fwk.Unschedulable, "another loop is placing a pod on the node")
+				}
+				return nil
+			}
 			res, err := sel.BestLocal(context.Background(), shardFramework(t, tt.nodes), framework.NewCycleState(), pod, busy)
 			if err != nil {
 				t.Fatal(err)

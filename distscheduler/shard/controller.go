@@ -254,8 +254,9 @@ func (c *Controller) reconcile(ctx context.Context, lister cache.GenericLister, 
 }
 
 // apply patches the moved nodes' labels with a bounded number of workers.
-// A node that had a member's label before also has its pods relabelled
-// (a node that had none has no pods a member accounts for).
+// A node that had a member's label before is marked as handed over from
+// it, in the same write: its new member adopts its pods (adopt.go). A node
+// that had none has no pods a member accounts for.
 func (c *Controller) apply(ctx context.Context, moves, before map[string]string) error {
 	work := make(chan [2]string)
 	var mu sync.Mutex
@@ -267,11 +268,7 @@ func (c *Controller) apply(ctx context.Context, moves, before map[string]string)
 		go func() {
 			defer wg.Done()
 			for mv := range work {
-				err := c.label(ctx, mv[0], mv[1])
-				if err == nil && before[mv[0]] != "" {
-					err = c.relabelPodsOn(ctx, mv[0], mv[1])
-				}
-				if err != nil {
+				if err := c.label(ctx, mv[0], mv[1], before[mv[0]]); err != nil {
 					mu.Lock()
 					failed++
 					if firstErr == nil {
@@ -298,8 +295,14 @@ func (c *Controller) apply(ctx context.Context, moves, before map[string]string)
 	return nil
 }
 
-func (c *Controller) label(ctx context.Context, node, member string) error {
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]string{Label: member}}})
+// label gives node member's label; from, when not empty, is the member it
+// had, named in the node's handover mark.
+func (c *Controller) label(ctx context.Context, node, member, from string) error {
+	md := map[string]any{"labels": map[string]string{Label: member}}
+	if from != "" {
+		md["annotations"] = map[string]string{HandoffAnnotation: from}
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": md})
 	if err != nil {
 		return err
 	}

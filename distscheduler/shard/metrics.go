@@ -26,7 +26,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		podLabels: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "distscheduler_shard_pod_label_patches_total",
-			Help: "Shard labels the leader wrote on bound pods: pods not bound by a member, and pods on nodes that moved.",
+			Help: "Shard labels the leader wrote on bound pods that had none (created with a nodeName, or bound by another scheduler).",
 		}),
 		assigned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "distscheduler_shard_webhook_assigned_nodes_total",
@@ -56,4 +56,31 @@ func (m *Metrics) setSizes(members []string, counts map[string]int) {
 		}
 	}
 	m.last = now
+}
+
+// AdoptMetrics are a scheduling member's handover metrics (Adopter).
+type AdoptMetrics struct {
+	pending   prometheus.Gauge
+	adopted   prometheus.Counter
+	podLabels prometheus.Counter
+}
+
+// NewAdoptMetrics registers the handover metrics on reg.
+func NewAdoptMetrics(reg prometheus.Registerer) *AdoptMetrics {
+	m := &AdoptMetrics{
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "distscheduler_shard_handoff_pending_nodes",
+			Help: "Nodes handed over to this member whose pods it has not adopted yet; its searches pass over them.",
+		}),
+		adopted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "distscheduler_shard_handoff_adopted_nodes_total",
+			Help: "Handed-over nodes this member adopted: every pod on them labelled for it and in its cache.",
+		}),
+		podLabels: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "distscheduler_shard_handoff_pod_label_patches_total",
+			Help: "Shard labels this member wrote on the pods of nodes handed over to it.",
+		}),
+	}
+	reg.MustRegister(m.pending, m.adopted, m.podLabels)
+	return m
 }

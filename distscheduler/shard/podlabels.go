@@ -15,9 +15,9 @@ import (
 // A member sees the pods bound to its nodes through an informer that selects
 // its shard label on pods. Its own Bindings carry that label (the API server
 // copies a Binding's labels onto the pod), so nothing else writes per pod.
-// The leader mends the rest: pods bound by anyone else (created with a
-// nodeName, another scheduler) get their node's label, and pods on a node
-// that moves to another member are relabelled with it.
+// The leader mends pods bound by anyone else (created with a nodeName,
+// another scheduler): they get their node's label. The pods on a node that
+// moves to another member are relabelled by that member (adopt.go).
 
 var podsResource = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
 
@@ -63,25 +63,6 @@ func (c *Controller) labelPodFromNode(ctx context.Context, ns, name string, node
 		return nil
 	}
 	return c.labelPod(ctx, ns, name, member)
-}
-
-// relabelPodsOn gives the pods on a node that moved their new member's label.
-func (c *Controller) relabelPodsOn(ctx context.Context, node, member string) error {
-	list, err := c.cfg.Client.Resource(podsResource).Namespace(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
-		FieldSelector: "spec.nodeName=" + node,
-	})
-	if err != nil {
-		return fmt.Errorf("list pods on node %s: %w", node, err)
-	}
-	for _, p := range list.Items {
-		if p.Labels[Label] == member {
-			continue
-		}
-		if err := c.labelPod(ctx, p.Namespace, p.Name, member); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (c *Controller) labelPod(ctx context.Context, ns, name, member string) error {

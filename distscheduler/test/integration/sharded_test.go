@@ -110,6 +110,30 @@ func shardedScenario(t *testing.T, join func(name string) treeFunc) {
 		bad := shardLabelsAgree(l.Items, nodes.Items)
 		return len(bad) == 0, fmt.Errorf("%d pods disagree, e.g. %v", len(bad), bad[:min(3, len(bad))])
 	})
+	// Each move was a handover (shard.Adopter): the survivors adopted the
+	// nodes they received and ended every handover, so no node keeps its
+	// mark.
+	poll(t, time.Minute, time.Second, "every node handover ended", func() (bool, error) {
+		l, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		marked := 0
+		for _, n := range l.Items {
+			if _, ok := n.Annotations[shard.HandoffAnnotation]; ok {
+				marked++
+			}
+		}
+		return marked == 0, fmt.Errorf("%d nodes still marked", marked)
+	})
+	var adopted float64
+	for _, n := range survivors {
+		adopted += members[n].counter("distscheduler_shard_handoff_adopted_nodes_total", "", "")
+	}
+	if adopted == 0 {
+		t.Error("no survivor adopted a node handed over to it")
+	}
+	t.Logf("survivors adopted %.0f handed-over nodes", adopted)
 
 	// Bound exactly once: never two Scheduled events for one pod. (The API
 	// server refuses a second binding anyway; this catches a second winner
