@@ -103,6 +103,9 @@ type Config struct {
 	// and the most bids a member keeps awaiting verdicts; 0 means 4 ×
 	// NumConcurrentSchedulers.
 	InFlight int
+	// Bindings (--bindings-in-flight) is the most Bindings a member has
+	// under way at once; 0 means cycle's default (128).
+	Bindings int
 	// Relay is the base relay configuration (timings); nil means
 	// relay.DefaultConfig(). Tests pass relay.DefaultLocalConfig().
 	Relay *relay.Config
@@ -160,6 +163,9 @@ func (c Config) Validate() error {
 	}
 	if c.NumConcurrentSchedulers < 1 {
 		errs = append(errs, fmt.Errorf("--num-concurrent-schedulers must be >= 1, got %d", c.NumConcurrentSchedulers))
+	}
+	if c.Bindings < 0 {
+		errs = append(errs, fmt.Errorf("--bindings-in-flight must be >= 0, got %d", c.Bindings))
 	}
 	if c.LeaseNamespace == "" || c.LeaseName == "" {
 		errs = append(errs, errors.New("lease namespace and name are required"))

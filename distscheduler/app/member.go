@@ -124,6 +124,7 @@ func (m *schedulingMember) start(ctx context.Context, wg *sync.WaitGroup, t tree
 		Adopting:      m.adopter.Pending,
 		Owns:          m.ownsNode,
 		InFlight:      m.cfg.InFlightItems(),
+		Bindings:      m.cfg.Bindings,
 		Metrics:       cycle.NewMetrics(m.reg),
 		Log:           m.log,
 	})

@@ -73,6 +73,14 @@ type Config struct {
 	// (default 32), split evenly among the lanes; the item queue holds
 	// 4 × InFlight items.
 	InFlight int
+	// Bindings is the most Bindings (with their PreBind) in flight at once
+	// (default 128); a won pod waits for room on its scheduling loop. A
+	// kube-apiserver serves 100 streams on one HTTP/2 connection, and a
+	// client past that opens another connection, each with its TLS
+	// handshake: a member binding hundreds of pods at once under load
+	// opened up to 615 connections and spent a third of its CPU on
+	// handshakes.
+	Bindings int
 	Metrics  *Metrics
 	Log      zerolog.Logger
 }
@@ -98,6 +106,8 @@ type Cycle struct {
 	inFlight atomic.Int64
 
 	binds sync.WaitGroup
+	// bindSlots has room for Bindings bindings in flight.
+	bindSlots chan struct{}
 }
 
 // loop is one lane's scheduling goroutine and its bids.
@@ -143,11 +153,16 @@ func New(cfg Config) (*Cycle, error) {
 	if cfg.InFlight <= 0 {
 		cfg.InFlight = 32
 	}
+	if cfg.Bindings <= 0 {
+		cfg.Bindings = 128
+	}
 	c := &Cycle{
 		cfg:    cfg,
 		log:    klog.Background(),
 		items:  make(chan tree.Item, 4*cfg.InFlight),
 		claims: newClaims(len(cfg.Lanes)),
+
+		bindSlots: make(chan struct{}, cfg.Bindings),
 	}
 	cfg.Metrics.lanes.Set(float64(len(cfg.Lanes)))
 	budget := (cfg.InFlight + len(cfg.Lanes) - 1) / len(cfg.Lanes)
@@ -393,9 +408,20 @@ func (l *loop) settle(ctx context.Context, v verdict) {
 		c.undo(ctx, b, fmt.Errorf("permit: %w", st.AsError()))
 		return
 	}
+	select {
+	case c.bindSlots <- struct{}{}:
+	case <-ctx.Done():
+		c.undo(ctx, b, fmt.Errorf("binding: %w", ctx.Err()))
+		return
+	}
+	c.cfg.Metrics.bindings.Set(float64(len(c.bindSlots)))
 	c.binds.Add(1)
 	go func() {
-		defer c.binds.Done()
+		defer func() {
+			<-c.bindSlots
+			c.cfg.Metrics.bindings.Set(float64(len(c.bindSlots)))
+			c.binds.Done()
+		}()
 		c.bind(ctx, b, st.IsWait())
 	}()
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -122,6 +123,10 @@ type member struct {
 	notStored int
 	// bindErr, when set, answers every Binding.
 	bindErr error
+	// bindGate, when set, holds every Binding until it is closed;
+	// bindsStarted counts the Bindings posted.
+	bindGate     chan struct{}
+	bindsStarted atomic.Int64
 	// givenBack are the SchedulerError status patches, by pod name.
 	givenBack []string
 	// lost and adopting name nodes the member has lost to another member,
@@ -132,8 +137,9 @@ type member struct {
 
 func newMember(t *testing.T) *member { return newMemberWithLanes(t, 1) }
 
-// newMemberWithLanes is newMember with that many scheduling loops.
-func newMemberWithLanes(t *testing.T, lanes int) *member {
+// newMemberWithLanes is newMember with that many scheduling loops; mods
+// change its Config.
+func newMemberWithLanes(t *testing.T, lanes int, mods ...func(*Config)) *member {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -151,6 +157,13 @@ func newMemberWithLanes(t *testing.T, lanes int) *member {
 	cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		if a.GetSubresource() != "binding" {
 			return false, nil, nil
+		}
+		m.bindsStarted.Add(1)
+		m.mu.Lock()
+		gate := m.bindGate
+		m.mu.Unlock()
+		if gate != nil {
+			<-gate
 		}
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -177,15 +190,18 @@ func newMemberWithLanes(t *testing.T, lanes int) *member {
 	for i := range ls {
 		ls[i] = newLane(ctx, t, cs)
 	}
-	var err error
-	m.cyc, err = New(Config{
+	cfg := Config{
 		Tree: m.tree, Lanes: ls, Cache: m.cache, Client: cs,
 		BindingLabels: map[string]string{"shard": "m0"}, InFlight: 4,
 		Owns:     func(n string) bool { return !m.has(m.lost, n) },
 		Adopting: func(n string) bool { return m.has(m.adopting, n) },
 		Metrics:  NewMetrics(prometheus.NewRegistry()), Log: zerolog.Nop(),
-	})
-	if err != nil {
+	}
+	for _, mod := range mods {
+		mod(&cfg)
+	}
+	var err error
+	if m.cyc, err = New(cfg); err != nil {
 		t.Fatal(err)
 	}
 	go m.cyc.Run(ctx)
@@ -462,6 +478,33 @@ func TestWinOnLostNodeGivenBack(t *testing.T) {
 	if _, err := m.cache.GetPod(&v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a", UID: "uid-a"}}); err == nil {
 		t.Fatal("the pod still holds room on the lost node")
 	}
+}
+
+// Bindings in flight are bounded: with room for one, a second win waits
+// until the first Binding is answered.
+func TestBindingsInFlightBounded(t *testing.T) {
+	m := newMemberWithLanes(t, 1, func(c *Config) { c.Bindings = 1 })
+	gate := make(chan struct{})
+	m.mu.Lock()
+	m.bindGate = gate
+	m.mu.Unlock()
+	a, b := item(t, "a", "100m"), item(t, "b", "100m")
+	m.cyc.Offer(a)
+	m.tree.bid(t, a.Key)
+	m.cyc.Offer(b)
+	m.tree.bid(t, b.Key)
+	m.tree.verdict(a.Key, tree.Verdict{Win: true})
+	waitFor(t, "a's Binding posted", func() bool { return m.bindsStarted.Load() == 1 })
+	m.tree.verdict(b.Key, tree.Verdict{Win: true})
+	time.Sleep(100 * time.Millisecond) // room for a wrong second post to show
+	if n := m.bindsStarted.Load(); n != 1 {
+		t.Fatalf("%d Bindings posted at once with room for one", n)
+	}
+	if got := testutil.ToFloat64(m.cyc.cfg.Metrics.bindings); got != 1 {
+		t.Fatalf("bindings in flight gauge = %v, want 1", got)
+	}
+	close(gate)
+	waitFor(t, "both bound", func() bool { return len(m.bound()) == 2 })
 }
 
 // A pod the member cannot read is answered "no feasible node" with why.

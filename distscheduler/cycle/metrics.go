@@ -22,6 +22,7 @@ type Metrics struct {
 	verdictWait   prometheus.Histogram
 	bindDuration  prometheus.Histogram
 	inFlight      prometheus.Gauge
+	bindings      prometheus.Gauge
 	queued        prometheus.Gauge
 	claimsRefused prometheus.Counter
 	lanes         prometheus.Gauge
@@ -49,6 +50,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "distscheduler_cycle_in_flight_bids",
 			Help: "Feasible bids of this member awaiting their verdict.",
 		}),
+		bindings: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "distscheduler_cycle_bindings_in_flight",
+			Help: "Won pods of this member whose PreBind and Binding are under way (at most Bindings; a win waits for room).",
+		}),
 		queued: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "distscheduler_cycle_queued_items",
 			Help: "Items that reached this member and wait for node selection.",
@@ -66,6 +71,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		resultExpired, resultDropped, resultInvalid, resultError, resultHeld} {
 		m.items.WithLabelValues(r)
 	}
-	reg.MustRegister(m.items, m.verdictWait, m.bindDuration, m.inFlight, m.queued, m.claimsRefused, m.lanes)
+	reg.MustRegister(m.items, m.verdictWait, m.bindDuration, m.inFlight, m.bindings, m.queued, m.claimsRefused, m.lanes)
 	return m
 }

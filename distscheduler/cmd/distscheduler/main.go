@@ -42,6 +42,7 @@ func main() {
 	fs.BoolVar(&cfg.AlsoDefaultScheduler, "also-default-scheduler", false, "also schedule pods of schedulerName default-scheduler (pods that name no scheduler), with a copy of the first profile that enables DistPermit; for clusters where no kube-scheduler runs")
 	fs.StringVar(&cfg.NodeSelector, "node-selector", "", "Scheduler only tracks nodes with this label selector (only applies for leader)")
 	fs.IntVar(&cfg.NumConcurrentSchedulers, "num-concurrent-schedulers", 8, "scheduling loops per member (at most GOMAXPROCS), each on its own snapshot of the shard; with --seeds, the leader keeps 4 × this many pods in the tree at once")
+	fs.IntVar(&cfg.Bindings, "bindings-in-flight", 128, "most Bindings a member has under way at once (a won pod waits for room); kube-apiserver serves 100 streams per HTTP/2 connection and a client past that opens more connections, each with a TLS handshake")
 	fs.BoolVar(&cfg.PermitAlwaysDeny, "permit-always-deny", false, "Have Permit deny all pods. For testing only")
 	fs.BoolVar(&cfg.RelayOnly, "relay-only", false, "Only relay pods, do not schedule ourselves")
 	fs.Float64Var(&cfg.WaitForSubschedulers, "wait-for-subschedulers", 1.0, "seconds a gather waits for sub-schedulers before deciding without the stragglers")
@@ -78,6 +79,7 @@ func main() {
 		"also-default-scheduler":    "DISTSCHEDULER_ALSO_DEFAULT_SCHEDULER",
 		"node-selector":             "DISTSCHEDULER_NODE_SELECTOR",
 		"num-concurrent-schedulers": "DISTSCHEDULER_NUM_CONCURRENT_SCHEDULERS",
+		"bindings-in-flight":        "DISTSCHEDULER_BINDINGS_IN_FLIGHT",
 		"permit-always-deny":        "DISTSCHEDULER_PERMIT_ALWAYS_DENY",
 		"relay-only":                "DISTSCHEDULER_RELAY_ONLY",
 		"wait-for-subschedulers":    "DISTSCHEDULER_WAIT_FOR_SUBSCHEDULERS",

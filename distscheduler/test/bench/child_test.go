@@ -51,6 +51,8 @@ const (
 	// envLoops sets each member's --num-concurrent-schedulers, and so its
 	// scheduling loops (at most GOMAXPROCS); default 8.
 	envLoops = "K8S1M_BENCH_LOOPS"
+	// envBindings sets each member's --bindings-in-flight.
+	envBindings = "K8S1M_BENCH_BINDINGS"
 )
 
 // summary is what the child reports when it is stopped.
@@ -114,6 +116,7 @@ func runChild() int {
 	}
 	join := testtree.Relay(seeds...)
 	inFlight, _ := strconv.Atoi(os.Getenv(envInFlight))
+	bindings, _ := strconv.Atoi(os.Getenv(envBindings))
 	loops := 8
 	if v, err := strconv.Atoi(os.Getenv(envLoops)); err == nil {
 		loops = v
@@ -129,7 +132,7 @@ func runChild() int {
 		name := fmt.Sprintf("r%d", i)
 		ready.Add(1)
 		cfg := app.Config{
-			Scheduler: opts, Member: name, LeaderEligible: seed == "", NumConcurrentSchedulers: loops, InFlight: inFlight,
+			Scheduler: opts, Member: name, LeaderEligible: seed == "", NumConcurrentSchedulers: loops, InFlight: inFlight, Bindings: bindings,
 			WaitForSubschedulers: 1, WatchPods: true, DisableNodeLabelIndex: os.Getenv(envNoIndex) == "1",
 			LeaseNamespace: "kube-system", LeaseName: "dist-scheduler",
 			LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
