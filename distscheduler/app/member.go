@@ -16,6 +16,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/tools/cache"
 	schedulerappconfig "k8s.io/kubernetes/cmd/kube-scheduler/app/config"
 	"k8s.io/kubernetes/pkg/scheduler"
 	schedconfig "k8s.io/kubernetes/pkg/scheduler/apis/config"
@@ -82,8 +83,9 @@ func (m *schedulingMember) ownsNode(node string) bool {
 	return ok && err == nil
 }
 
-// start runs the member's pod path on t's items, and the adoption of the
-// nodes handed over to it, until ctx ends.
+// start runs the member's pod path on t's items, and both ends of its node
+// handovers (adopting nodes it receives, handing on pods it bound to nodes
+// it lost), until ctx ends.
 func (m *schedulingMember) start(ctx context.Context, wg *sync.WaitGroup, t tree.Member) error {
 	meta, err := metadata.NewForConfig(m.cc.KubeConfig)
 	if err != nil {
@@ -97,6 +99,26 @@ func (m *schedulingMember) start(ctx context.Context, wg *sync.WaitGroup, t tree
 	go func() {
 		defer wg.Done()
 		m.adopter.Run(ctx, meta, holds)
+	}()
+	releaser, err := shard.NewReleaser(shard.ReleaserConfig{Member: m.cfg.Member, Owns: m.ownsNode, Metrics: m.adopter.Metrics(), Log: m.log})
+	if err != nil {
+		return err
+	}
+	observePod := func(o any) {
+		if p, ok := o.(*v1.Pod); ok {
+			releaser.Observe(p)
+		}
+	}
+	if _, err := m.cc.InformerFactory.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    observePod,
+		UpdateFunc: func(_, o any) { observePod(o) },
+	}); err != nil {
+		return fmt.Errorf("pod handler of the releaser: %w", err)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		releaser.Run(ctx, meta)
 	}()
 	selMetrics := selector.NewMetrics(m.reg)
 	selRotation := &selector.Rotation{}

@@ -134,6 +134,10 @@ func (a *Adopter) Observe(n *v1.Node) {
 	}
 }
 
+// Metrics are the handover metrics the Adopter counts on (a member's
+// Releaser counts on them too).
+func (a *Adopter) Metrics() *AdoptMetrics { return a.cfg.Metrics }
+
 // Pending reports whether node is handed over and not adopted yet.
 func (a *Adopter) Pending(node string) bool {
 	if a.count.Load() == 0 {
@@ -268,28 +272,39 @@ func (a *Adopter) adopt(ctx context.Context, client metadata.Interface, holds fu
 // still has the label it was listed with (another member adopting the
 // same node, moved on meanwhile, must not have it taken back).
 func (a *Adopter) relabel(ctx context.Context, client metadata.Interface, p *metav1.PartialObjectMetadata) error {
-	path := "/metadata/labels/" + jsonPointerEscape(Label)
-	var ops []map[string]any
-	if old, ok := p.Labels[Label]; ok {
-		ops = []map[string]any{{"op": "test", "path": path, "value": old}, {"op": "replace", "path": path, "value": a.cfg.Member}}
-	} else if p.Labels == nil {
-		ops = []map[string]any{{"op": "add", "path": "/metadata/labels", "value": map[string]string{Label: a.cfg.Member}}}
+	written, err := setPodLabel(ctx, client, p.Namespace, p.Name, p.Labels, a.cfg.Member)
+	if written {
+		a.cfg.Metrics.podLabels.Inc()
+	}
+	return err
+}
+
+// setPodLabel gives a pod the shard label to, provided its shard label is
+// still the one in seen (nil or absent: none). A pod gone or changed since
+// is not an error (written is false): the caller looks again.
+func setPodLabel(ctx context.Context, client metadata.Interface, ns, name string, seen map[string]string, to string) (written bool, err error) {
+	// A pod seen with another member's label is relabelled only if it still
+	// has it (JSON patch test); one seen without gets the label as the
+	// leader's mending gives it (merge patch: its other labels stay).
+	kind, patch, err := types.MergePatchType, []byte(nil), error(nil)
+	if old, ok := seen[Label]; ok {
+		path := "/metadata/labels/" + jsonPointerEscape(Label)
+		kind = types.JSONPatchType
+		patch, err = json.Marshal([]map[string]any{{"op": "test", "path": path, "value": old}, {"op": "replace", "path": path, "value": to}})
 	} else {
-		ops = []map[string]any{{"op": "add", "path": path, "value": a.cfg.Member}}
+		patch, err = json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]string{Label: to}}})
 	}
-	patch, err := json.Marshal(ops)
 	if err != nil {
-		return err
+		return false, err
 	}
-	_, err = client.Resource(podsResource).Namespace(p.Namespace).Patch(ctx, p.Name, types.JSONPatchType, patch, metav1.PatchOptions{})
+	_, err = client.Resource(podsResource).Namespace(ns).Patch(ctx, name, kind, patch, metav1.PatchOptions{})
 	switch {
 	case apierrors.IsNotFound(err), apierrors.IsInvalid(err), apierrors.IsConflict(err):
-		return nil // gone or changed since the list: the next step lists again
+		return false, nil
 	case err != nil:
-		return fmt.Errorf("label pod %s/%s for %s: %w", p.Namespace, p.Name, a.cfg.Member, err)
+		return false, fmt.Errorf("label pod %s/%s for %s: %w", ns, name, to, err)
 	}
-	a.cfg.Metrics.podLabels.Inc()
-	return nil
+	return true, nil
 }
 
 // jsonPointerEscape escapes a key for a JSON pointer (RFC 6901).

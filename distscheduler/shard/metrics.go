@@ -63,6 +63,7 @@ type AdoptMetrics struct {
 	pending   prometheus.Gauge
 	adopted   prometheus.Counter
 	podLabels prometheus.Counter
+	released  prometheus.Counter
 }
 
 // NewAdoptMetrics registers the handover metrics on reg.
@@ -80,7 +81,14 @@ func NewAdoptMetrics(reg prometheus.Registerer) *AdoptMetrics {
 			Name: "distscheduler_shard_handoff_pod_label_patches_total",
 			Help: "Shard labels this member wrote on the pods of nodes handed over to it.",
 		}),
+		released: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "distscheduler_shard_handoff_released_pods_total",
+			Help: "Pods this member bound to nodes it had lost meanwhile (a Binding that raced a move), given the label of the node's new member.",
+		}),
 	}
-	reg.MustRegister(m.pending, m.adopted, m.podLabels)
+	reg.MustRegister(m.pending, m.adopted, m.podLabels, m.released)
 	return m
 }
+
+// Released is the counter of pods handed on by a Releaser (tests).
+func (m *AdoptMetrics) Released() prometheus.Counter { return m.released }

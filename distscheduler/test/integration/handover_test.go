@@ -12,6 +12,7 @@ import (
 	"github.com/k8s1m/k8s1m/distscheduler/internal/workload"
 	"github.com/k8s1m/k8s1m/distscheduler/shard"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,7 +29,9 @@ import (
 // stores it; b relabels the live pods bound to it, including one "bound"
 // by a after the move (a late Binding), leaves finished pods alone, and
 // ends each handover only once every pod is in what stands for its cache
-// (here b's pod informer behind a gate the test opens).
+// (here b's pod informer behind a gate the test opens). A pod "bound" by a
+// after the handover ended is handed on by a's end (shard.Releaser, fed
+// by a's informers).
 func TestNodeHandover(t *testing.T) {
 	c := newCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -111,6 +114,33 @@ func TestNodeHandover(t *testing.T) {
 	}
 	go adopter.Run(ctx, meta, holds)
 
+	// Member a's side: its informers, and the Releaser on its pods.
+	aMetrics := shard.NewAdoptMetrics(prometheus.NewRegistry())
+	aFactory := informers.NewSharedInformerFactoryWithOptions(c.Client, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = shard.Label + "=a" }))
+	aNodes := aFactory.Core().V1().Nodes().Informer()
+	aOwns := func(node string) bool {
+		_, ok, err := aNodes.GetIndexer().GetByKey(node)
+		return ok && err == nil
+	}
+	releaser, err := shard.NewReleaser(shard.ReleaserConfig{Member: "a", Owns: aOwns, Metrics: aMetrics, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	observeA := func(o any) {
+		if p, ok := o.(*v1.Pod); ok {
+			releaser.Observe(p)
+		}
+	}
+	if _, err := aFactory.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: observeA, UpdateFunc: func(_, o any) { observeA(o) },
+	}); err != nil {
+		t.Fatal(err)
+	}
+	aFactory.Start(ctx.Done())
+	aFactory.WaitForCacheSync(ctx.Done())
+	go releaser.Run(ctx, meta)
+
 	// The leader: every node belongs to b now.
 	ctl, err := shard.NewController(shard.ControllerConfig{
 		Client: meta, Pods: c.Client.CoreV1(), Members: func() []string { return []string{"b"} },
@@ -182,6 +212,22 @@ func TestNodeHandover(t *testing.T) {
 	}
 	if l := podLabel("finished"); l != "a" {
 		t.Errorf("the finished pod was relabelled %q; finished pods take no room and are left alone", l)
+	}
+
+	// A Binding of a's that landed after b adopted node 0: a hands it on.
+	released := testutil.ToFloat64(aMetrics.Released())
+	boundPod("straggler", nodes[0])
+	poll(t, time.Minute, 100*time.Millisecond, "the straggler handed on to b", func() (bool, error) {
+		l := podLabel("straggler")
+		return l == "b", fmt.Errorf("labelled %q", l)
+	})
+	// (a may also have handed on a pod of the first part, which b was
+	// adopting at the same time: both give it b's label.)
+	if got := testutil.ToFloat64(aMetrics.Released()); got < released+1 {
+		t.Errorf("a's released pods went from %v to %v, want at least one more", released, got)
+	}
+	if l := podLabel("finished"); l != "a" {
+		t.Errorf("a handed on its finished pod (now %q); finished pods are left alone", l)
 	}
 
 	// The Adopter's writes rely on a failed JSON-patch test being Invalid.
