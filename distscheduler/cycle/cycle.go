@@ -108,6 +108,8 @@ type Cycle struct {
 	binds sync.WaitGroup
 	// bindSlots has room for Bindings bindings in flight.
 	bindSlots chan struct{}
+	// giveBacks has room for the give-backs under way (see bindFailed).
+	giveBacks chan struct{}
 }
 
 // loop is one lane's scheduling goroutine and its bids.
@@ -163,6 +165,7 @@ func New(cfg Config) (*Cycle, error) {
 		claims: newClaims(len(cfg.Lanes)),
 
 		bindSlots: make(chan struct{}, cfg.Bindings),
+		giveBacks: make(chan struct{}, maxGiveBacks),
 	}
 	cfg.Metrics.lanes.Set(float64(len(cfg.Lanes)))
 	budget := (cfg.InFlight + len(cfg.Lanes) - 1) / len(cfg.Lanes)
@@ -500,6 +503,9 @@ func (c *Cycle) forget(b *bid) {
 	}
 }
 
+// maxGiveBacks bounds the give-backs (status patches) under way at once.
+const maxGiveBacks = 16
+
 // bindFailed gives a won pod back to the leader: it marks the pod
 // PodScheduled=False with reason SchedulerError (as upstream's failure
 // handler does), which the leader's pending-pod watch sees, so the pod is
@@ -511,11 +517,20 @@ func (c *Cycle) bindFailed(pod *v1.Pod, node string, err error) {
 		c.cfg.Log.Info().Err(err).Str("pod", podpath.Key(pod)).Str("node", node).Msg("won pod already bound or gone")
 		return
 	}
+	select {
+	case c.giveBacks <- struct{}{}:
+	default:
+		// Many failing at once (an API server in trouble): the leader's
+		// recheck of pods still pending after their item submits them again.
+		c.cfg.Log.Warn().Err(err).Str("pod", podpath.Key(pod)).Str("node", node).Msg("won pod not bound; too many give-backs under way, the leader's recheck will submit it again")
+		return
+	}
 	c.cfg.Log.Warn().Err(err).Str("pod", podpath.Key(pod)).Str("node", node).Msg("won pod not bound; giving it back to the leader")
 	msg := fmt.Sprintf("member %s could not bind the pod to node %s: %v", c.cfg.Tree.Self(), node, err)
 	c.binds.Add(1)
 	go func() {
 		defer c.binds.Done()
+		defer func() { <-c.giveBacks }()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := podpath.MarkNotScheduled(ctx, c.cfg.Client, pod, v1.PodReasonSchedulerError, msg); err != nil {

@@ -507,6 +507,44 @@ func TestBindingsInFlightBounded(t *testing.T) {
 	waitFor(t, "both bound", func() bool { return len(m.bound()) == 2 })
 }
 
+// Give-backs under way are bounded: with maxGiveBacks of them under way a
+// failed win is left to the leader's recheck instead of a goroutine more.
+// (The fake clientset runs one call at a time, so the give-backs under way
+// are stood for by taking their room directly.)
+func TestGiveBacksBounded(t *testing.T) {
+	m := newMember(t)
+	m.mu.Lock()
+	m.bindErr = apierrors.NewInternalError(errors.New("store unavailable"))
+	m.mu.Unlock()
+	for range maxGiveBacks {
+		m.cyc.giveBacks <- struct{}{}
+	}
+	fail := func(name string, want float64) {
+		t.Helper()
+		it := item(t, name, "10m")
+		m.cyc.Offer(it)
+		m.tree.bid(t, it.Key)
+		m.tree.verdict(it.Key, tree.Verdict{Win: true})
+		waitFor(t, name+"'s Binding failed", func() bool {
+			return testutil.ToFloat64(m.cyc.cfg.Metrics.items.WithLabelValues(resultBindFailed)) == want
+		})
+	}
+	fail("a", 1)
+	time.Sleep(100 * time.Millisecond) // room for a wrong give-back to show
+	m.mu.Lock()
+	if len(m.givenBack) != 0 {
+		t.Fatalf("given back %v with no room for a give-back", m.givenBack)
+	}
+	m.mu.Unlock()
+	<-m.cyc.giveBacks
+	fail("b", 2)
+	waitFor(t, "b given back", func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return len(m.givenBack) == 1 && m.givenBack[0] == "b"
+	})
+}
+
 // A pod the member cannot read is answered "no feasible node" with why.
 func TestUndecodablePod(t *testing.T) {
 	m := newMember(t)
