@@ -170,32 +170,40 @@ func (a *Adopter) done(node string, clearedAt int64) {
 // pod and node metadata; holds reports whether upstream's scheduler cache
 // holds a pod (by UID).
 func (a *Adopter) Run(ctx context.Context, client metadata.Interface, holds func(*v1.Pod) bool) {
+	runQueue(ctx, a.queue, a.cfg.Workers, func(node string) bool {
+		finished, err := a.adopt(ctx, client, holds, node)
+		if err != nil && ctx.Err() == nil {
+			a.cfg.Log.Warn().Err(err).Str("node", node).Msg("adopting a handed-over node; retrying")
+		}
+		return finished
+	})
+}
+
+// runQueue takes q's items with workers goroutines until ctx ends (which
+// shuts q down). handle reports whether an item is done; one that is not
+// comes back after q's rate limiter's wait.
+func runQueue[T comparable](ctx context.Context, q workqueue.TypedRateLimitingInterface[T], workers int, handle func(T) bool) {
 	go func() {
 		<-ctx.Done()
-		a.queue.ShutDown()
+		q.ShutDown()
 	}()
 	var wg sync.WaitGroup
-	for range a.cfg.Workers {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
-				node, quit := a.queue.Get()
+				item, quit := q.Get()
 				if quit {
 					return
 				}
-				finished, err := a.adopt(ctx, client, holds, node)
 				switch {
-				case finished:
-					a.queue.Forget(node)
-				case ctx.Err() != nil:
-				default:
-					if err != nil {
-						a.cfg.Log.Warn().Err(err).Str("node", node).Msg("adopting a handed-over node; retrying")
-					}
-					a.queue.AddRateLimited(node)
+				case handle(item):
+					q.Forget(item)
+				case ctx.Err() == nil:
+					q.AddRateLimited(item)
 				}
-				a.queue.Done(node)
+				q.Done(item)
 			}
 		}()
 	}

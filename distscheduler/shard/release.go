@@ -3,7 +3,6 @@ package shard
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -75,31 +74,13 @@ func (r *Releaser) Observe(p *v1.Pod) {
 
 // Run hands pods on until ctx ends.
 func (r *Releaser) Run(ctx context.Context, client metadata.Interface) {
-	go func() {
-		<-ctx.Done()
-		r.queue.ShutDown()
-	}()
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				ref, quit := r.queue.Get()
-				if quit {
-					return
-				}
-				if err := r.release(ctx, client, ref); err != nil && ctx.Err() == nil {
-					r.cfg.Log.Warn().Err(err).Str("pod", ref.Namespace+"/"+ref.Name).Str("node", ref.Node).Msg("handing on a pod bound to a node this member lost; retrying")
-					r.queue.AddRateLimited(ref)
-				} else {
-					r.queue.Forget(ref)
-				}
-				r.queue.Done(ref)
-			}
-		}()
-	}
-	wg.Wait()
+	runQueue(ctx, r.queue, 2, func(ref podOnNode) bool {
+		err := r.release(ctx, client, ref)
+		if err != nil && ctx.Err() == nil {
+			r.cfg.Log.Warn().Err(err).Str("pod", ref.Namespace+"/"+ref.Name).Str("node", ref.Node).Msg("handing on a pod bound to a node this member lost; retrying")
+		}
+		return err == nil
+	})
 }
 
 // release hands ref's pod to its node's member, if it still needs it.
