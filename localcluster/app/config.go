@@ -10,6 +10,7 @@ import (
 
 	"github.com/k8s1m/k8s1m/harness/store"
 	"github.com/k8s1m/k8s1m/localcluster/cluster"
+	"github.com/k8s1m/k8s1m/localcluster/workload"
 )
 
 // Config is one localcluster invocation.
@@ -50,6 +51,10 @@ type Config struct {
 	// Zones spreads the nodes over that many topology.kubernetes.io/zone
 	// values (0: no zone labels).
 	Zones int
+	// NodeShards says how nodes get distscheduler's shard label:
+	// NodeShardsCreator (created with it, members in turn) or
+	// NodeShardsWebhook (the leader's node webhook at creation).
+	NodeShards string
 	// Workers is the number of concurrent create requests.
 	Workers int
 	// Timeout bounds the wait for nodes Ready and for pods bound (each).
@@ -99,6 +104,28 @@ const (
 	DefaultTimeout           = 10 * time.Minute
 )
 
+// How nodes get their distscheduler shard (--node-shards).
+const (
+	// NodeShardsCreator creates every node with its shard label, the
+	// scheduling members in turn, as a provisioner that knows the members
+	// does (kubelet --node-labels): a node costs its create alone. Both
+	// stacks of a compare get the same labels, so their nodes are alike.
+	NodeShardsCreator = "creator"
+	// NodeShardsWebhook creates nodes without it: the leader's node
+	// webhook gives each its shard at creation (an admission call per
+	// node), as for nodes whose creator knows nothing of distscheduler.
+	NodeShardsWebhook = "webhook"
+)
+
+// nodeSpread is the shard label spread of cfg's nodes (none with the
+// webhook).
+func (c Config) nodeSpread() []workload.LabelSpread {
+	if c.NodeShards != NodeShardsCreator {
+		return nil
+	}
+	return []workload.LabelSpread{{Key: cluster.ShardLabel, Values: cluster.SchedulingMembers(max(c.Schedulers, 1))}}
+}
+
 // Namespace holds the run's pods.
 const Namespace = "localcluster"
 
@@ -108,6 +135,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("--nodes and --pods must not be negative")
 	case c.KwokPriorityBoost < 0 || c.KwokPriorityBoost > 39:
 		return fmt.Errorf("--kwok-priority-boost %d: want 0 to 39 nice levels", c.KwokPriorityBoost)
+	case c.NodeShards != NodeShardsCreator && c.NodeShards != NodeShardsWebhook:
+		return fmt.Errorf("--node-shards %q: want %q or %q", c.NodeShards, NodeShardsCreator, NodeShardsWebhook)
 	case c.Zones < 0:
 		return fmt.Errorf("--zones %d: must not be negative (0: no zone labels)", c.Zones)
 	case c.Pods > 0 && c.Nodes == 0:

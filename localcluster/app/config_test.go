@@ -10,7 +10,7 @@ import (
 )
 
 func valid() Config {
-	return Config{Store: store.Memetcd, Scheduler: cluster.KubeScheduler, Schedulers: 1, Nodes: 10, Pods: 10, Build: "never"}
+	return Config{Store: store.Memetcd, Scheduler: cluster.KubeScheduler, Schedulers: 1, Nodes: 10, Pods: 10, Build: "never", NodeShards: NodeShardsCreator}
 }
 
 func TestValidate(t *testing.T) {
@@ -32,6 +32,8 @@ func TestValidate(t *testing.T) {
 		{name: "kwok boost past the range", mutate: func(c *Config) { c.KwokPriorityBoost = 40 }, wantErr: "--kwok-priority-boost"},
 		{name: "negative zones", mutate: func(c *Config) { c.Zones = -1 }, wantErr: "--zones"},
 		{name: "no zones", mutate: func(c *Config) { c.Zones = 0 }},
+		{name: "node shards by webhook", mutate: func(c *Config) { c.NodeShards = NodeShardsWebhook }},
+		{name: "unknown node shards", mutate: func(c *Config) { c.NodeShards = "leader" }, wantErr: "--node-shards"},
 		{name: "negative relays", mutate: func(c *Config) { c.Relays = -1 }, wantErr: "--relays"},
 		{name: "lease under a second", mutate: func(c *Config) { c.NodeLeaseDuration = 500 * time.Millisecond }, wantErr: "--node-lease-duration"},
 		{name: "negative lease", mutate: func(c *Config) { c.NodeLeaseDuration = -time.Second }, wantErr: "--node-lease-duration"},

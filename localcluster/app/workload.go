@@ -29,7 +29,7 @@ func runWorkload(ctx context.Context, log zerolog.Logger, cfg Config, cl *cluste
 		Name: cfg.name(), Store: string(cfg.Store), Scheduler: cfg.Scheduler,
 		Schedulers: len(cl.Schedulers), Relays: len(cl.Relays), Kwoks: len(cl.Kwoks),
 		ControllerManager: cl.ControllerManager != nil,
-		Nodes:             cfg.Nodes, Zones: cfg.Zones, Pods: cfg.Pods, Started: started.UTC(),
+		Nodes:             cfg.Nodes, Zones: cfg.Zones, NodeShards: cfg.NodeShards, Pods: cfg.Pods, Started: started.UTC(),
 	}
 	restCfg, err := clientcmd.BuildConfigFromFlags("", cl.Kubeconfig())
 	if err != nil {
@@ -51,7 +51,7 @@ func runWorkload(ctx context.Context, log zerolog.Logger, cfg Config, cl *cluste
 	r.StartupSeconds = time.Since(started).Seconds()
 
 	wcfg := workload.Config{Nodes: cfg.Nodes, Pods: cfg.Pods, Workers: cfg.Workers, PerKwokGroup: cfg.perKwok(),
-		Zones: cfg.Zones, Namespace: Namespace, SchedulerName: cl.SchedulerName}
+		Zones: cfg.Zones, Spread: cfg.nodeSpread(), Namespace: Namespace, SchedulerName: cl.SchedulerName}
 	if err := workload.PrepareNamespace(ctx, client, Namespace); err != nil {
 		return nil, err
 	}

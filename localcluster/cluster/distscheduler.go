@@ -41,6 +41,24 @@ profiles:
       - name: DistPermit
 `
 
+// ShardLabel is the node label by which distscheduler's members select
+// their shards (distscheduler README, "Shards"): a node created with it,
+// naming a scheduling member, is never sent to the leader's node webhook
+// (its object selector skips it) and is not moved while that member lives.
+const ShardLabel = "k8s1m.io/dist-scheduler-shard"
+
+// SchedulingMembers are the names of a tree's n scheduling members (the
+// shard label values).
+func SchedulingMembers(n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = schedulingMemberName(i)
+	}
+	return names
+}
+
+func schedulingMemberName(i int) string { return fmt.Sprintf("scheduler-%d", i) }
+
 // distMember is one distscheduler process of the tree.
 type distMember struct {
 	name                   string // member name and shard label value
@@ -73,7 +91,7 @@ func distTree(schedulers, relays int, ports []int) []distMember {
 		})
 	}
 	for i := range schedulers {
-		add(fmt.Sprintf("scheduler-%d", i), fmt.Sprintf("distscheduler-%d", i), false)
+		add(schedulingMemberName(i), fmt.Sprintf("distscheduler-%d", i), false)
 	}
 	for i := range relays {
 		add(fmt.Sprintf("relay-%d", i), fmt.Sprintf("distscheduler-relay-%d", i), true)

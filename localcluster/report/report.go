@@ -39,12 +39,15 @@ type Report struct {
 	Kwoks      int    `json:"kwok_controllers"`
 	// ControllerManager says whether kube-controller-manager ran (its
 	// watches and writes are part of the figures when it did).
-	ControllerManager bool      `json:"controller_manager"`
-	Nodes             int       `json:"nodes"`
-	Zones             int       `json:"zones"` // node zones (0: no zone labels)
-	Pods              int       `json:"pods"`
-	RunDir            string    `json:"run_dir"`
-	Started           time.Time `json:"started"`
+	ControllerManager bool `json:"controller_manager"`
+	Nodes             int  `json:"nodes"`
+	Zones             int  `json:"zones"` // node zones (0: no zone labels)
+	// NodeShards: how nodes got distscheduler's shard label ("creator":
+	// created with it; "webhook": the leader's node webhook).
+	NodeShards string    `json:"node_shards"`
+	Pods       int       `json:"pods"`
+	RunDir     string    `json:"run_dir"`
+	Started    time.Time `json:"started"`
 
 	// WallSeconds is the whole run, start of the first process to the last bind.
 	WallSeconds    float64 `json:"wall_seconds"`
@@ -164,11 +167,20 @@ func formatValues(m map[string]float64, decimals int) string {
 	return strings.Join(parts, ", ")
 }
 
+// nodeShardsMeaning explains a Report.NodeShards value.
+var nodeShardsMeaning = map[string]string{
+	"creator": "nodes created with distscheduler's shard label (no admission call, no second write)",
+	"webhook": "distscheduler's node webhook labelled each node at creation (an admission call per node)",
+}
+
 // Print writes the human-readable report.
 func (r *Report) Print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "run\t%s\t(%s)\n", r.Name, r.RunDir)
 	fmt.Fprintf(tw, "scale\t%d nodes in %d zone(s), %d pods\t%d scheduler(s), %d relay(s), %d kwok\n", r.Nodes, max(r.Zones, 1), r.Pods, r.Schedulers, r.Relays, r.Kwoks)
+	if r.NodeShards != "" {
+		fmt.Fprintf(tw, "node shards\t%s\t%s\n", r.NodeShards, nodeShardsMeaning[r.NodeShards])
+	}
 	cm := "off (scheduling only: no Deployments, ServiceAccounts or garbage collection)"
 	if r.ControllerManager {
 		cm = "on (its load is in these figures)"

@@ -45,10 +45,20 @@ type Config struct {
 	// by node index, round robin), as a cloud region's nodes are; 0 leaves
 	// the zone and region labels off.
 	Zones int
+	// Spread labels node i with each entry's Key = Values[i mod
+	// len(Values)] (for example distscheduler's shard label over its
+	// members, so that a node is created with its shard).
+	Spread []LabelSpread
 	// Namespace holds the pods.
 	Namespace string
 	// SchedulerName is the pods' spec.schedulerName.
 	SchedulerName string
+}
+
+// LabelSpread is one label whose values go round the nodes in turn.
+type LabelSpread struct {
+	Key    string
+	Values []string
 }
 
 // NodeName and PodName are the generated object names.
@@ -73,7 +83,7 @@ func ZoneName(z int) string { return fmt.Sprintf("%s-%d", Region, z) }
 
 // Node returns node i of cfg: kwok-managed, roomy enough that capacity never
 // limits a run (32 CPUs, 256 GiB, 110 pods, like a large cloud VM), in zone
-// i mod cfg.Zones.
+// i mod cfg.Zones, with cfg.Spread's labels.
 func Node(i int, cfg Config) *corev1.Node {
 	group := 0
 	if cfg.PerKwokGroup > 0 {
@@ -96,6 +106,11 @@ func Node(i int, cfg Config) *corev1.Node {
 	if cfg.Zones > 0 {
 		labels[corev1.LabelTopologyRegion] = Region
 		labels[corev1.LabelTopologyZone] = ZoneName(i % cfg.Zones)
+	}
+	for _, sp := range cfg.Spread {
+		if len(sp.Values) > 0 {
+			labels[sp.Key] = sp.Values[i%len(sp.Values)]
+		}
 	}
 	return &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{

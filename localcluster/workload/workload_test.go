@@ -44,6 +44,12 @@ func TestShapes(t *testing.T) {
 	if l := Node(1, Config{}).Labels; l[corev1.LabelTopologyZone] != "" || l[corev1.LabelTopologyRegion] != "" {
 		t.Errorf("Zones 0: node labels %v carry a zone or region", l)
 	}
+	spread := Config{Spread: []LabelSpread{{Key: "shard", Values: []string{"a", "b", "c"}}}}
+	for i, want := range []string{"a", "b", "c", "a"} {
+		if got := Node(i, spread).Labels["shard"]; got != want {
+			t.Errorf("node %d shard label %q, want %q", i, got, want)
+		}
+	}
 	if q := n.Status.Allocatable[corev1.ResourcePods]; q.Value() != 110 {
 		t.Errorf("allocatable pods = %v", q.String())
 	}

@@ -34,6 +34,7 @@ func main() {
 		fs.IntVar(&cfg.Nodes, "nodes", app.DefaultNodes, "kwok nodes to create")
 		fs.IntVar(&cfg.Pods, "pods", app.DefaultPods, "pods to create and schedule")
 		fs.IntVar(&cfg.Zones, "zones", app.DefaultZones, "zones the nodes are spread over (topology.kubernetes.io/zone, round robin; 0: no zone labels)")
+		fs.StringVar(&cfg.NodeShards, "node-shards", app.NodeShardsCreator, `how nodes get distscheduler's shard label: "creator" (created with it, the scheduling members in turn, as a provisioner that knows them would; both stacks of a compare get the same labels) or "webhook" (the leader's node webhook labels each node at creation)`)
 		fs.IntVar(&cfg.Workers, "workers", app.DefaultWorkers, "concurrent create requests")
 		fs.IntVar(&cfg.Kwoks, "kwoks", 0, "kwok controllers (0: one per --per-kwok nodes)")
 		fs.IntVar(&cfg.PerKwok, "per-kwok", app.DefaultPerKwok, "nodes per kwok controller when --kwoks is 0")
@@ -51,7 +52,8 @@ func main() {
 		fs.DurationVar(&cfg.ProgressEvery, "progress", 2e9, "interval of live progress lines (0 disables)")
 		for flag, env := range map[string]string{"store": "LOCALCLUSTER_STORE", "scheduler": "LOCALCLUSTER_SCHEDULER",
 			"nodes": "LOCALCLUSTER_NODES", "pods": "LOCALCLUSTER_PODS", "zones": "LOCALCLUSTER_ZONES", "timeout": "LOCALCLUSTER_TIMEOUT",
-			"node-lease-duration": "LOCALCLUSTER_NODE_LEASE_DURATION", "store-split": "LOCALCLUSTER_STORE_SPLIT"} {
+			"node-lease-duration": "LOCALCLUSTER_NODE_LEASE_DURATION", "store-split": "LOCALCLUSTER_STORE_SPLIT",
+			"node-shards": "LOCALCLUSTER_NODE_SHARDS"} {
 			command.BindEnv(fs, flag, env)
 		}
 	}
