@@ -1,34 +1,49 @@
 package cycle
 
 import (
+	"hash/maphash"
 	"math"
 	"sync"
 	"sync/atomic"
 )
 
 // claims keeps a member's scheduling loops from counting on the same free
-// room. Every bid's pod is assumed in the shared cache, so a loop that
-// updates its snapshot afterwards counts it; what remains is a loop whose
-// snapshot is older. Every assume bumps the member's generation and stamps
-// the node with it, and a claim found on a snapshot older than the node's
-// stamp is refused (the loop searches again on a fresh snapshot). A claim
-// holds its node (busy) from the check until the stamp, so two loops cannot
-// both pass the check before either has assumed. Pods that leave a node
-// only free room and need no stamp.
+// room. A bid holds its node (busy) from the check until its verdict
+// (holds.go), and searches pass over busy nodes. A pod assumed in the shared
+// cache (a won bid, or a hold assumed early) is counted by every loop that
+// updates its snapshot afterwards; what remains is a loop whose snapshot is
+// older. Every assume bumps the member's generation and stamps the node
+// with it, and a claim found on a snapshot older than the node's stamp is
+// refused (the loop searches again on a fresh snapshot). Pods that leave a
+// node only free room and need no stamp.
 type claims struct {
-	mu      sync.RWMutex
+	mu      sync.Mutex
 	gen     uint64
-	busy    map[string]int    // claims between their check and their stamp, by node
 	assumed map[string]uint64 // generation of the node's newest assumed pod
 	// open is, per loop, the generation of the snapshot its search runs
 	// on (idle: none); stamps older than every open search are dropped.
 	open    []uint64
 	assumes int
-	// held counts the claims in busy. isBusy runs for every node every
-	// search filters, from every filter worker at once: while no claim is
-	// held (nearly always) it answers from this counter, without taking
-	// the lock whose shared reader count the workers would contend on.
-	held atomic.Int64
+	// busy counts the claims held, by node (string -> *atomic.Int32),
+	// changed under mu. isBusy runs for every node every search filters,
+	// from every filter worker at once, and bids hold nodes nearly all
+	// the time: it reads without a lock, whose shared reader count the
+	// workers would contend on, and without allocating. A node's counter
+	// stays once made (at most one per node of the shard).
+	busy sync.Map
+	// buckets count the claims held by a hash of the node's name: a node
+	// whose bucket is 0 is free without a look in busy, which is most
+	// nodes (a member holds at most its bids in flight).
+	buckets [busyBuckets]atomic.Int32
+	seed    maphash.Seed
+}
+
+// busyBuckets is the number of claim buckets; with 32 bids in flight
+// fewer than 1% of free nodes share a bucket with a held one.
+const busyBuckets = 4096
+
+func (c *claims) bucket(node string) *atomic.Int32 {
+	return &c.buckets[maphash.String(c.seed, node)%busyBuckets]
 }
 
 const (
@@ -38,11 +53,20 @@ const (
 )
 
 func newClaims(loops int) *claims {
-	c := &claims{busy: map[string]int{}, assumed: map[string]uint64{}, open: make([]uint64, loops)}
+	c := &claims{assumed: map[string]uint64{}, open: make([]uint64, loops), seed: maphash.MakeSeed()}
 	for i := range c.open {
 		c.open[i] = idle
 	}
 	return c
+}
+
+// held is node's claim counter, made on first use.
+func (c *claims) held(node string) *atomic.Int32 {
+	if v, ok := c.busy.Load(node); ok {
+		return v.(*atomic.Int32)
+	}
+	v, _ := c.busy.LoadOrStore(node, new(atomic.Int32))
+	return v.(*atomic.Int32)
 }
 
 // begin is called by loop i before it updates its snapshot; every assume
@@ -61,15 +85,14 @@ func (c *claims) end(i int) {
 	c.open[i] = idle
 }
 
-// isBusy reports whether a claim on node is under way (the selector's Busy,
-// called from the filter's parallel workers): searches pass over it.
+// isBusy reports whether a claim holds node (the selector's Busy, called
+// from the filter's parallel workers): searches pass over it.
 func (c *claims) isBusy(node string) bool {
-	if c.held.Load() == 0 {
+	if c.bucket(node).Load() == 0 {
 		return false
 	}
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.busy[node] > 0
+	v, ok := c.busy.Load(node)
+	return ok && v.(*atomic.Int32).Load() > 0
 }
 
 // claim holds node for a bid found on a snapshot of generation seen, until
@@ -78,11 +101,12 @@ func (c *claims) isBusy(node string) bool {
 func (c *claims) claim(node string, seen uint64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.busy[node] > 0 || c.assumed[node] > seen {
+	n := c.held(node)
+	if n.Load() > 0 || c.assumed[node] > seen {
 		return false
 	}
-	c.busy[node]++
-	c.held.Add(1)
+	n.Add(1)
+	c.bucket(node).Add(1)
 	return true
 }
 
@@ -109,10 +133,8 @@ func (c *claims) assumedOn(node string) {
 func (c *claims) release(node string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.busy[node]; ok {
-		c.held.Add(-1)
-	}
-	if c.busy[node]--; c.busy[node] <= 0 {
-		delete(c.busy, node)
+	if n := c.held(node); n.Load() > 0 {
+		n.Add(-1)
+		c.bucket(node).Add(-1)
 	}
 }

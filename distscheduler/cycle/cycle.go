@@ -2,24 +2,24 @@
 // podpath). A pending pod reaches the member inside its tree item (the
 // leader put the pod itself there), so no member watches pending pods. The
 // member decodes it, finds its best node on its own shard (package selector,
-// upstream's plugins), assumes the pod there in its scheduler cache, bids,
-// and goes on to the next item while the bid waits for its verdict. A loser
-// forgets the pod from its cache and does nothing else: no Reserve, Permit or
-// Unreserve, and the pod never entered its queue. Only the winner runs
-// upstream's binding steps through the profile's framework: Reserve, Permit
-// (DistPermit lets the recorded win through), PreBind, and the Binding, which
-// carries the member's shard label so that the pod, once bound, reaches the
-// informer of this member alone.
+// upstream's plugins), holds that node, bids, and goes on to the next item
+// while the bid waits for its verdict. A loser frees the node and does
+// nothing else: no assume or forget in upstream's cache, no Reserve, Permit
+// or Unreserve, and the pod never entered its queue. Only the winner assumes
+// the pod and runs upstream's binding steps through the profile's
+// framework: Reserve, Permit (DistPermit lets the recorded win through),
+// PreBind, and the Binding, which carries the member's shard label so that
+// the pod, once bound, reaches the informer of this member alone.
 //
 // A member runs several scheduling loops (Config.Lanes, the original's
 // --num-concurrent-schedulers), each on its own snapshot of the one shared
 // cache, taking items from one queue. Several bids are in flight at once
-// (Config.InFlight). Because each is assumed in the cache, the member's
-// later pods count the room it takes, as upstream counts the pods it is
-// binding: a node with a bid in flight still takes other pods while it has
-// room. A loop whose snapshot predates another loop's assume is kept off
-// that node (claims.go), so two pods of one member never count on the same
-// free room.
+// (Config.InFlight). A node with a bid in flight is held (busy) until the
+// verdict, so two pods of one member never count on the same free room; a
+// search that finds no node while bids hold some assumes those bids' pods
+// and searches again, so a crowded shard still takes every pod that fits
+// (holds.go). A loop whose snapshot predates another loop's assume is kept
+// off that node (claims.go).
 package cycle
 
 import (
@@ -101,6 +101,7 @@ type Cycle struct {
 
 	items  chan tree.Item
 	claims *claims
+	holds  *holds
 	loops  []*loop
 	// inFlight is the bids awaiting verdicts over all loops (a gauge).
 	inFlight atomic.Int64
@@ -122,6 +123,10 @@ type loop struct {
 	verdicts chan verdict
 	budget   int
 	inFlight int // this loop's alone
+	// busy is the selector's Busy for this loop's searches; it notes in
+	// passedHeld that the search passed over a node a bid holds.
+	busy       selector.Busy
+	passedHeld atomic.Bool
 }
 
 // bid is one feasible bid in flight.
@@ -131,6 +136,8 @@ type bid struct {
 	state fwk.CycleState
 	node  string
 	at    time.Time
+	// assumed: the pod is in the cache on node (guarded by holds.mu).
+	assumed bool
 }
 
 type verdict struct {
@@ -163,6 +170,7 @@ func New(cfg Config) (*Cycle, error) {
 		log:    klog.Background(),
 		items:  make(chan tree.Item, 4*cfg.InFlight),
 		claims: newClaims(len(cfg.Lanes)),
+		holds:  newHolds(),
 
 		bindSlots: make(chan struct{}, cfg.Bindings),
 		giveBacks: make(chan struct{}, maxGiveBacks),
@@ -170,7 +178,15 @@ func New(cfg Config) (*Cycle, error) {
 	cfg.Metrics.lanes.Set(float64(len(cfg.Lanes)))
 	budget := (cfg.InFlight + len(cfg.Lanes) - 1) / len(cfg.Lanes)
 	for i, l := range cfg.Lanes {
-		c.loops = append(c.loops, &loop{c: c, id: i, lane: l, verdicts: make(chan verdict, budget), budget: budget})
+		lp := &loop{c: c, id: i, lane: l, verdicts: make(chan verdict, budget), budget: budget}
+		lp.busy = func(node string) *fwk.Status {
+			st := c.busy(node)
+			if st == claimedStatus {
+				lp.passedHeld.Store(true)
+			}
+			return st
+		}
+		c.loops = append(c.loops, lp)
 	}
 	return c, nil
 }
@@ -248,17 +264,23 @@ func (l *loop) schedule(ctx context.Context, it tree.Item) {
 		c.noFit(it, resultInvalid, fmt.Sprintf("member %s has no profile for scheduler name %q", c.cfg.Tree.Self(), pod.Spec.SchedulerName))
 		return
 	}
+	crowded := false
 	for attempt := 1; ; attempt++ {
 		state, res, result, reason := l.search(ctx, fw, pod)
+		if result == resultUnschedulable && res.passedHeld && !crowded {
+			// Nodes held by this member's bids may have room that the
+			// search passed over: count those bids' pods instead.
+			crowded = true
+			if n := c.holds.assumeAll(c); n > 0 {
+				c.cfg.Metrics.holdsAssumed.Add(float64(n))
+				continue
+			}
+		}
 		if result != "" {
 			c.noFit(it, result, reason)
 			return
 		}
 		if res.claimed {
-			if err := c.hold(pod, res.Node); err != nil {
-				c.noFit(it, resultError, fmt.Sprintf("member %s: %v", c.cfg.Tree.Self(), err))
-				return
-			}
 			l.bid(it, &bid{pod: pod, fw: fw, state: state, node: res.Node, at: time.Now()}, res.Score)
 			return
 		}
@@ -275,11 +297,15 @@ func (l *loop) schedule(ctx context.Context, it tree.Item) {
 // it again over any fresh bid, so the pod keeps the node it was given.
 const heldScore = math.MaxInt64
 
-// heldOn reports the node this member already holds pod on: assumed by an
-// earlier bid of its (a win whose Binding is under way) or bound and seen
-// by its informer. The leader submits such a pod again when its pending-pod
-// watch has not seen the Binding by its recheck time (a loaded API server).
+// heldOn reports the node this member already holds pod on: by an earlier
+// bid of its still awaiting its verdict, assumed by a win whose Binding is
+// under way, or bound and seen by its informer. The leader submits such a
+// pod again when its pending-pod watch has not seen the Binding by its
+// recheck time (a loaded API server).
 func (c *Cycle) heldOn(pod *v1.Pod) (string, bool) {
+	if node, ok := c.holds.nodeOf(pod.UID); ok {
+		return node, true
+	}
 	cached, err := c.cfg.Cache.GetPod(pod)
 	if err != nil || cached.Spec.NodeName == "" {
 		return "", false
@@ -291,16 +317,17 @@ func (c *Cycle) heldOn(pod *v1.Pod) (string, bool) {
 // the held node at heldScore. Upstream's cache would refuse to assume the
 // pod again, and a "no node fits" answer would have the leader mark a
 // pod that is being bound unschedulable. Whatever the verdict, the earlier
-// win's Binding (or the bound pod) stands: the cache keeps the pod.
+// bid's own verdict, its win's Binding, or the bound pod stands.
 func (c *Cycle) rebid(it tree.Item, node string) {
 	c.cfg.Metrics.items.WithLabelValues(resultHeld).Inc()
 	c.cfg.Tree.Report(it, tree.Bid{Node: node, Score: heldScore}, func(tree.Verdict) {})
 }
 
-// searchResult is one search's best node, and whether the loop holds it.
+// searchResult is one search's best node, whether the loop holds it, and
+// whether the search passed over nodes the member's bids hold.
 type searchResult struct {
 	selector.Result
-	claimed bool
+	claimed, passedHeld bool
 }
 
 // search updates the lane's snapshot, finds the best free node on it and
@@ -313,19 +340,20 @@ func (l *loop) search(ctx context.Context, fw framework.Framework, pod *v1.Pod) 
 		return nil, searchResult{}, resultError, fmt.Sprintf("member %s: node snapshot: %v", c.cfg.Tree.Self(), err)
 	}
 	state := framework.NewCycleState()
-	res, err := l.lane.Selector.BestLocal(ctx, fw, state, pod, c.busy)
+	l.passedHeld.Store(false)
+	res, err := l.lane.Selector.BestLocal(ctx, fw, state, pod, l.busy)
 	switch {
 	case err != nil:
 		return nil, searchResult{}, resultError, fmt.Sprintf("member %s: %v", c.cfg.Tree.Self(), err)
 	case res.FitErr != nil:
-		return nil, searchResult{}, resultUnschedulable, res.FitErr.Error()
+		return nil, searchResult{passedHeld: l.passedHeld.Load()}, resultUnschedulable, res.FitErr.Error()
 	}
 	return state, searchResult{Result: res, claimed: c.claims.claim(res.Node, seen)}, "", ""
 }
 
 // The Filter statuses of the nodes a search passes over (see busy).
 var (
-	claimedStatus  = fwk.NewStatus(fwk.Unschedulable, "another scheduling loop of this member is placing a pod on the node")
+	claimedStatus  = fwk.NewStatus(fwk.Unschedulable, "another pod of this member is being placed on the node")
 	adoptingStatus = fwk.NewStatus(fwk.Unschedulable, "the node was just handed over to this member, which is still counting the pods bound to it")
 )
 
@@ -341,24 +369,10 @@ func (c *Cycle) busy(node string) *fwk.Status {
 	return nil
 }
 
-// hold assumes pod on the node the loop claimed for it, so every later
-// search of every loop counts the room it takes while the bid is in flight
-// (as upstream's assume does for the pod it is binding), then ends the
-// claim. The stamp comes after the assume: a loop that begins a search
-// after the stamp has the pod in its snapshot.
-func (c *Cycle) hold(pod *v1.Pod, node string) error {
-	defer c.claims.release(node)
-	pod.Spec.NodeName = node
-	if err := c.cfg.Cache.AssumePod(c.log, pod); err != nil {
-		pod.Spec.NodeName = ""
-		return fmt.Errorf("assume on %s: %w", node, err)
-	}
-	c.claims.assumedOn(node)
-	return nil
-}
-
-// bid reports a held node; its verdict comes back to this loop.
+// bid reports the node the loop claimed, which stays held until the
+// verdict; the verdict comes back to this loop.
 func (l *loop) bid(it tree.Item, b *bid, score int64) {
+	l.c.holds.add(b)
 	l.inFlight++
 	l.c.cfg.Metrics.inFlight.Set(float64(l.c.inFlight.Add(1)))
 	l.c.cfg.Tree.Report(it, tree.Bid{Node: b.node, Score: score}, func(v tree.Verdict) {
@@ -375,10 +389,10 @@ func (c *Cycle) noFit(it tree.Item, result, reason string) {
 	c.cfg.Tree.Report(it, tree.Bid{Reason: reason}, func(tree.Verdict) {})
 }
 
-// settle applies one verdict. A loss forgets the pod the bid held, which
-// frees its room; a win runs upstream's Reserve and Permit here, on the
-// scheduling loop as upstream's scheduling cycle does (the pod is assumed
-// already), then binds in the background.
+// settle applies one verdict. A loss frees the node the bid held; a win
+// assumes the pod there and runs upstream's Reserve and Permit here, on the
+// scheduling loop as upstream's scheduling cycle does, then binds in the
+// background.
 func (l *loop) settle(ctx context.Context, v verdict) {
 	c := l.c
 	b := v.b
@@ -387,13 +401,17 @@ func (l *loop) settle(ctx context.Context, v verdict) {
 	c.cfg.Metrics.verdictWait.Observe(time.Since(b.at).Seconds())
 	switch {
 	case v.v.Win:
+		if err := c.holds.settle(c, b, true); err != nil {
+			c.bindFailed(b.pod, b.node, err)
+			return
+		}
 	case v.v.Reason != "":
-		c.forget(b)
+		_ = c.holds.settle(c, b, false)
 		c.cfg.Metrics.items.WithLabelValues(resultNoVerdict).Inc()
 		c.cfg.Log.Debug().Str("pod", podpath.Key(b.pod)).Str("reason", v.v.Reason).Msg("no verdict; the leader submits the pod again")
 		return
 	default:
-		c.forget(b)
+		_ = c.holds.settle(c, b, false)
 		c.cfg.Metrics.items.WithLabelValues(resultLost).Inc()
 		return
 	}

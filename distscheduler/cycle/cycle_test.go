@@ -313,6 +313,94 @@ func TestInFlightBidsHoldTheirNodes(t *testing.T) {
 	}
 }
 
+// A bid holds its node without touching upstream's cache: the pod is
+// assumed only when it wins, and a loser leaves no trace in the cache.
+func TestLosingBidCostsNoAssume(t *testing.T) {
+	m := newMember(t)
+	a, b := item(t, "a", "100m"), item(t, "b", "100m")
+	m.cyc.Offer(a)
+	bidA := m.tree.bid(t, a.Key)
+	m.cyc.Offer(b)
+	bidB := m.tree.bid(t, b.Key)
+	if !bidA.Feasible() || !bidB.Feasible() || bidA.Node == bidB.Node {
+		t.Fatalf("bids %+v and %+v: want the two nodes, each held by one bid", bidA, bidB)
+	}
+	podA := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a", UID: "uid-a"}}
+	podB := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "b", UID: "uid-b"}}
+	if _, err := m.cache.GetPod(podA); err == nil {
+		t.Fatal("a bid in flight was assumed in the cache")
+	}
+	m.tree.verdict(b.Key, tree.Verdict{})
+	m.tree.verdict(a.Key, tree.Verdict{Win: true})
+	waitFor(t, "a's binding", func() bool { return len(m.bound()) == 1 })
+	if got, err := m.cache.GetPod(podA); err != nil || got.Spec.NodeName != bidA.Node {
+		t.Fatalf("the winner is not assumed on %s: %v %v", bidA.Node, got, err)
+	}
+	if _, err := m.cache.GetPod(podB); err == nil {
+		t.Fatal("the loser is in the cache")
+	}
+	if n := testutil.ToFloat64(m.cyc.cfg.Metrics.holdsAssumed); n != 0 {
+		t.Fatalf("%v holds assumed early, want none", n)
+	}
+}
+
+// A shard crowded by the member's own bids still takes every pod that
+// fits: with both 1-CPU nodes held by 400m bids, a third 400m pod finds no
+// free node, so the bids' pods are assumed and it bids beside one of them.
+// A loss then forgets the pod assumed early and frees its room.
+func TestCrowdedShardAssumesHeldBids(t *testing.T) {
+	m := newMemberWithLanes(t, 1, func(c *Config) { c.InFlight = 8 })
+	early := func() float64 { return testutil.ToFloat64(m.cyc.cfg.Metrics.holdsAssumed) }
+	a, b, c := item(t, "a", "400m"), item(t, "b", "400m"), item(t, "c", "400m")
+	m.cyc.Offer(a)
+	bidA := m.tree.bid(t, a.Key)
+	m.cyc.Offer(b)
+	m.tree.bid(t, b.Key)
+	m.cyc.Offer(c)
+	bidC := m.tree.bid(t, c.Key)
+	if !bidC.Feasible() || early() != 2 {
+		t.Fatalf("third pod bid %+v with %v holds assumed early: want a node beside a held bid, a and b assumed", bidC, early())
+	}
+	// c holds its node: a fourth goes to the other one, which has room.
+	d := item(t, "d", "400m")
+	m.cyc.Offer(d)
+	if bid := m.tree.bid(t, d.Key); !bid.Feasible() || bid.Node == bidC.Node {
+		t.Fatalf("fourth pod bid %+v: want the node c does not hold", bid)
+	}
+	// Both nodes held again: c and d are assumed, and 800m of each 1 CPU
+	// is taken, so a fifth fits nowhere.
+	e := item(t, "e", "400m")
+	m.cyc.Offer(e)
+	if bid := m.tree.bid(t, e.Key); bid.Feasible() || early() != 4 {
+		t.Fatalf("fifth pod bid %+v with %v holds assumed early: want no room, c and d assumed", bid, early())
+	}
+	// a loses: its pod is forgotten, and only its node has room again.
+	m.tree.verdict(a.Key, tree.Verdict{})
+	waitFor(t, "a forgotten", func() bool {
+		_, err := m.cache.GetPod(&v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a", UID: "uid-a"}})
+		return err != nil
+	})
+	f := item(t, "f", "400m")
+	m.cyc.Offer(f)
+	if bid := m.tree.bid(t, f.Key); bid.Node != bidA.Node {
+		t.Fatalf("pod after a's loss bid %+v, want %s", bid, bidA.Node)
+	}
+}
+
+// A pod submitted again while its first bid awaits its verdict is re-bid
+// on the node that bid holds, without a search.
+func TestPodSubmittedAgainWhileBidding(t *testing.T) {
+	m := newMember(t)
+	a := item(t, "a", "100m")
+	m.cyc.Offer(a)
+	first := m.tree.bid(t, a.Key)
+	m.cyc.Offer(a)
+	re := m.tree.bid(t, a.Key)
+	if re.Node != first.Node || re.Score != heldScore {
+		t.Fatalf("re-bid %+v, want node %s at heldScore", re, first.Node)
+	}
+}
+
 // A pod submitted again while the member holds it (its first win's
 // Binding under way, or bound) is re-bid on its node at heldScore without a
 // search or a second assume, whatever the verdict; the first win's Binding

@@ -13,7 +13,7 @@ const (
 	resultDropped       = "dropped"       // the member's item queue was full
 	resultInvalid       = "invalid"       // undecodable pod, or a scheduler name no profile serves
 	resultError         = "error"         // node selection failed
-	resultHeld          = "held"          // submitted again while this member holds it (assumed or bound): re-bid, no search
+	resultHeld          = "held"          // submitted again while this member holds it (bid in flight, won or bound): re-bid, no search
 )
 
 // Metrics are the pod path's Prometheus metrics.
@@ -25,6 +25,7 @@ type Metrics struct {
 	bindings      prometheus.Gauge
 	queued        prometheus.Gauge
 	claimsRefused prometheus.Counter
+	holdsAssumed  prometheus.Counter
 	lanes         prometheus.Gauge
 }
 
@@ -62,6 +63,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "distscheduler_cycle_claims_refused_total",
 			Help: "Nodes a scheduling loop found for a pod but could not bid on, because another of the member's loops had taken them meanwhile; the pod was searched for again.",
 		}),
+		holdsAssumed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "distscheduler_cycle_holds_assumed_early_total",
+			Help: "Pods of bids in flight assumed in the cache before their verdict, because a search found no free node while those bids held nodes (holds.go); a bid is otherwise assumed only when it wins.",
+		}),
 		lanes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "distscheduler_cycle_scheduling_loops",
 			Help: "Scheduling loops this member runs at once (--num-concurrent-schedulers, at most GOMAXPROCS).",
@@ -71,6 +76,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		resultExpired, resultDropped, resultInvalid, resultError, resultHeld} {
 		m.items.WithLabelValues(r)
 	}
-	reg.MustRegister(m.items, m.verdictWait, m.bindDuration, m.inFlight, m.bindings, m.queued, m.claimsRefused, m.lanes)
+	reg.MustRegister(m.items, m.verdictWait, m.bindDuration, m.inFlight, m.bindings, m.queued, m.claimsRefused, m.holdsAssumed, m.lanes)
 	return m
 }
