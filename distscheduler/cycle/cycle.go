@@ -401,17 +401,17 @@ func (l *loop) settle(ctx context.Context, v verdict) {
 	c.cfg.Metrics.verdictWait.Observe(time.Since(b.at).Seconds())
 	switch {
 	case v.v.Win:
-		if err := c.holds.settle(c, b, true); err != nil {
+		if err := c.holds.won(c, b); err != nil {
 			c.bindFailed(b.pod, b.node, err)
 			return
 		}
 	case v.v.Reason != "":
-		_ = c.holds.settle(c, b, false)
+		c.holds.lost(c, b)
 		c.cfg.Metrics.items.WithLabelValues(resultNoVerdict).Inc()
 		c.cfg.Log.Debug().Str("pod", podpath.Key(b.pod)).Str("reason", v.v.Reason).Msg("no verdict; the leader submits the pod again")
 		return
 	default:
-		_ = c.holds.settle(c, b, false)
+		c.holds.lost(c, b)
 		c.cfg.Metrics.items.WithLabelValues(resultLost).Inc()
 		return
 	}

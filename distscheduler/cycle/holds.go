@@ -47,25 +47,39 @@ func (h *holds) nodeOf(uid types.UID) (string, bool) {
 	return b.node, true
 }
 
-// settle ends b's hold as its verdict says. A win assumes the pod unless
-// a crowded search has already (an error leaves nothing assumed and the
-// node free); a loss frees the node, or forgets the pod assumed early.
-func (h *holds) settle(c *Cycle, b *bid, win bool) error {
+// won ends b's hold on a win: the pod is assumed on its node unless a
+// crowded search has already (an error leaves nothing assumed and the
+// node free).
+func (h *holds) won(c *Cycle, b *bid) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(h.bids, b.pod.UID)
-	if b.assumed {
-		if !win {
-			c.forget(b)
-		}
+	if h.remove(b) {
 		return nil
 	}
-	h.lazy--
 	defer c.claims.release(b.node)
-	if !win {
-		return nil
-	}
 	return c.assume(b)
+}
+
+// lost ends b's hold on a loss (or no verdict): the node is free again, or
+// the pod a crowded search assumed early is forgotten.
+func (h *holds) lost(c *Cycle, b *bid) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.remove(b) {
+		c.forget(b)
+		return
+	}
+	c.claims.release(b.node)
+}
+
+// remove drops b from the holds and reports whether its pod is assumed
+// already; h.mu is held.
+func (h *holds) remove(b *bid) bool {
+	delete(h.bids, b.pod.UID)
+	if !b.assumed {
+		h.lazy--
+	}
+	return b.assumed
 }
 
 // assumeAll assumes the pod of every lazy hold and returns how many it
