@@ -45,6 +45,8 @@ test: tools $(BIN)/tofu bins check lint test-unit
 # hack/test-modules.sh says which packages run without -race, and why.
 test-unit:
 	hack/test-modules.sh $(MODULES)
+	@echo "== memetcd server and kube-apiserver suites on grpc-go's server (the default is the lean transport)"
+	cd memetcd && MEMETCD_TRANSPORT=grpc go test -count=1 -race ./server/ ./kubetest/
 
 tools: $(addprefix $(BIN)/,$(UPSTREAM_BINS))
 

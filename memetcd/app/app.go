@@ -28,10 +28,17 @@ type App struct {
 	log       zerolog.Logger
 	store     *store.Store
 	server    *server.Server
-	grpc      *grpc.Server
+	rpc       rpcServer
 	ops       *opshttp.Server
 	clientLis net.Listener
 	dur       *durability
+}
+
+// rpcServer serves the client port: grpc.Server or the lean transport.
+type rpcServer interface {
+	Serve(net.Listener) error
+	GracefulStop()
+	Stop()
 }
 
 // Run starts memetcd and blocks until ctx is cancelled, then shuts down.
@@ -63,15 +70,14 @@ func New(log zerolog.Logger, cfg Config) (*App, error) {
 	}
 	a := &App{cfg: cfg, log: log, store: st, dur: dur}
 
-	var opts []grpc.ServerOption
+	var tc *tls.Config
 	scheme := "http"
 	if cfg.CertFile != "" {
-		tc, err := serverTLS(cfg)
+		tc, err = serverTLS(cfg)
 		if err != nil {
 			st.Close()
 			return nil, err
 		}
-		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
 		scheme = "https"
 	} else {
 		log.Warn().Msg("no --cert-file: serving plain-text gRPC")
@@ -100,9 +106,22 @@ func New(log zerolog.Logger, cfg Config) (*App, error) {
 		MaxWatchersPerStream: cfg.MaxWatchersPerStream,
 		MaxResponseBytes:     cfg.MaxResponseBytes,
 		QuotaBackendBytes:    cfg.QuotaBackendBytes,
-		Log:                  log,
+		// The lean transport tells when a send would wait; events wait for
+		// the disk when some prefix is in fsync mode.
+		InlineWatchDelivery: cfg.Transport == TransportLean && !dur.waitsForDisk,
+		Log:                 log,
 	}, reg)
-	a.grpc = a.server.GRPCServer(opts...)
+	switch cfg.Transport {
+	case TransportLean:
+		a.rpc = a.server.LeanServer(tc, !dur.waitsForDisk)
+		log.Info().Bool("inline_unary", !dur.waitsForDisk).Bool("inline_watch_delivery", !dur.waitsForDisk).Msg("client port served by the lean transport")
+	default:
+		var opts []grpc.ServerOption
+		if tc != nil {
+			opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
+		}
+		a.rpc = a.server.GRPCServer(opts...)
+	}
 	return a, nil
 }
 
@@ -119,7 +138,7 @@ func (a *App) Store() *store.Store { return a.store }
 // ones finish (up to ShutdownTimeout) and closes the store and the WAL.
 func (a *App) Run(ctx context.Context) error {
 	errc := make(chan error, 2)
-	go func() { errc <- fmt.Errorf("grpc server: %w", a.grpc.Serve(a.clientLis)) }()
+	go func() { errc <- fmt.Errorf("grpc server: %w", a.rpc.Serve(a.clientLis)) }()
 	a.ops.Start()
 	a.log.Info().Str("client_addr", a.ClientAddr()).Str("metrics_addr", a.MetricsAddr()).
 		Int64("rev", a.store.Rev()).Msg("memetcd serving")
@@ -133,12 +152,12 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info().Msg("shutting down")
 	a.server.BeginShutdown()
 	stopped := make(chan struct{})
-	go func() { a.grpc.GracefulStop(); close(stopped) }()
+	go func() { a.rpc.GracefulStop(); close(stopped) }()
 	select {
 	case <-stopped:
 	case <-time.After(a.cfg.ShutdownTimeout):
 		a.log.Warn().Dur("timeout", a.cfg.ShutdownTimeout).Msg("in-flight requests did not finish: closing connections")
-		a.grpc.Stop()
+		a.rpc.Stop()
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()

@@ -31,6 +31,8 @@ func TestConfigValidate(t *testing.T) {
 		{"client auth without ca", func(c *app.Config) { c.CertFile, c.KeyFile, c.ClientCertAuth = "x", "y", true }, false},
 		{"bad wal mode", func(c *app.Config) { c.WALDefault = "sometimes" }, false},
 		{"fsync", func(c *app.Config) { c.WALDefault = "fsync" }, true},
+		{"lean transport", func(c *app.Config) { c.Transport = app.TransportLean }, true},
+		{"bad transport", func(c *app.Config) { c.Transport = "carrier-pigeon" }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := app.DefaultConfig()
@@ -96,9 +98,16 @@ func getStatus(t *testing.T, url string) int {
 // TestClientCertAuth: with --client-cert-auth only clients with a
 // certificate from --trusted-ca-file get in.
 func TestClientCertAuth(t *testing.T) {
+	for _, transport := range []string{app.TransportGRPC, app.TransportLean} {
+		t.Run(transport, func(t *testing.T) { testClientCertAuth(t, transport) })
+	}
+}
+
+func testClientCertAuth(t *testing.T, transport string) {
 	pki := kubeapiserver.NewPKI(t)
 	a := startAppWith(t, func(cfg *app.Config) {
 		cfg.CertFile, cfg.KeyFile, cfg.TrustedCAFile, cfg.ClientCertAuth = pki.ServingCert, pki.ServingKey, pki.CACert, true
+		cfg.Transport = transport
 	})
 
 	caPEM, _ := os.ReadFile(pki.CACert)
@@ -134,7 +143,14 @@ func TestClientCertAuth(t *testing.T) {
 // TestShutdownRefusesRequests: once shutdown begins, requests get etcd's
 // "server stopped" and Run returns.
 func TestShutdownRefusesRequests(t *testing.T) {
+	for _, transport := range []string{app.TransportGRPC, app.TransportLean} {
+		t.Run(transport, func(t *testing.T) { testShutdownRefusesRequests(t, transport) })
+	}
+}
+
+func testShutdownRefusesRequests(t *testing.T, transport string) {
 	cfg := app.DefaultConfig()
+	cfg.Transport = transport
 	cfg.Port, cfg.MetricsPort = 0, 0
 	cfg.WALDir = t.TempDir() // never the default ./wal in the source tree
 	a, err := app.New(zerolog.Nop(), cfg)

@@ -76,7 +76,18 @@ type Config struct {
 	// ShutdownTimeout bounds how long in-flight requests may finish after a
 	// signal before connections are closed.
 	ShutdownTimeout time.Duration
+	// Transport is what serves the client port (--transport, env
+	// MEMETCD_TRANSPORT): "lean" (the default: memetcd's own HTTP/2
+	// transport, server/transport, which handles a request on its
+	// connection's reader) or "grpc" (grpc-go's server).
+	Transport string
 }
+
+// Transports --transport takes.
+const (
+	TransportGRPC = "grpc"
+	TransportLean = "lean"
+)
 
 // DefaultConfig returns the flag defaults.
 func DefaultConfig() Config {
@@ -88,6 +99,7 @@ func DefaultConfig() Config {
 		WALDefault:      "buffered",
 		MaxRequestBytes: server.DefaultMaxRequestBytes,
 		ShutdownTimeout: 10 * time.Second,
+		Transport:       TransportLean,
 
 		MaxConcurrentStreams: server.DefaultMaxConcurrentStreams,
 		MaxWatchersPerStream: server.DefaultMaxWatchersPerStream,
@@ -115,6 +127,9 @@ func (c *Config) Validate() error {
 	case "none", "buffered", "fsync":
 	default:
 		return fmt.Errorf("--wal-default %q: want none, buffered or fsync", c.WALDefault)
+	}
+	if c.Transport != TransportGRPC && c.Transport != TransportLean {
+		return fmt.Errorf("--transport %q: want %s or %s", c.Transport, TransportGRPC, TransportLean)
 	}
 	if c.MaxRequestBytes <= 0 {
 		return fmt.Errorf("--max-request-bytes must be positive")

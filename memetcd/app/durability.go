@@ -18,6 +18,9 @@ type durability struct {
 	journal store.Journal
 	replay  func(st *store.Store) error
 	close   func() error
+	// waitsForDisk: some prefix is in fsync mode, so a write may wait for
+	// an fdatasync before it is answered.
+	waitsForDisk bool
 }
 
 // walConfig turns the --wal-* flags into the WAL's configuration.
@@ -72,8 +75,13 @@ func openDurability(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (
 		Dur("wal_flush_interval", wc.FlushInterval).Dur("wal_sync_interval", wc.SyncInterval).Int64("wal_prealloc_bytes", max(wc.PreallocBytes, 0)).
 		Dur("wal_flusher_slice", max(wc.FlusherSlice, 0)).Dur("wal_snapshot_interval", cfg.WALSnapshotInterval).
 		Msg("wal configured")
+	waits := wc.Routing.Default == wal.ModeFsync
+	for _, m := range wc.Routing.Prefixes {
+		waits = waits || m == wal.ModeFsync
+	}
 	return &durability{
-		journal: w,
+		waitsForDisk: waits,
+		journal:      w,
 		replay: func(st *store.Store) error {
 			if err := w.Replay(st); err != nil {
 				cancel()

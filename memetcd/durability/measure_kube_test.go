@@ -37,7 +37,7 @@ var (
 	measureKubeRate     = flag.Float64("measure.kube.rate", 200, "Kubernetes writes per second, the same for every node count")
 	measureKubeDuration = flag.Duration("measure.kube.duration", 60*time.Second, "measured time per cell")
 	measureKubeWarmup   = flag.Duration("measure.kube.warmup", 10*time.Second, "unmeasured load before each cell's measurement")
-	measureKubeSystems  = flag.String("measure.kube.systems", "memetcd,memetcd-fsync,etcd,memetcd-split", "systems: memetcd (default WAL mode), memetcd-fsync, memetcd-split (leases, events, pods on memetcds of their own), etcd, or bin:<memetcd binary> for an older build")
+	measureKubeSystems  = flag.String("measure.kube.systems", "memetcd,memetcd-fsync,etcd,memetcd-split", "systems: memetcd (default WAL mode and transport), memetcd-grpc and memetcd-lean (the default WAL mode on either transport), memetcd-fsync, memetcd-lean-fsync, memetcd-split (leases, events, pods on memetcds of their own), etcd, or bin:<memetcd binary> for an older build")
 	measureKubeRounds   = flag.Int("measure.kube.rounds", 1, "repeat every cell this many times")
 	measureKubeWorkers  = flag.Int("measure.kube.workers", 64, "concurrent requests")
 	measureKubeLanes    = flag.Int("measure.kube.pod-lanes", 64, "pods alive at once (each walks create, bind, status, graceful and final delete)")
@@ -88,6 +88,15 @@ func kubeSystems(t *testing.T) []kubeSystem {
 		case name == "memetcd-fsync":
 			out = append(out, kubeSystem{"memetcd fsync", func(t *testing.T) ([]kubeStore, []string) {
 				return []kubeStore{memetcdStore(t, memetcdBin, "memetcd", "--wal-default=fsync")}, nil
+			}})
+		case name == "memetcd-grpc", name == "memetcd-lean":
+			transport := strings.TrimPrefix(name, "memetcd-")
+			out = append(out, kubeSystem{"memetcd buffered, " + transport + " transport", func(t *testing.T) ([]kubeStore, []string) {
+				return []kubeStore{memetcdStore(t, memetcdBin, "memetcd", "--transport="+transport)}, nil
+			}})
+		case name == "memetcd-lean-fsync":
+			out = append(out, kubeSystem{"memetcd fsync, lean transport", func(t *testing.T) ([]kubeStore, []string) {
+				return []kubeStore{memetcdStore(t, memetcdBin, "memetcd", "--wal-default=fsync", "--transport=lean")}, nil
 			}})
 		case name == "memetcd-split":
 			out = append(out, kubeSystem{"memetcd split", func(t *testing.T) ([]kubeStore, []string) {

@@ -5,6 +5,7 @@ package memetcdtest
 
 import (
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -18,6 +19,17 @@ import (
 type Options struct {
 	Store  store.Config
 	Server server.Config
+	// Transport serves the port: "lean" (server/transport, memetcd's
+	// default) or "grpc" (grpc-go). Empty: $MEMETCD_TRANSPORT, else
+	// "lean", so one suite runs on either.
+	Transport string
+}
+
+// rpcServer is what serves the port: grpc.Server or transport.Server.
+type rpcServer interface {
+	Serve(net.Listener) error
+	GracefulStop()
+	Stop()
 }
 
 // Instance is a running in-process memetcd.
@@ -44,8 +56,23 @@ func Start(t testing.TB, opts Options) *Instance {
 	}
 	opts.Server.ClientURLs = []string{"http://" + lis.Addr().String()}
 	opts.Server.Log = opts.Store.Log
+	transport := opts.Transport
+	if transport == "" {
+		transport = os.Getenv("MEMETCD_TRANSPORT")
+	}
+	if transport == "" || transport == "lean" {
+		opts.Server.InlineWatchDelivery = true // as memetcd runs it (no fsync WAL here)
+	}
 	srv := server.New(st, opts.Server, reg)
-	g := srv.GRPCServer()
+	var g rpcServer
+	switch transport {
+	case "grpc":
+		g = srv.GRPCServer()
+	case "", "lean":
+		g = srv.LeanServer(nil, true)
+	default:
+		t.Fatalf("memetcdtest: transport %q: want grpc or lean", transport)
+	}
 	go func() { _ = g.Serve(lis) }()
 	t.Cleanup(func() {
 		srv.BeginShutdown()

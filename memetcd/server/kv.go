@@ -43,7 +43,9 @@ func (s *Server) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, er
 	if err := s.checkQuota(putCost(r)); err != nil {
 		return nil, err
 	}
+	s.hub.beginWrite()
 	res, w, err := s.store.Put(putRequest(r))
+	s.hub.endWrite()
 	if err != nil {
 		return nil, toGRPC(err)
 	}
@@ -61,7 +63,9 @@ func (s *Server) DeleteRange(ctx context.Context, r *pb.DeleteRangeRequest) (*pb
 	if err := s.checkSize(r); err != nil {
 		return nil, err
 	}
+	s.hub.beginWrite()
 	res, w, err := s.store.DeleteRange(deleteRequest(r))
+	s.hub.endWrite()
 	if err != nil {
 		return nil, toGRPC(err)
 	}
@@ -82,7 +86,9 @@ func (s *Server) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, er
 	if err := s.checkQuota(txnCost(r)); err != nil {
 		return nil, err
 	}
+	s.hub.beginWrite()
 	res, w, err := s.store.Txn(txnRequest(r))
+	s.hub.endWrite()
 	if err != nil {
 		return nil, toGRPC(err)
 	}

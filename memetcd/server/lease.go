@@ -32,7 +32,9 @@ func (s *Server) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.L
 // LeaseRevoke implements Lease.LeaseRevoke: the lease's keys are deleted as
 // one revision.
 func (s *Server) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest) (*pb.LeaseRevokeResponse, error) {
+	s.hub.beginWrite()
 	rev, w, err := s.store.Revoke(r.ID)
+	s.hub.endWrite()
 	if err != nil {
 		return nil, toGRPC(err)
 	}

@@ -2,12 +2,14 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/k8s1m/k8s1m/memetcd/server/transport"
 	"github.com/k8s1m/k8s1m/memetcd/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -70,7 +72,14 @@ type Config struct {
 	// compaction still work) until Maintenance.Alarm disarms it. Negative:
 	// no quota. Default DefaultQuotaBackendBytes.
 	QuotaBackendBytes int64
-	Log               zerolog.Logger
+	// InlineWatchDelivery sends a write's watch events on the goroutine
+	// that made the write, right after it, instead of waking each watch
+	// stream's send loop: one goroutine hand-off less per event. It needs a
+	// transport that tells when a send would wait (the lean transport; on
+	// another the send loop sends as before) and no WAL prefix in fsync
+	// mode (events wait for the disk, and the writer must not).
+	InlineWatchDelivery bool
+	Log                 zerolog.Logger
 }
 
 // Defaults of the limits. etcd's --max-concurrent-streams default is
@@ -144,9 +153,7 @@ type Server struct {
 // New returns a Server for st. Its metrics are registered on reg.
 func New(st *store.Store, cfg Config, reg prometheus.Registerer) *Server {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, store: st, metrics: newMetrics(reg), health: health.NewServer(), stopc: make(chan struct{}), hub: newWatchHub(st)}
-	// Ends with the store (Close) or at BeginShutdown, whichever is first.
-	go s.hub.run(s.stopc)
+	s := &Server{cfg: cfg, store: st, metrics: newMetrics(reg), health: health.NewServer(), stopc: make(chan struct{}), hub: newWatchHub(st, cfg.InlineWatchDelivery)}
 	s.metrics.quota.Set(float64(max(cfg.QuotaBackendBytes, 0)))
 	return s
 }
@@ -166,16 +173,47 @@ func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 		grpc.ChainStreamInterceptor(s.metrics.grpc.Stream(), s.streamStopping),
 	}
 	g := grpc.NewServer(append(opts, extra...)...)
-	pb.RegisterKVServer(g, s)
-	pb.RegisterWatchServer(g, s)
-	pb.RegisterLeaseServer(g, s)
-	pb.RegisterMaintenanceServer(g, s)
-	pb.RegisterClusterServer(g, s)
-	pb.RegisterAuthServer(g, s)
-	healthpb.RegisterHealthServer(g, s.health)
-	s.metrics.grpc.Register(g)
-	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.register(g)
 	return g
+}
+
+// LeanServer builds the same services on memetcd's own transport
+// (server/transport): a unary call is handled on its connection's reader,
+// with no goroutine hand-off, unless inlineUnary is false (a WAL prefix in
+// fsync mode makes writes wait for the disk, and the connection's other
+// calls must not wait behind them). tc nil serves plain text.
+func (s *Server) LeanServer(tc *tls.Config, inlineUnary bool) *transport.Server {
+	t := transport.New(transport.Config{
+		MaxRecvMsgSize:       s.cfg.MaxRequestBytes + grpcOverheadBytes,
+		MaxSendMsgSize:       s.cfg.MaxResponseBytes,
+		MaxConcurrentStreams: s.cfg.MaxConcurrentStreams,
+		Unary:                []grpc.UnaryServerInterceptor{s.metrics.grpc.Unary(), s.unaryStopping},
+		Stream:               []grpc.StreamServerInterceptor{s.metrics.grpc.Stream(), s.streamStopping},
+		TLS:                  tc,
+		InlineUnary:          inlineUnary,
+		Log:                  s.cfg.Log,
+	})
+	s.register(t)
+	return t
+}
+
+// registrar is a gRPC server services register on: grpc.Server or
+// transport.Server.
+type registrar interface {
+	grpc.ServiceRegistrar
+	GetServiceInfo() map[string]grpc.ServiceInfo
+}
+
+func (s *Server) register(r registrar) {
+	pb.RegisterKVServer(r, s)
+	pb.RegisterWatchServer(r, s)
+	pb.RegisterLeaseServer(r, s)
+	pb.RegisterMaintenanceServer(r, s)
+	pb.RegisterClusterServer(r, s)
+	pb.RegisterAuthServer(r, s)
+	healthpb.RegisterHealthServer(r, s.health)
+	s.metrics.grpc.Register(r)
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 }
 
 // BeginShutdown makes new requests fail with etcd's "server stopped" error,

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/k8s1m/k8s1m/memetcd/keys"
+	"github.com/k8s1m/k8s1m/memetcd/server/transport"
 	"github.com/k8s1m/k8s1m/memetcd/store"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -53,7 +55,23 @@ type watchStream struct {
 	// goroutine alone reads and writes it).
 	hub     *watchHub
 	wokenIn uint64
+
+	// sendMu is held by whoever reads or changes the watchers and sends:
+	// the send loop, or a writer delivering its events inline
+	// (deliverInline). inline marks the latter: its sends must not wait.
+	// inlineErr is a failure an inline delivery met, for the send loop to
+	// return; ended says the send loop is gone. queued is the hub's (under
+	// its mu): ws waits in the hub's pending list.
+	sendMu    sync.Mutex
+	inline    bool
+	inlineErr error
+	ended     bool
+	queued    bool
 }
+
+// errWouldBlock stops an inline delivery whose next send would wait for
+// flow control; the send loop goes on from where it stopped.
+var errWouldBlock = errors.New("watch send would wait for flow control")
 
 // wake tells the send loop to read the event log; never blocks.
 func (ws *watchStream) wake() {
@@ -86,7 +104,11 @@ func (s *Server) Watch(stream pb.Watch_WatchServer) error {
 	defer func() { s.metrics.watchers.Sub(float64(len(ws.watchers))) }()
 	recvErr := make(chan error, 1)
 	go ws.recvLoop(recvErr)
-	return ws.sendLoop(recvErr)
+	err := ws.sendLoop(recvErr)
+	ws.sendMu.Lock()
+	ws.ended = true
+	ws.sendMu.Unlock()
+	return err
 }
 
 func (ws *watchStream) recvLoop(errc chan<- error) {
@@ -112,7 +134,7 @@ func (ws *watchStream) sendLoop(recvErr <-chan error) error {
 	tick := time.NewTicker(ws.s.cfg.ProgressNotifyInterval)
 	defer tick.Stop()
 	for {
-		if err := ws.catchUp(); err != nil {
+		if err := ws.locked(ws.catchUp); err != nil {
 			return err
 		}
 		select {
@@ -123,11 +145,11 @@ func (ws *watchStream) sendLoop(recvErr <-chan error) error {
 		case err := <-recvErr:
 			return err
 		case req := <-ws.ctl:
-			if err := ws.handle(req); err != nil {
+			if err := ws.locked(func() error { return ws.handle(req) }); err != nil {
 				return err
 			}
 		case <-tick.C:
-			if err := ws.progressTick(); err != nil {
+			if err := ws.locked(ws.progressTick); err != nil {
 				return err
 			}
 		case <-ws.wakec:
@@ -135,7 +157,48 @@ func (ws *watchStream) sendLoop(recvErr <-chan error) error {
 	}
 }
 
+// locked runs one step of the send loop under sendMu, after returning any
+// failure an inline delivery met.
+func (ws *watchStream) locked(step func() error) error {
+	ws.sendMu.Lock()
+	defer ws.sendMu.Unlock()
+	if ws.inlineErr != nil {
+		return ws.inlineErr
+	}
+	return step()
+}
+
+// deliverInline sends the stream what the log holds for it on the calling
+// writer's goroutine (Config.InlineWatchDelivery), sparing the send loop's
+// wake-up. It never waits: if the send loop holds the stream, or a send
+// would wait for flow control, the send loop is woken to carry on instead.
+func (ws *watchStream) deliverInline() {
+	if !ws.sendMu.TryLock() {
+		ws.wake()
+		return
+	}
+	if ws.ended {
+		ws.sendMu.Unlock()
+		return
+	}
+	ws.inline = true
+	err := ws.catchUp()
+	ws.inline = false
+	if err != nil && !errors.Is(err, errWouldBlock) {
+		ws.inlineErr = err
+	}
+	ws.sendMu.Unlock()
+	if err != nil {
+		ws.wake()
+	}
+}
+
 func (ws *watchStream) send(r *pb.WatchResponse) error {
+	if ws.inline {
+		if backlogged, known := transport.Backlogged(ws.stream.Context()); !known || backlogged {
+			return errWouldBlock
+		}
+	}
 	return ws.stream.Send(r)
 }
 
@@ -234,6 +297,9 @@ func (ws *watchStream) catchUp() error {
 			break // no watchers
 		}
 		batch, err := ws.s.store.ReadEvents(from, cfg.WatchBatchEvents)
+		if errors.Is(err, store.ErrCompacted) && ws.inline {
+			return errWouldBlock // cancelling watchers is the send loop's
+		}
 		if errors.Is(err, store.ErrCompacted) {
 			if err := ws.cancelCompacted(batch); err != nil {
 				return err
@@ -260,9 +326,10 @@ func (ws *watchStream) catchUp() error {
 		}
 	}
 	if ws.progress && len(ws.watchers) > 0 {
-		ws.progress = false
 		synced := ws.syncedRev()
-		return ws.send(&pb.WatchResponse{Header: ws.s.header(synced), WatchId: invalidWatchID})
+		if err := ws.send(&pb.WatchResponse{Header: ws.s.header(synced), WatchId: invalidWatchID}); err != nil {
+			return err // still owed if the send would have waited
+		}
 	}
 	ws.progress = false
 	return nil
@@ -303,9 +370,13 @@ func (ws *watchStream) deliver(batch store.EventBatch) error {
 			}
 			// Cut a full response only at a revision boundary.
 			if (len(evs) >= cfg.WatchBatchEvents || size >= cfg.WatchBatchBytes) && evs[len(evs)-1].Kv.ModRevision != rev {
-				if err := ws.sendEvents(w, evs, evs[len(evs)-1].Kv.ModRevision); err != nil {
+				through := evs[len(evs)-1].Kv.ModRevision
+				if err := ws.sendEvents(w, evs, through); err != nil {
 					return err
 				}
+				// Sent through that revision: a later send that would wait
+				// (inline) resumes after it, not before.
+				w.next = through + 1
 				evs, size = nil, 0
 			}
 			if !w.matches(ev.KV.Key) || (ev.Type == store.EventPut && w.noPut) || (ev.Type == store.EventDelete && w.noDel) {

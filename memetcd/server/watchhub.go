@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"errors"
 	"sync"
 	"sync/atomic"
 
@@ -15,22 +14,29 @@ import (
 // stream, per resource (about 70), each watching its own prefix; if every
 // change woke every stream, each write would cost ~70 goroutine wake-ups and
 // event-log reads for one or two deliveries, which under Kubernetes' load
-// was most of memetcd's CPU. The hub reads each new run of the event log
-// once and finds the streams each event matches through an index of the
-// watched prefixes (hubIndex), as etcd's watchable store finds the synced
-// watchers of an event's key.
+// was most of memetcd's CPU. The store hands the hub each run of events as
+// it publishes them (store.OnPublish), on the writer's goroutine, and the
+// hub finds the streams each event matches through an index of the watched
+// prefixes (hubIndex), as etcd's watchable store finds the synced watchers
+// of an event's key. No goroutine of the hub's own sits between a write and
+// the stream that sends it.
 type watchHub struct {
-	store *store.Store
-	// start is the first revision run reads: the one after the store's
-	// revision when the hub was made, before any stream could read the log.
-	start int64
-	mu    sync.Mutex
-	subs  map[*watchStream]struct{}
+	mu   sync.Mutex
+	subs map[*watchStream]struct{}
 	// stale says a stream was added or removed or changed its ranges since
-	// idx was built; run rebuilds idx before it next matches.
+	// idx was built; the next match rebuilds idx first.
 	stale atomic.Bool
-	idx   hubIndex // run's alone
-	batch uint64   // run's alone: counts wakeMatching calls
+	idx   hubIndex // under mu
+	batch uint64   // under mu: counts wakeMatching calls
+
+	// Inline delivery (Config.InlineWatchDelivery): while some writer is
+	// between beginWrite and endWrite, a stream an event wakes is queued
+	// in pending instead, and that writer sends it its events on its own
+	// goroutine after the store call (watchStream.deliverInline). A write
+	// made with no writer inside (a lease expiring) wakes streams as before.
+	inline  bool
+	writers atomic.Int32
+	pending []*watchStream // under mu
 }
 
 // hubIndex finds the streams an event key may wake without trying every
@@ -44,8 +50,15 @@ type hubIndex struct {
 	others   []*watchStream
 }
 
-func newWatchHub(st *store.Store) *watchHub {
-	return &watchHub{store: st, start: st.Rev() + 1, subs: map[*watchStream]struct{}{}}
+// newWatchHub makes a hub that st feeds. A stream publishes its ranges
+// (setRanges) before it reads the log, and the store hands the hub each
+// event under the write lock its readers also take: so an event the
+// stream's read did not see is published after the ranges, and the hub
+// matches it against them. No wake-up is lost.
+func newWatchHub(st *store.Store, inline bool) *watchHub {
+	h := &watchHub{subs: map[*watchStream]struct{}{}, inline: inline}
+	st.OnPublish(h.published)
+	return h
 }
 
 func (h *watchHub) add(ws *watchStream) {
@@ -67,33 +80,46 @@ func (h *watchHub) remove(ws *watchStream) {
 // stream calls it after storing them and before reading the log.
 func (h *watchHub) rangesChanged() { h.stale.Store(true) }
 
-// run wakes streams until the store closes or stop is closed. A stream
-// publishes its ranges before it reads the log (watchStream.setRanges), so
-// an event it did not read is published after, and the hub, which reads the
-// log after the event is published, sees the ranges: no wake-up is lost.
-// That needs the hub to read every event published since it was made, not
-// since its goroutine first ran: a stream can be served, read the log and
-// miss writes made before the hub's first read, and nothing else wakes it.
-func (h *watchHub) run(stop <-chan struct{}) {
-	next := h.start
-	for {
-		changed := h.store.Changed()
-		batch, err := h.store.ReadEvents(next, 0)
-		switch {
-		case errors.Is(err, store.ErrCompacted):
-			h.wakeAll() // fell below compaction: let every stream look
-		case err != nil:
-			h.wakeAll() // closed: streams find out and end
-			return
-		case len(batch.Events) > 0:
-			h.wakeMatching(batch.Events)
-		}
-		next = batch.Rev + 1
-		select {
-		case <-changed:
-		case <-stop:
-			return
-		}
+// published is the store's OnPublish: events just appended, or nil when
+// the store closed (every stream wakes to find that out).
+func (h *watchHub) published(evs []store.Event) {
+	if evs == nil {
+		h.wakeAll()
+		return
+	}
+	h.wakeMatching(evs)
+}
+
+// beginWrite and endWrite bracket a store write on a server handler's
+// goroutine; endWrite delivers the events the write woke (and any other
+// write's made meanwhile) inline. No-ops unless inline delivery is on.
+func (h *watchHub) beginWrite() {
+	if h.inline {
+		h.writers.Add(1)
+	}
+}
+
+func (h *watchHub) endWrite() {
+	if !h.inline {
+		return
+	}
+	h.deliverPending()
+	h.writers.Add(-1)
+	// A write published between the delivery above and the decrement
+	// queued its streams for a writer still inside: that may be this one.
+	h.deliverPending()
+}
+
+func (h *watchHub) deliverPending() {
+	h.mu.Lock()
+	list := h.pending
+	h.pending = nil
+	for _, ws := range list {
+		ws.queued = false
+	}
+	h.mu.Unlock()
+	for _, ws := range list {
+		ws.deliverInline()
 	}
 }
 
@@ -134,12 +160,21 @@ func (h *watchHub) wakeMatching(evs []store.Event) {
 	}
 }
 
-// wakeOnce wakes ws at most once per wakeMatching call.
+// wakeOnce wakes ws at most once per wakeMatching call, or queues it for
+// a writer's inline delivery (see beginWrite). h.mu is held.
 func (h *watchHub) wakeOnce(ws *watchStream) {
-	if ws.wokenIn != h.batch {
-		ws.wokenIn = h.batch
-		ws.wake()
+	if ws.wokenIn == h.batch {
+		return
 	}
+	ws.wokenIn = h.batch
+	if h.inline && h.writers.Load() > 0 {
+		if !ws.queued {
+			ws.queued = true
+			h.pending = append(h.pending, ws)
+		}
+		return
+	}
+	ws.wake()
 }
 
 // buildHubIndex indexes the streams by the slash-ended prefixes their

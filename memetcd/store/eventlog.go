@@ -25,6 +25,27 @@ func (s *Store) publishLocked(evs []Event) {
 	s.events = append(s.events, evs...)
 	close(s.changed)
 	s.changed = make(chan struct{})
+	if s.onPublish != nil {
+		s.onPublish(evs)
+	}
+}
+
+// OnPublish makes fn see every run of events as it is appended to the log,
+// in revision order, and nil once when the store closes. fn runs under the
+// store's write lock, on the writer's goroutine: it must be quick and must
+// not call the store. It replaces any earlier fn; a store already closed
+// calls it with nil at once.
+//
+// A watch server uses it to find the watchers an event concerns without a
+// goroutine of its own: each such goroutine's wake-up per write was a large
+// part of a small write's cost.
+func (s *Store) OnPublish(fn func(evs []Event)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onPublish = fn
+	if s.closed && fn != nil {
+		fn(nil)
+	}
 }
 
 // Changed returns a channel that is closed at the next change (or at Close).

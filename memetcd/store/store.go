@@ -43,6 +43,7 @@ type Store struct {
 	liveBytes  int64 // key+value bytes of live keys
 	events     []Event
 	changed    chan struct{} // closed and replaced whenever events are appended
+	onPublish  func([]Event) // see OnPublish; under mu
 	leases     map[int64]*lease
 	failed     error // set once a journal wait fails; every later write is refused
 	closed     bool
@@ -90,6 +91,9 @@ func (s *Store) Close() {
 	s.closed = true
 	close(s.changed) // wake watchers so they see the store closed
 	s.changed = make(chan struct{})
+	if s.onPublish != nil {
+		s.onPublish(nil)
+	}
 	s.mu.Unlock()
 	close(s.stop)
 	<-s.done

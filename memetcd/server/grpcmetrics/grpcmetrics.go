@@ -62,7 +62,9 @@ func New(reg prometheus.Registerer, buckets []float64) *Metrics {
 // exported at zero before the first call). Call it after registering the
 // services and before Serve; calls for other methods are still counted, by
 // label lookup.
-func (m *Metrics) Register(s *grpc.Server) {
+func (m *Metrics) Register(s interface {
+	GetServiceInfo() map[string]grpc.ServiceInfo
+}) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	next := make(map[string]*method)
