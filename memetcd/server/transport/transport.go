@@ -149,8 +149,9 @@ func (s *Server) RegisterService(sd *grpc.ServiceDesc, impl any) {
 func (s *Server) GetServiceInfo() map[string]grpc.ServiceInfo { return s.info }
 
 // Serve accepts connections on l until Stop or GracefulStop, then returns
-// ErrServerStopped (nil if the server was stopped before Serve closed l's
-// first accept). Each connection is served on goroutines of its own.
+// nil (as grpc.Server.Serve does); called after a stop, it closes l and
+// returns ErrServerStopped. Each connection is served on goroutines of its
+// own.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.stopped {
