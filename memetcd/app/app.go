@@ -106,15 +106,13 @@ func New(log zerolog.Logger, cfg Config) (*App, error) {
 		MaxWatchersPerStream: cfg.MaxWatchersPerStream,
 		MaxResponseBytes:     cfg.MaxResponseBytes,
 		QuotaBackendBytes:    cfg.QuotaBackendBytes,
-		// The lean transport tells when a send would wait; events wait for
-		// the disk when some prefix is in fsync mode.
-		InlineWatchDelivery: cfg.Transport == TransportLean && !dur.waitsForDisk,
-		Log:                 log,
+		WritesWaitForDisk:    dur.waitsForDisk,
+		Log:                  log,
 	}, reg)
 	switch cfg.Transport {
 	case TransportLean:
-		a.rpc = a.server.LeanServer(tc, !dur.waitsForDisk)
-		log.Info().Bool("inline_unary", !dur.waitsForDisk).Bool("inline_watch_delivery", !dur.waitsForDisk).Msg("client port served by the lean transport")
+		a.rpc = a.server.LeanServer(tc)
+		log.Info().Bool("inline", !dur.waitsForDisk).Msg("client port served by the lean transport")
 	default:
 		var opts []grpc.ServerOption
 		if tc != nil {

@@ -60,16 +60,13 @@ func Start(t testing.TB, opts Options) *Instance {
 	if transport == "" {
 		transport = os.Getenv("MEMETCD_TRANSPORT")
 	}
-	if transport == "" || transport == "lean" {
-		opts.Server.InlineWatchDelivery = true // as memetcd runs it (no fsync WAL here)
-	}
 	srv := server.New(st, opts.Server, reg)
 	var g rpcServer
 	switch transport {
 	case "grpc":
 		g = srv.GRPCServer()
 	case "", "lean":
-		g = srv.LeanServer(nil, true)
+		g = srv.LeanServer(nil)
 	default:
 		t.Fatalf("memetcdtest: transport %q: want grpc or lean", transport)
 	}

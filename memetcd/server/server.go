@@ -72,14 +72,12 @@ type Config struct {
 	// compaction still work) until Maintenance.Alarm disarms it. Negative:
 	// no quota. Default DefaultQuotaBackendBytes.
 	QuotaBackendBytes int64
-	// InlineWatchDelivery sends a write's watch events on the goroutine
-	// that made the write, right after it, instead of waking each watch
-	// stream's send loop: one goroutine hand-off less per event. It needs a
-	// transport that tells when a send would wait (the lean transport; on
-	// another the send loop sends as before) and no WAL prefix in fsync
-	// mode (events wait for the disk, and the writer must not).
-	InlineWatchDelivery bool
-	Log                 zerolog.Logger
+	// WritesWaitForDisk says some WAL prefix is in fsync mode: a write,
+	// and the events it makes, wait for an fdatasync. LeanServer then runs
+	// neither calls nor watch deliveries on the goroutine that read the
+	// request (the connection's other calls would wait behind the disk).
+	WritesWaitForDisk bool
+	Log               zerolog.Logger
 }
 
 // Defaults of the limits. etcd's --max-concurrent-streams default is
@@ -153,7 +151,7 @@ type Server struct {
 // New returns a Server for st. Its metrics are registered on reg.
 func New(st *store.Store, cfg Config, reg prometheus.Registerer) *Server {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, store: st, metrics: newMetrics(reg), health: health.NewServer(), stopc: make(chan struct{}), hub: newWatchHub(st, cfg.InlineWatchDelivery)}
+	s := &Server{cfg: cfg, store: st, metrics: newMetrics(reg), health: health.NewServer(), stopc: make(chan struct{}), hub: newWatchHub(st)}
 	s.metrics.quota.Set(float64(max(cfg.QuotaBackendBytes, 0)))
 	return s
 }
@@ -178,11 +176,15 @@ func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 }
 
 // LeanServer builds the same services on memetcd's own transport
-// (server/transport): a unary call is handled on its connection's reader,
-// with no goroutine hand-off, unless inlineUnary is false (a WAL prefix in
-// fsync mode makes writes wait for the disk, and the connection's other
-// calls must not wait behind them). tc nil serves plain text.
-func (s *Server) LeanServer(tc *tls.Config, inlineUnary bool) *transport.Server {
+// (server/transport). Unless WritesWaitForDisk, a unary call is handled on
+// its connection's reader, with no goroutine hand-off, and a write's watch
+// events are sent on the writer's goroutine right after it (the transport
+// tells when a send would wait, and the send loop carries on then) instead
+// of waking each stream's send loop. Call it before serving; tc nil serves
+// plain text.
+func (s *Server) LeanServer(tc *tls.Config) *transport.Server {
+	inline := !s.cfg.WritesWaitForDisk
+	s.hub.inline = inline
 	t := transport.New(transport.Config{
 		MaxRecvMsgSize:       s.cfg.MaxRequestBytes + grpcOverheadBytes,
 		MaxSendMsgSize:       s.cfg.MaxResponseBytes,
@@ -190,7 +192,7 @@ func (s *Server) LeanServer(tc *tls.Config, inlineUnary bool) *transport.Server 
 		Unary:                []grpc.UnaryServerInterceptor{s.metrics.grpc.Unary(), s.unaryStopping},
 		Stream:               []grpc.StreamServerInterceptor{s.metrics.grpc.Stream(), s.streamStopping},
 		TLS:                  tc,
-		InlineUnary:          inlineUnary,
+		InlineUnary:          inline,
 		Log:                  s.cfg.Log,
 	})
 	s.register(t)

@@ -169,7 +169,7 @@ func (ws *watchStream) locked(step func() error) error {
 }
 
 // deliverInline sends the stream what the log holds for it on the calling
-// writer's goroutine (Config.InlineWatchDelivery), sparing the send loop's
+// writer's goroutine (inline delivery, see LeanServer), sparing the send loop's
 // wake-up. It never waits: if the send loop holds the stream, or a send
 // would wait for flow control, the send loop is woken to carry on instead.
 func (ws *watchStream) deliverInline() {

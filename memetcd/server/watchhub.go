@@ -29,7 +29,7 @@ type watchHub struct {
 	idx   hubIndex // under mu
 	batch uint64   // under mu: counts wakeMatching calls
 
-	// Inline delivery (Config.InlineWatchDelivery): while some writer is
+	// Inline delivery (set by LeanServer before serving): while some writer is
 	// between beginWrite and endWrite, a stream an event wakes is queued
 	// in pending instead, and that writer sends it its events on its own
 	// goroutine after the store call (watchStream.deliverInline). A write
@@ -55,8 +55,8 @@ type hubIndex struct {
 // event under the write lock its readers also take: so an event the
 // stream's read did not see is published after the ranges, and the hub
 // matches it against them. No wake-up is lost.
-func newWatchHub(st *store.Store, inline bool) *watchHub {
-	h := &watchHub{subs: map[*watchStream]struct{}{}, inline: inline}
+func newWatchHub(st *store.Store) *watchHub {
+	h := &watchHub{subs: map[*watchStream]struct{}{}}
 	st.OnPublish(h.published)
 	return h
 }

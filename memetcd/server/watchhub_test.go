@@ -13,7 +13,7 @@ import (
 // not match is not, and every stream wakes when the store closes.
 func TestWatchHubWokenByTheWrite(t *testing.T) {
 	st := store.New(store.Config{})
-	h := newWatchHub(st, false)
+	h := newWatchHub(st)
 	newStream := func(key string) *watchStream {
 		ws := &watchStream{wakec: make(chan struct{}, 1)}
 		rs := streamRanges{keys.Parse([]byte(key), nil)}
@@ -51,7 +51,7 @@ func TestWatchHubWokenByTheWrite(t *testing.T) {
 func TestWatchHubWakesMatchingStreamsOnly(t *testing.T) {
 	st := store.New(store.Config{})
 	defer st.Close()
-	h := newWatchHub(st, false)
+	h := newWatchHub(st)
 	prefix := func(p string) keys.Request { return keys.Parse([]byte(p), keys.PrefixEnd([]byte(p))) }
 	newStream := func(rs ...keys.Request) *watchStream {
 		ws := &watchStream{wakec: make(chan struct{}, 1)}

@@ -228,7 +228,9 @@ func (st *stream) finish(msg []byte, s *status.Status) {
 	if !st.writeHeadersLocked() {
 		return
 	}
-	if msg != nil {
+	if len(st.pending) == 0 {
+		st.pending = msg // the reply is ours: no copy
+	} else {
 		st.pending = append(st.pending, msg...)
 	}
 	st.trailers = trailers

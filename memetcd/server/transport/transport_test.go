@@ -223,7 +223,7 @@ func TestTLS(t *testing.T) {
 	}
 	st := store.New(store.Config{Log: zerolog.Nop()})
 	srv := server.New(st, server.Config{}, prometheus.NewRegistry())
-	tr := srv.LeanServer(&tls.Config{Certificates: []tls.Certificate{serverCert}, NextProtos: []string{"h2"}, MinVersion: tls.VersionTLS12}, true)
+	tr := srv.LeanServer(&tls.Config{Certificates: []tls.Certificate{serverCert}, NextProtos: []string{"h2"}, MinVersion: tls.VersionTLS12})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +250,7 @@ func TestGracefulStop(t *testing.T) {
 	st := store.New(store.Config{Log: zerolog.Nop()})
 	defer st.Close()
 	srv := server.New(st, server.Config{}, prometheus.NewRegistry())
-	tr := srv.LeanServer(nil, true)
+	tr := srv.LeanServer(nil)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
