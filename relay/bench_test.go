@@ -61,6 +61,12 @@ func sentMessages(rs []*Relay) (scatter, report, verdict, decide float64) {
 //	go test -run '^$' -bench Tree34 -benchtime 5000x ./relay/
 func BenchmarkTree34(b *testing.B) { benchTree34(b, 200, 1000) }
 
+// BenchmarkTree34Singles is BenchmarkTree34 fed as distscheduler's
+// fixed-cost bench (TestMemberFixedCost) feeds its tree: one item per
+// Submit, at most 64 in flight, so batches form only where a link is
+// busy. Its CPU per item per member is the relay's part of that bench's F.
+func BenchmarkTree34Singles(b *testing.B) { benchTree34(b, 1, 64) }
+
 // BenchmarkTree34Latency is BenchmarkTree34 at low load: one item per Submit,
 // at most 4 in flight, so latency is the hops' and not queueing.
 func BenchmarkTree34Latency(b *testing.B) { benchTree34(b, 1, 4) }
