@@ -300,9 +300,20 @@ func (s *Selector) runsNodeAffinityFilter(fw framework.Framework) bool {
 	return on
 }
 
-// filter runs the Filter plugins in parallel over the n nodes at(0..n-1)
-// until toFind feasible ones are found. It returns them and how many nodes
-// it processed (feasible or not), from which the caller moves the rotation.
+// serialFilterTarget: a search that must find at most this many feasible
+// nodes filters on the scheduling loop's own goroutine, in ring order. With
+// members splitting the cluster's search target, a member's share is often
+// this small (1,600 nodes over 16 members: 7 each), and starting the
+// framework's workers for it (a goroutine each whose stack grows through
+// the plugins, a chunk channel, a cancellable context) cost more than the
+// filtering; the member's other scheduling loops keep the cores busy.
+const serialFilterTarget = 16
+
+// filter runs the Filter plugins over the n nodes at(0..n-1) until toFind
+// feasible ones are found: in parallel with the framework's parallelism, or
+// in order on this goroutine for a small target (serialFilterTarget). It
+// returns them and how many nodes it processed (feasible or not), from
+// which the caller moves the rotation.
 func (s *Selector) filter(ctx context.Context, fw framework.Framework, state fwk.CycleState, pod *v1.Pod, n int, at func(int) fwk.NodeInfo, toFind int, busy Busy, diagnosis *framework.Diagnosis) ([]fwk.NodeInfo, int, error) {
 	target := int32(min(toFind, n))
 	feasible := make([]fwk.NodeInfo, target)
@@ -320,8 +331,14 @@ func (s *Selector) filter(ctx context.Context, fw framework.Framework, state fwk
 	var found int32
 	var errOnce sync.Once
 	var filterErr error
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	serial := target <= serialFilterTarget
+	cancel := func() {}
+	if !serial {
+		var stop context.CancelFunc
+		ctx, stop = context.WithCancel(ctx)
+		defer stop()
+		cancel = stop
+	}
 	check := func(i int) {
 		ni := at(i)
 		if busy != nil {
@@ -347,7 +364,13 @@ func (s *Selector) filter(ctx context.Context, fw framework.Framework, state fwk
 			fail(ni, st)
 		}
 	}
-	fw.Parallelizer().Until(ctx, n, check, "Filter")
+	if serial {
+		for i := 0; i < n && found < target && filterErr == nil && ctx.Err() == nil; i++ {
+			check(i)
+		}
+	} else {
+		fw.Parallelizer().Until(ctx, n, check, "Filter")
+	}
 	feasible = feasible[:found]
 	processed := len(feasible) + len(failed)
 	for _, f := range failed {

@@ -23,6 +23,7 @@ import (
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 	"k8s.io/kubernetes/pkg/scheduler/metrics"
 	tf "k8s.io/kubernetes/pkg/scheduler/testing/framework"
+	"k8s.io/utils/ptr"
 )
 
 func TestMain(m *testing.M) {
@@ -238,4 +239,74 @@ func TestFeasibleTarget(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A search whose target is small (serialFilterTarget) filters in ring
+// order on the caller's goroutine: it stops at the target's last feasible
+// node and the next search starts right after it. A large target takes the
+// framework's parallel workers, which find every feasible node here.
+func TestFilterSerialAndParallel(t *testing.T) {
+	var nodes []testNode
+	for i := range 60 {
+		nodes = append(nodes, testNode{name: fmt.Sprintf("n%02d", i), fits: i%3 != 2, score: i})
+	}
+	pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: types.UID("uid-1")}}
+	search := func(sel *Selector, fw framework.Framework) Result {
+		t.Helper()
+		res, err := sel.BestLocal(context.Background(), fw, framework.NewCycleState(), pod, nil)
+		if err != nil || res.FitErr != nil {
+			t.Fatalf("BestLocal: %v, fit error %v", err, res.FitErr)
+		}
+		return res
+	}
+
+	t.Run("serial", func(t *testing.T) {
+		// 20 members of 60 nodes: 5% of 1,200 is under upstream's floor of
+		// 100, a twentieth of which is 5 nodes per member.
+		sel, err := New(Config{Members: func() int { return 20 }, PercentageOfNodesToScore: ptr.To[int32](5), Metrics: NewMetrics(prometheus.NewRegistry()), Log: zerolog.Nop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fw := shardFramework(t, nodes)
+		if got := sel.feasibleTarget(fw, len(nodes)); got != 5 || got > serialFilterTarget {
+			t.Fatalf("feasibleTarget = %d, want 5 (serial)", got)
+		}
+		// The search walks the snapshot's list (upstream's order) from
+		// position 0: what it must find is computed the same way here.
+		all, err := fw.SnapshotSharedLister().NodeInfos().List()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos := 0
+		for range 3 {
+			wantNode, wantScore, found, evaluated := "", -1, 0, 0
+			for found < 5 {
+				n := all[pos%len(all)].Node()
+				pos++
+				evaluated++
+				if n.Labels["fits"] != "true" {
+					continue
+				}
+				found++
+				if sc, _ := strconv.Atoi(n.Labels["score"]); sc > wantScore {
+					wantNode, wantScore = n.Name, sc
+				}
+			}
+			res := search(sel, fw)
+			if res.Node != wantNode || res.Evaluated != evaluated || res.Feasible != 5 {
+				t.Fatalf("search = %s after %d nodes (%d feasible), want %s after %d (5 feasible)", res.Node, res.Evaluated, res.Feasible, wantNode, evaluated)
+			}
+		}
+	})
+
+	t.Run("parallel", func(t *testing.T) {
+		sel, err := New(Config{Members: func() int { return 1 }, Metrics: NewMetrics(prometheus.NewRegistry()), Log: zerolog.Nop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := search(sel, shardFramework(t, nodes))
+		if res.Node != "n58" || res.Evaluated != 60 || res.Feasible != 40 {
+			t.Fatalf("search = %s after %d nodes (%d feasible), want n58 after 60 (40 feasible)", res.Node, res.Evaluated, res.Feasible)
+		}
+	})
 }

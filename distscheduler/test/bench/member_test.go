@@ -32,7 +32,9 @@ import (
 //
 // Here the test is the tree's root (the leader's place): it takes pods the
 // kube-apiserver already stores, encodes them as the leader's intake does,
-// and keeps K8S1M_BENCH_WINDOW items in the tree. The members run in a child
+// and keeps K8S1M_BENCH_WINDOW items in the tree, refilling it
+// K8S1M_BENCH_BATCH items at a time (default 1: as decisions arrive; see
+// feedTree for what a larger batch stands for). The members run in a child
 // process exactly as in TestBenchmark (app.Run, upstream's scheduler over a
 // shard, the relay tree on loopback), except that none of them leads. A
 // winner binds its pod through the real kube-apiserver. The same
@@ -54,6 +56,10 @@ func TestMemberFixedCost(t *testing.T) {
 	numNodes := envInts("K8S1M_BENCH_MEMBER_NODES", "1600")[0]
 	pods := envInts("K8S1M_BENCH_PODS", "3000")[0]
 	window := envInts("K8S1M_BENCH_WINDOW", "64")[0]
+	batch := envInts("K8S1M_BENCH_BATCH", "1")[0]
+	if batch < 1 || batch > window {
+		t.Fatalf("K8S1M_BENCH_BATCH=%d: must be between 1 and the window (%d)", batch, window)
+	}
 	replicas := envInts("K8S1M_BENCH_REPLICAS", "1,4,16")
 	if err := workload.Parallel(ctx, numNodes, 16, func(ctx context.Context, i int) error {
 		_, err := c.Client.CoreV1().Nodes().Create(ctx, roomyNode(i), metav1.CreateOptions{})
@@ -64,7 +70,7 @@ func TestMemberFixedCost(t *testing.T) {
 	cfg := distConfig(t, c)
 	var rows []memberRow
 	for _, m := range replicas {
-		rows = append(rows, runMemberPath(t, c, cfg, m, numNodes, pods, window))
+		rows = append(rows, runMemberPath(t, c, cfg, m, numNodes, pods, window, batch))
 	}
 	report := memberTable(rows)
 	t.Log("\n" + report)
@@ -92,8 +98,8 @@ func roomyNode(i int) *v1.Node {
 
 // memberRow is one member count's measurement.
 type memberRow struct {
-	Members, Nodes, Pods, Window int
-	PodsPerSec                   float64
+	Members, Nodes, Pods, Window, Batch int
+	PodsPerSec                          float64
 	// CPUPerPodMs is the members' process CPU per pod from the first item
 	// to the last pod bound; NetCPUPerPodMs less the idle rate.
 	CPUPerPodMs, NetCPUPerPodMs, IdleCores float64
@@ -102,7 +108,7 @@ type memberRow struct {
 	Dropped, Expired                       float64
 }
 
-func runMemberPath(t *testing.T, c *testcluster.Cluster, cfgPath string, m, numNodes, pods, window int) memberRow {
+func runMemberPath(t *testing.T, c *testcluster.Cluster, cfgPath string, m, numNodes, pods, window, batch int) memberRow {
 	t.Helper()
 	ctx := context.Background()
 	// The shards: node j belongs to member r<j mod m>.
@@ -148,7 +154,7 @@ func runMemberPath(t *testing.T, c *testcluster.Cluster, cfgPath string, m, numN
 
 	cpu0, _ := testcluster.CPUSeconds(pid)
 	start := time.Now()
-	noWinner := feedTree(t, root, items, window)
+	noWinner := feedTree(t, root, items, window, batch)
 	decided := time.Since(start)
 	waitFor(t, 5*time.Minute, "every won pod bound", func() bool {
 		l, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
@@ -175,7 +181,7 @@ func runMemberPath(t *testing.T, c *testcluster.Cluster, cfgPath string, m, numN
 		t.Fatal(err)
 	}
 	r := memberRow{
-		Members: m, Nodes: numNodes, Pods: pods, Window: window,
+		Members: m, Nodes: numNodes, Pods: pods, Window: window, Batch: batch,
 		PodsPerSec:      float64(pods) / decided.Seconds(),
 		CPUPerPodMs:     (cpu1 - cpu0) * 1000 / float64(pods),
 		NetCPUPerPodMs:  max(0, cpu1-cpu0-idleCores*elapsed.Seconds()) * 1000 / float64(pods),
@@ -230,8 +236,13 @@ func startRoot(t *testing.T) *relaytree.Member {
 
 // feedTree submits items through root, keeping window of them undecided,
 // refilling as decisions arrive, until every item is decided. It returns
-// how many had no winner.
-func feedTree(t *testing.T, root *relaytree.Member, items []tree.Item, window int) int {
+// how many had no winner. It refills once at least batch items were
+// decided since the last refill, in one submit: with batch 1 every stream
+// of the tree carries what piles up at ~300 pods/s (mostly one item per
+// message); a larger batch makes the messages carry several items, as
+// they do at a large cluster's rate (at 14K pods/s a leader has ~14 pods
+// to send every millisecond).
+func feedTree(t *testing.T, root *relaytree.Member, items []tree.Item, window, batch int) int {
 	t.Helper()
 	decisions := make(chan tree.Decision, len(items))
 	root.OnDecision(func(d tree.Decision) { decisions <- d })
@@ -262,6 +273,7 @@ func feedTree(t *testing.T, root *relaytree.Member, items []tree.Item, window in
 			t.Logf("decisions without a winner, by reason: %v", reasons)
 		}
 	}()
+	decided := 0 // since the last refill
 	for done := 0; done < len(items); {
 		select {
 		case d := <-decisions:
@@ -282,7 +294,10 @@ func feedTree(t *testing.T, root *relaytree.Member, items []tree.Item, window in
 			}
 		}
 		done += got
-		submit(got)
+		if decided += got; decided >= batch {
+			submit(decided)
+			decided = 0
+		}
 	}
 	return noWinner
 }
@@ -291,10 +306,10 @@ func feedTree(t *testing.T, root *relaytree.Member, items []tree.Item, window in
 // pod over the member count, and each count against one member.
 func memberTable(rows []memberRow) string {
 	var b strings.Builder
-	b.WriteString("| members | nodes | pods | window | pods/s | CPU ms/pod | idle cores | net CPU ms/pod | nodes evaluated/pod | no winner | dropped | expired |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| members | nodes | pods | window | batch | pods/s | CPU ms/pod | idle cores | net CPU ms/pod | nodes evaluated/pod | no winner | dropped | expired |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %d | %d | %d | %d | %.0f | %.3f | %.3f | %.3f | %.1f | %d | %.0f | %.0f |\n",
-			r.Members, r.Nodes, r.Pods, r.Window, r.PodsPerSec, r.CPUPerPodMs, r.IdleCores, r.NetCPUPerPodMs,
+		fmt.Fprintf(&b, "| %d | %d | %d | %d | %d | %.0f | %.3f | %.3f | %.3f | %.1f | %d | %.0f | %.0f |\n",
+			r.Members, r.Nodes, r.Pods, r.Window, r.Batch, r.PodsPerSec, r.CPUPerPodMs, r.IdleCores, r.NetCPUPerPodMs,
 			r.EvaluatedPerPod, r.NoWinner, r.Dropped, r.Expired)
 	}
 	var one *memberRow
