@@ -3,18 +3,19 @@
 # keeps the seven size variables equal to its answer): 100 kwok controllers,
 # 7 standalone apiservers on 64 cores beside k3s's own (8 in all, ~46 cores
 # busy each, most on Lease renewals: members do not watch pending pods),
-# 2725 scheduling members (367 nodes each, 16 cores, ~10.7 used, 8
-# scheduling loops) and 182 relay-only members (fanout 16); 1M pods in ~60 s
-# at F = 0.30 ms and c = 0.93 ms per 1K shard nodes (the PGO build,
-# 2026-12-06/07), bound by the leader's CPU.
+# 2132 scheduling members (469 nodes each, 16 cores, ~10.7 used, 8
+# scheduling loops) and 143 relay-only members (fanout 16); 1M pods in ~60 s
+# at F = 0.205 ms (at a cluster's rate, where the tree's messages carry
+# several pods; 2026-12-07) and c = 0.93 ms per 1K shard nodes (the PGO
+# build, 2026-12-06/07), bound by the leader's CPU.
 # 428 pods in flight: num_concurrent_schedulers 107 (the leader keeps 4 x it;
 # a member runs min(it, its cores) loops).
 node_count                = 1000000
 nodes_per_kwok_controller = 10000
 kwok_controllers          = 100
 kube_apiserver_count      = 7
-distscheduler_replicas    = 2725
-relay_replicas            = 182
+distscheduler_replicas    = 2132
+relay_replicas            = 143
 tree_fanout               = 16
 scheduler_parallelism     = 16
 num_concurrent_schedulers = 107
@@ -42,10 +43,10 @@ stores = {
 control_plane_vm = { provider = "aws", zone = "us-east-1a", machine_type = "r7i.16xlarge" }
 observability_vm = { provider = "aws", zone = "us-east-1a", machine_type = "m7i.4xlarge", disk_gb = 2000 }
 
-# 2725 members x 16 cores + 182 relays x 1 + 100 kwok x 4 cores: ~44,200 cores.
+# 2132 members x 16 cores + 143 relays x 1 + 100 kwok x 4 cores: ~34,700 cores.
 # c7i.48xlarge: 192 cores / 384 GiB holds 12 members; c3-standard-176 holds 11;
-# 2,763 member slots: 38 left (608 cores) for the relays and kwok.
+# 2,177 member slots: 45 left (720 cores) for the relays and kwok.
 node_pools = {
-  aws-workers = { provider = "aws", zone = "us-east-1a", count = 156, machine_type = "c7i.48xlarge" }
-  gcp-workers = { provider = "gcp", zone = "us-central1-a", count = 81, machine_type = "c3-standard-176" }
+  aws-workers = { provider = "aws", zone = "us-east-1a", count = 120, machine_type = "c7i.48xlarge" }
+  gcp-workers = { provider = "gcp", zone = "us-central1-a", count = 67, machine_type = "c3-standard-176" }
 }
