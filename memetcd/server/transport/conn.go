@@ -285,12 +285,19 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, error) {
 	if m == nil {
 		return nil, status.Errorf(codes.Unimplemented, "unknown method %s", path)
 	}
-	ctx, cancel := context.WithCancel(c.ctx)
-	if timeout > 0 {
-		var cancelT context.CancelFunc
-		ctx, cancelT = context.WithTimeout(ctx, timeout)
-		prev := cancel
-		cancel = func() { cancelT(); prev() }
+	var ctx context.Context
+	var cancel context.CancelFunc
+	if m.stream == nil && c.srv.cfg.InlineUnary {
+		cc := newCallCtx(c.ctx, timeout)
+		ctx, cancel = cc, cc.release
+	} else {
+		ctx, cancel = context.WithCancel(c.ctx)
+		if timeout > 0 {
+			var cancelT context.CancelFunc
+			ctx, cancelT = context.WithTimeout(ctx, timeout)
+			prev := cancel
+			cancel = func() { cancelT(); prev() }
+		}
 	}
 	ctx = metadata.NewIncomingContext(ctx, md)
 	st := &stream{c: c, id: f.StreamID, m: m, cancel: cancel}
