@@ -26,11 +26,14 @@ func TestCallCtx(t *testing.T) {
 	none.release()
 
 	c := newCallCtx(conn, 30*time.Millisecond)
-	if d, ok := c.Deadline(); !ok || time.Until(d) > 30*time.Millisecond {
+	d, ok := c.Deadline()
+	if !ok || time.Until(d) > 30*time.Millisecond {
 		t.Errorf("deadline %v %v, want within 30ms", d, ok)
 	}
-	if c.Err() != nil {
-		t.Errorf("Err before the deadline: %v", c.Err())
+	// Err before the deadline is nil; on a starved machine the deadline may
+	// have passed already, which Err may then say.
+	if err := c.Err(); err != nil && time.Now().Before(d) {
+		t.Errorf("Err before the deadline: %v", err)
 	}
 	select {
 	case <-c.Done():
