@@ -39,8 +39,9 @@ func counterValue(c prometheus.Counter) float64 {
 }
 
 // sentMessages sums the messages the members sent, by stream.
-func sentMessages(rs []*Relay) (scatter, report, verdict, decide float64) {
+func sentMessages(rs []*Relay) (scatter, report, verdict, decide, ack float64) {
 	for _, r := range rs {
+		ack += counterValue(r.metrics.sentAck)
 		scatter += counterValue(r.metrics.sentScatter)
 		report += counterValue(r.metrics.sentReport)
 		verdict += counterValue(r.metrics.sentVerdict)
@@ -66,6 +67,12 @@ func BenchmarkTree34(b *testing.B) { benchTree34(b, 200, 1000) }
 // Submit, at most 64 in flight, so batches form only where a link is
 // busy. Its CPU per item per member is the relay's part of that bench's F.
 func BenchmarkTree34Singles(b *testing.B) { benchTree34(b, 1, 64) }
+
+// BenchmarkTree34Sixteens is BenchmarkTree34 fed as a leader at a cluster's
+// rate feeds its tree: Submits of 16 items (its intake over a millisecond at
+// ~16K pods/s), at most 256 in flight, with more gatherers (31) than items per
+// Submit, as in a cluster of thousands of members.
+func BenchmarkTree34Sixteens(b *testing.B) { benchTree34(b, 16, 256) }
 
 // BenchmarkTree34Latency is BenchmarkTree34 at low load: one item per Submit,
 // at most 4 in flight, so latency is the hops' and not queueing.
@@ -200,7 +207,7 @@ func benchTree34(b *testing.B, batch, window int) {
 			b.Fatal(err)
 		}
 	}
-	sc0, rp0, vd0, dc0 := sentMessages(all)
+	sc0, rp0, vd0, dc0, ak0 := sentMessages(all)
 	b.ResetTimer()
 	cpu0, t0 := cpuTime(b), time.Now()
 	for sent := 0; sent < b.N; {
@@ -236,12 +243,13 @@ func benchTree34(b *testing.B, batch, window int) {
 	if *tree34Profile != "" {
 		pprof.StopCPUProfile()
 	}
-	sc1, rp1, vd1, dc1 := sentMessages(all)
+	sc1, rp1, vd1, dc1, ak1 := sentMessages(all)
 	perItem := func(d float64) float64 { return d / float64(b.N) }
 	b.ReportMetric(perItem(sc1-sc0), "scatter-msgs/item")
 	b.ReportMetric(perItem(rp1-rp0), "report-msgs/item")
 	b.ReportMetric(perItem(vd1-vd0), "verdict-msgs/item")
 	b.ReportMetric(perItem(dc1-dc0), "decide-msgs/item")
+	b.ReportMetric(perItem(ak1-ak0), "ack-msgs/item")
 
 	mu.Lock()
 	defer mu.Unlock()

@@ -52,6 +52,13 @@ type Config struct {
 	// last 5*BatchDelay, so an item alone is never delayed. Zero: never wait.
 	// Scatter streams never wait (their items arrive in batches already).
 	BatchDelay time.Duration
+	// AckDelay is how long a member holds the acknowledgement of a Scatter
+	// batch so that one message acknowledges every batch received meanwhile.
+	// An acknowledgement only lets the parent forget what it would send again
+	// on a new stream (the child drops repeats), so waiting delays no item;
+	// at a low item rate, where every batch carries one item, acknowledging
+	// each at once was a quarter of the relay's messages. Zero: at once.
+	AckDelay time.Duration
 	// DefaultDeadline is the time a gatherer waits for reports when a submitted
 	// item has no deadline of its own.
 	DefaultDeadline time.Duration
@@ -119,6 +126,12 @@ const (
 	DefaultMaxQueue    = 1 << 16
 )
 
+// DefaultAckDelay is DefaultConfig's AckDelay: at a cluster's item rate a
+// Scatter batch arrives every few milliseconds per stream, so one
+// acknowledgement covers several; on a broken stream the parent sends again at
+// most this long's worth of batches, which the child drops as repeats.
+const DefaultAckDelay = 20 * time.Millisecond
+
 // DefaultConfig is for members on a real network: memberlist's LAN timings,
 // gRPC on :50051, gossip on :7946, fanout 16. It needs TLS and a gossip key
 // (or AllowInsecure) before New accepts it.
@@ -139,6 +152,7 @@ func DefaultConfig() Config {
 		Fanout:          16,
 		MaxBatch:        256,
 		BatchDelay:      200 * time.Microsecond,
+		AckDelay:        DefaultAckDelay,
 		DefaultDeadline: 2 * time.Second,
 		VerdictGrace:    5 * time.Second,
 		DecisionGrace:   5 * time.Second,
@@ -219,6 +233,9 @@ func (c *Config) validate() error {
 	}
 	if c.BatchDelay < 0 {
 		errs = append(errs, fmt.Errorf("batch delay %v: must not be negative", c.BatchDelay))
+	}
+	if c.AckDelay < 0 {
+		errs = append(errs, fmt.Errorf("ack delay %v: must not be negative", c.AckDelay))
 	}
 	for _, d := range []struct {
 		name string

@@ -94,3 +94,31 @@ func TestBackupGatherDecidesAfterGrace(t *testing.T) {
 		}
 	}
 }
+
+// TestBackupGathererLeavesOutKeysOwn: a reporter that cannot reach the
+// gatherer an item names re-routes its score to a member that is neither that
+// gatherer nor the key's own (which would take the item as its own and decide
+// at the deadline with only the re-routed scores); when the named gatherer is
+// the key's own, to the next by hash.
+func TestBackupGathererLeavesOutKeysOwn(t *testing.T) {
+	byName := map[string]Member{}
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		byName[n] = Member{Name: n, Role: RoleScheduler}
+	}
+	v := newView(1, byName)
+	for i := range 200 {
+		key := fmt.Sprintf("backup/pod-%d", i)
+		own := v.gatherer(key)
+		if got, want := v.backupGatherer(key, own), v.gathererExcept(key, own); got != want || got == own {
+			t.Fatalf("%s: backup for its own gatherer %s is %s, want %s", key, own, got, want)
+		}
+		for chosen := range byName {
+			if chosen == own {
+				continue
+			}
+			if got := v.backupGatherer(key, chosen); got == chosen || got == own || got == "" {
+				t.Fatalf("%s (own gatherer %s), chosen %s: backup %q", key, own, chosen, got)
+			}
+		}
+	}
+}

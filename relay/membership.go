@@ -74,16 +74,27 @@ func (v *view) tree(root string, fanout int) *tree.Tree {
 }
 
 // gatherer picks the member that gathers key: rendezvous hashing, so when a
-// member leaves only its own keys move.
-func (v *view) gatherer(key string) string { return v.gathererExcept(key, "") }
+// member leaves only its own keys move. It is the origin's choice for the
+// first item of each run Submit stamps (see gatherRun), and every member's
+// for an item whose chosen gatherer left.
+func (v *view) gatherer(key string) string { return v.gathererExcept(key) }
 
-// gathererExcept is gatherer as if member except were gone: where a reporter
-// sends its score when the chosen gatherer cannot be reached.
-func (v *view) gathererExcept(key, except string) string {
+// backupGatherer is where a reporter sends its score for key when chosen,
+// the gatherer the item names, is in the view but cannot be reached. It
+// leaves out the key's own gatherer as well as chosen: a member that is the
+// key's gatherer takes re-routed scores as its own item's (record.backup)
+// and would decide at the deadline with them alone, racing the chosen
+// gatherer, which is alive and decides with the rest.
+func (v *view) backupGatherer(key, chosen string) string {
+	return v.gathererExcept(key, chosen, v.gatherer(key))
+}
+
+// gathererExcept is gatherer as if members except were gone.
+func (v *view) gathererExcept(key string, except ...string) string {
 	kh := hashString(key)
 	best, bestScore := -1, uint64(0)
 	for i, h := range v.hashes {
-		if v.members[i].Name == except {
+		if slices.Contains(except, v.members[i].Name) {
 			continue
 		}
 		if s := mix64(kh ^ h); best < 0 || s > bestScore {

@@ -31,16 +31,16 @@ type metrics struct {
 	// overflows counts streams closed because their queue overflowed, and
 	// refused counts messages refused for naming a member other than the
 	// sender's certificate.
-	overflows                                                        *prometheus.CounterVec
-	overflowScatter, overflowReport, overflowDecide, overflowVerdict prometheus.Counter
-	refusedNames                                                     prometheus.Counter
-	cappedDeadlines                                                  prometheus.Counter
-	reportStreams                                                    prometheus.Gauge
+	overflows                                                                     *prometheus.CounterVec
+	overflowScatter, overflowReport, overflowDecide, overflowVerdict, overflowAck prometheus.Counter
+	refusedNames                                                                  prometheus.Counter
+	cappedDeadlines                                                               prometheus.Counter
+	reportStreams                                                                 prometheus.Gauge
 	// Children of the vectors resolved once: a label lookup per item costs
 	// more than the increment.
-	sentScatter, sentReport, sentVerdict, sentDecide prometheus.Counter
-	verdictWin, verdictLose, verdictTimeout          prometheus.Counter
-	decidedWinner, decidedNoWinner                   prometheus.Counter
+	sentScatter, sentReport, sentVerdict, sentDecide, sentAck prometheus.Counter
+	verdictWin, verdictLose, verdictTimeout                   prometheus.Counter
+	decidedWinner, decidedNoWinner                            prometheus.Counter
 }
 
 // latencyBuckets span 100µs to ~10s: scatter hops are sub-millisecond, gathers
@@ -106,10 +106,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "relay_members", Help: "Members in this member's view, by role.",
 		}, []string{"role"}),
 		sentMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "relay_link_sent_messages_total", Help: "Batches sent on the long-lived streams, by stream (scatter, report, verdict, decide).",
+			Name: "relay_link_sent_messages_total", Help: "Batches sent on the long-lived streams, by stream (scatter, report, verdict, decide, scatter_ack).",
 		}, []string{"stream"}),
 		overflows: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "relay_link_overflows_total", Help: "Streams closed because their queue reached MaxQueue (the peer did not drain them), by stream (scatter, report, verdict, decide).",
+			Name: "relay_link_overflows_total", Help: "Streams closed because their queue reached MaxQueue (the peer did not drain them), by stream (scatter, report, verdict, decide, scatter_ack).",
 		}, []string{"stream"}),
 		refusedNames: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "relay_link_refused_names_total", Help: "Streams refused because a message named a member the sender's TLS certificate does not name.",
@@ -125,10 +125,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.overflowReport = m.overflows.WithLabelValues("report")
 	m.overflowDecide = m.overflows.WithLabelValues("decide")
 	m.overflowVerdict = m.overflows.WithLabelValues("verdict")
+	m.overflowAck = m.overflows.WithLabelValues("scatter_ack")
 	m.sentScatter = m.sentMessages.WithLabelValues("scatter")
 	m.sentReport = m.sentMessages.WithLabelValues("report")
 	m.sentVerdict = m.sentMessages.WithLabelValues("verdict")
 	m.sentDecide = m.sentMessages.WithLabelValues("decide")
+	m.sentAck = m.sentMessages.WithLabelValues("scatter_ack")
 	m.verdictWin = m.verdicts.WithLabelValues("win")
 	m.verdictLose = m.verdicts.WithLabelValues("lose")
 	m.verdictTimeout = m.verdicts.WithLabelValues("timeout")

@@ -27,8 +27,10 @@ type outbox[T any] struct {
 	overflowed bool // set by an overflow, for the stream's owner to see
 
 	// delay is how long a busy sender waits for a short batch to fill (see
-	// take); the fields below belong to the one goroutine that takes.
+	// take); patient: every sender waits, busy or not (what it sends is never
+	// urgent). The fields below belong to the one goroutine that takes.
 	delay    time.Duration
+	patient  bool
 	lastTake time.Time
 	timer    *time.Timer
 }
@@ -100,17 +102,17 @@ func (o *outbox[T]) requeue(vs []T) {
 // costs syscalls and framing on both ends whatever it carries. So when the
 // sender is busy (it took less than busyFactor*delay ago) and fewer than max
 // values are queued, take first waits delay for more to pile up. An idle link
-// sends at once, so a lone item pays no delay.
+// sends at once, so a lone item pays no delay. A patient outbox always waits.
 func (o *outbox[T]) take(ctx context.Context, max int) ([]T, error) {
 	lingered := false
 	for {
 		o.mu.Lock()
 		if n := len(o.items); n > 0 {
 			if !lingered && n < max && o.delay > 0 {
-				if now := time.Now(); now.Sub(o.lastTake) < busyFactor*o.delay {
+				if now := time.Now(); o.patient || now.Sub(o.lastTake) < busyFactor*o.delay {
 					o.mu.Unlock()
 					lingered = true
-					if !o.linger(ctx) {
+					if !o.linger(ctx, max) {
 						return nil, ctx.Err()
 					}
 					continue
@@ -138,19 +140,27 @@ func (o *outbox[T]) take(ctx context.Context, max int) ([]T, error) {
 	}
 }
 
-// linger waits o.delay; false when ctx ended first.
-func (o *outbox[T]) linger(ctx context.Context) bool {
+// linger waits o.delay, or less once max values are queued; false when ctx
+// ended first.
+func (o *outbox[T]) linger(ctx context.Context, max int) bool {
 	if o.timer == nil {
 		o.timer = time.NewTimer(o.delay)
 	} else {
 		o.timer.Reset(o.delay)
 	}
-	select {
-	case <-ctx.Done():
-		o.timer.Stop()
-		return false
-	case <-o.timer.C:
-		return true
+	for {
+		select {
+		case <-ctx.Done():
+			o.timer.Stop()
+			return false
+		case <-o.timer.C:
+			return true
+		case <-o.wake:
+			if o.len() >= max {
+				o.timer.Stop()
+				return true
+			}
+		}
 	}
 }
 

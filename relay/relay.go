@@ -311,7 +311,8 @@ func (r *Relay) Tree(root string) (*tree.Tree, error) {
 	return nil, fmt.Errorf("tree rooted at %q: %w", root, tree.ErrNoRoot)
 }
 
-// Gatherer is the member that would gather key in the current membership.
+// Gatherer is the member that would gather key in the current membership
+// when key is submitted alone or first in its Submit (see gatherRun).
 func (r *Relay) Gatherer(key string) string { return r.cur.Load().gatherer(key) }
 
 // memberUp records a join or metadata update from memberlist.

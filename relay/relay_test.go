@@ -58,8 +58,11 @@ func (c *testCluster) warmUp(root *Relay) {
 			items = append(items, Item{Key: key, Deadline: time.Now().Add(patientDeadline)})
 		}
 	}
-	if err := root.Submit(items...); err != nil {
-		c.t.Fatalf("warm-up: %v", err)
+	// One Submit each: items submitted together share a gatherer.
+	for i := range items {
+		if err := root.Submit(items[i : i+1]...); err != nil {
+			c.t.Fatalf("warm-up: %v", err)
+		}
 	}
 	ids := make([]uint64, len(items))
 	for i, it := range items {
@@ -165,6 +168,42 @@ func TestTiesSpread(t *testing.T) {
 		}
 	}
 	t.Logf("wins per member: %v", won)
+}
+
+// TestSubmittedTogetherShareGatherer: items of one Submit share a gatherer,
+// 64 at a time (the gatherer of each run's first key), and that member
+// decides them.
+func TestSubmittedTogetherShareGatherer(t *testing.T) {
+	c := newTestCluster(t, uniqueScore)
+	leader := c.start("leader", RoleLeaderEligible)
+	for i := range 4 {
+		c.start(fmt.Sprintf("sched-%d", i), RoleScheduler)
+	}
+	c.converge()
+	c.warmUp(leader.r)
+	items := make([]Item, 100)
+	for i := range items {
+		items[i] = Item{Key: fmt.Sprintf("together/pod-%03d", i), Deadline: time.Now().Add(patientDeadline)}
+	}
+	if err := leader.r.Submit(items...); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]uint64, len(items))
+	for i, it := range items {
+		ids[i] = it.RequestID
+		want := leader.r.Gatherer(items[i-i%gatherRun].Key)
+		if it.Gatherer != want {
+			t.Fatalf("item %d: gatherer %s, want %s (that of item %d)", i, it.Gatherer, want, i-i%gatherRun)
+		}
+	}
+	c.waitDecided(ids, patientWait)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, it := range items {
+		if d := c.onlyDecision(t, it.RequestID); d.Gatherer != it.Gatherer || d.Winner == "" {
+			t.Fatalf("item %d decided by %s (winner %q), want its gatherer %s\n%s", i, d.Gatherer, d.Winner, it.Gatherer, c.itemState("leader", it.RequestID))
+		}
+	}
 }
 
 // onlyDecision is item id's one decision; c.mu must be held.

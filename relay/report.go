@@ -35,7 +35,7 @@ func (r *Relay) Report(it Item, s Score, done func(Verdict)) {
 	if _, ok := v.byName[g]; !ok {
 		g = v.gatherer(it.Key) // the origin's choice is gone (or unknown): rehash
 	} else if r.unreachable(g) {
-		g = v.gathererExcept(it.Key, g)
+		g = v.backupGatherer(it.Key, g)
 	}
 	r.reports.add(sc, g, it.Gatherer, it.Deadline.Add(r.cfg.VerdictGrace), done)
 	r.sendScore(g, sc)
@@ -208,7 +208,7 @@ func (rp *reporter) unreachable(g string) {
 			if pr.gatherer != g {
 				continue
 			}
-			if alt := v.gathererExcept(pr.score.GetKey(), g); alt != "" {
+			if alt := v.backupGatherer(pr.score.GetKey(), g); alt != "" {
 				pr.gatherer = alt
 				moves = append(moves, move{alt, pr.score})
 			}

@@ -14,6 +14,9 @@ import (
 // (when zero), Deadline (when zero: now + DefaultDeadline), Origin, Gatherer and
 // Submitted. Each item's Decision arrives once at Config.Decisions. Submit does
 // not block on the network.
+//
+// Items submitted together share their gatherer, gatherRun at a time (the
+// gatherer of the run's first key).
 func (r *Relay) Submit(items ...Item) error {
 	if r.closed.Load() {
 		return ErrClosed
@@ -21,6 +24,7 @@ func (r *Relay) Submit(items ...Item) error {
 	now := time.Now()
 	v := r.cur.Load()
 	ps := make([]*relayv1.Item, len(items))
+	var gatherer string
 	for i := range items {
 		it := &items[i]
 		if it.Key == "" {
@@ -37,7 +41,10 @@ func (r *Relay) Submit(items ...Item) error {
 			r.metrics.cappedDeadlines.Inc()
 		}
 		it.Origin = r.self.Name
-		it.Gatherer = v.gatherer(it.Key)
+		if i%gatherRun == 0 {
+			gatherer = v.gatherer(it.Key)
+		}
+		it.Gatherer = gatherer
 		it.Submitted = now
 		ps[i] = itemToProto(it)
 	}
@@ -50,6 +57,17 @@ func (r *Relay) Submit(items ...Item) error {
 	r.accept(r.self.Name, ps)
 	return nil
 }
+
+// gatherRun is how many items submitted together share a gatherer. Every
+// scheduling member reports a score for every item to its gatherer and gets a
+// verdict back, so with a gatherer per item a member of M sends each score
+// to one of M gatherers: at a cluster's rate (thousands of members, items
+// submitted a few dozen at a time) nearly every score and verdict was a
+// message of its own, each costing framing, system calls and goroutine
+// wake-ups at both ends. Items scattered together are scored together, so
+// their scores now fill one message to one gatherer and their verdicts one
+// message back. Runs spread over the members as keys do.
+const gatherRun = 64
 
 // accept takes items arriving from the parent (or from Submit at the root):
 // drops the ones seen before, forwards the rest to this member's children in

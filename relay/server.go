@@ -22,19 +22,62 @@ type server struct {
 
 // Scatter receives batches from a parent and acknowledges each one after its
 // items have been queued for the children and handed to the local handler.
+// Acknowledgements wait up to Config.AckDelay in a bounded outbox drained by
+// their own goroutine, so one message acknowledges many batches; receiving
+// runs in a goroutine of its own, so that a parent that stops reading its
+// acknowledgements (the outbox overflows) is cut off even while it sends
+// nothing.
 func (s *server) Scatter(stream relayv1.ScatterService_ScatterServer) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
 	id := streamIdentity(stream.Context())
-	for {
-		req, err := stream.Recv()
-		if err != nil {
-			return endOfStream(err)
+	acks := newOutbox[uint64](s.r.cfg.AckDelay, s.r.cfg.maxQueue(), s.r.metrics.overflowAck)
+	acks.patient = true
+	acks.setKick(cancel)
+	defer acks.close()
+	sendErr := make(chan error, 1)
+	go func() {
+		for {
+			ids, err := acks.take(ctx, s.r.cfg.MaxBatch)
+			if err != nil {
+				sendErr <- nil
+				return
+			}
+			s.r.metrics.sentAck.Inc()
+			if err := stream.Send(&relayv1.ScatterResponse{BatchIds: ids}); err != nil {
+				sendErr <- err
+				cancel()
+				return
+			}
 		}
-		if err := s.scatter(id, req); err != nil {
+	}()
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			req, err := stream.Recv()
+			if err == nil {
+				err = s.scatter(id, req)
+			}
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			acks.push(req.GetBatchId())
+		}
+	}()
+	select {
+	case err := <-recvErr:
+		cancel()
+		<-sendErr
+		return endOfStream(err)
+	case <-ctx.Done():
+		if acks.hasOverflowed() {
+			return status.Errorf(codes.ResourceExhausted, "more than %d acknowledgements waiting for this stream: closed", s.r.cfg.maxQueue())
+		}
+		if err := <-sendErr; err != nil {
 			return err
 		}
-		if err := stream.Send(&relayv1.ScatterResponse{BatchIds: []uint64{req.GetBatchId()}}); err != nil {
-			return err
-		}
+		return stream.Context().Err()
 	}
 }
 
