@@ -69,6 +69,9 @@ type summary struct {
 	// ClaimsRefused are searches redone because another scheduling loop of
 	// the member took the node first.
 	ClaimsRefused float64 `json:"claims_refused"`
+	// RelayMessages are the messages the members sent on the relay's
+	// long-lived streams (scatter, report, verdict, decide, acknowledgements).
+	RelayMessages float64 `json:"relay_messages"`
 	GatherSeconds float64 `json:"gather_seconds_sum"`
 	GatherCount   float64 `json:"gather_count"`
 	HeapReady     uint64  `json:"heap_ready_bytes"` // after GC, shards balanced, before pods
@@ -181,6 +184,8 @@ func runChild() int {
 					s.ClaimsRefused += m.GetCounter().GetValue()
 				case "relay_gather_stragglers_total":
 					s.Stragglers += m.GetCounter().GetValue()
+				case "relay_link_sent_messages_total":
+					s.RelayMessages += m.GetCounter().GetValue()
 				case "distscheduler_cycle_verdict_wait_seconds":
 					s.GatherSeconds += m.GetHistogram().GetSampleSum()
 					s.GatherCount += float64(m.GetHistogram().GetSampleCount())

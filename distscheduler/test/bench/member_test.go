@@ -104,8 +104,11 @@ type memberRow struct {
 	// to the last pod bound; NetCPUPerPodMs less the idle rate.
 	CPUPerPodMs, NetCPUPerPodMs, IdleCores float64
 	EvaluatedPerPod                        float64
-	NoWinner                               int
-	Dropped, Expired                       float64
+	// RelayMsgs is the relay messages a member sent per pod (over the
+	// child's life, warm-up included).
+	RelayMsgs        float64
+	NoWinner         int
+	Dropped, Expired float64
 }
 
 func runMemberPath(t *testing.T, c *testcluster.Cluster, cfgPath string, m, numNodes, pods, window, batch int) memberRow {
@@ -187,11 +190,12 @@ func runMemberPath(t *testing.T, c *testcluster.Cluster, cfgPath string, m, numN
 		NetCPUPerPodMs:  max(0, cpu1-cpu0-idleCores*elapsed.Seconds()) * 1000 / float64(pods),
 		IdleCores:       idleCores,
 		EvaluatedPerPod: s.NodesEvaluated / float64(pods),
+		RelayMsgs:       s.RelayMessages / float64(pods) / float64(m),
 		NoWinner:        noWinner,
 		Dropped:         s.ItemsDropped, Expired: s.ItemsExpired,
 	}
-	t.Logf("x%d: %.0f pods/s, %.3f ms CPU/pod (%.3f net), %.1f nodes evaluated/pod, %d without a winner, %.0f dropped, %.0f expired, %.0f searches redone (claims refused)",
-		m, r.PodsPerSec, r.CPUPerPodMs, r.NetCPUPerPodMs, r.EvaluatedPerPod, noWinner, r.Dropped, r.Expired, s.ClaimsRefused)
+	t.Logf("x%d: %.0f pods/s, %.3f ms CPU/pod (%.3f net), %.1f nodes evaluated/pod, %.2f relay messages/pod/member, %d without a winner, %.0f dropped, %.0f expired, %.0f searches redone (claims refused)",
+		m, r.PodsPerSec, r.CPUPerPodMs, r.NetCPUPerPodMs, r.EvaluatedPerPod, r.RelayMsgs, noWinner, r.Dropped, r.Expired, s.ClaimsRefused)
 	if noWinner*100 > pods {
 		t.Errorf("x%d: %d of %d pods without a winner (log %s)", m, noWinner, pods, ch.log.Name())
 	}
@@ -306,11 +310,11 @@ func feedTree(t *testing.T, root *relaytree.Member, items []tree.Item, window, b
 // pod over the member count, and each count against one member.
 func memberTable(rows []memberRow) string {
 	var b strings.Builder
-	b.WriteString("| members | nodes | pods | window | batch | pods/s | CPU ms/pod | idle cores | net CPU ms/pod | nodes evaluated/pod | no winner | dropped | expired |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| members | nodes | pods | window | batch | pods/s | CPU ms/pod | idle cores | net CPU ms/pod | nodes evaluated/pod | relay msgs/pod/member | no winner | dropped | expired |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %d | %d | %d | %d | %d | %.0f | %.3f | %.3f | %.3f | %.1f | %d | %.0f | %.0f |\n",
+		fmt.Fprintf(&b, "| %d | %d | %d | %d | %d | %.0f | %.3f | %.3f | %.3f | %.1f | %.2f | %d | %.0f | %.0f |\n",
 			r.Members, r.Nodes, r.Pods, r.Window, r.Batch, r.PodsPerSec, r.CPUPerPodMs, r.IdleCores, r.NetCPUPerPodMs,
-			r.EvaluatedPerPod, r.NoWinner, r.Dropped, r.Expired)
+			r.EvaluatedPerPod, r.RelayMsgs, r.NoWinner, r.Dropped, r.Expired)
 	}
 	var one *memberRow
 	for i := range rows {
