@@ -22,11 +22,8 @@ type server struct {
 
 // Scatter receives batches from a parent and acknowledges each one after its
 // items have been queued for the children and handed to the local handler.
-// Acknowledgements wait up to Config.AckDelay in a bounded outbox drained by
-// their own goroutine, so one message acknowledges many batches; receiving
-// runs in a goroutine of its own, so that a parent that stops reading its
-// acknowledgements (the outbox overflows) is cut off even while it sends
-// nothing.
+// Acknowledgements wait up to Config.AckDelay, so one message acknowledges
+// many batches.
 func (s *server) Scatter(stream relayv1.ScatterService_ScatterServer) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
@@ -35,16 +32,37 @@ func (s *server) Scatter(stream relayv1.ScatterService_ScatterServer) error {
 	acks.patient = true
 	acks.setKick(cancel)
 	defer acks.close()
+	return duplex(ctx, cancel, s, acks, "acknowledgements", func(ids []uint64) error {
+		s.r.metrics.sentAck.Inc()
+		return stream.Send(&relayv1.ScatterResponse{BatchIds: ids})
+	}, func() error {
+		req, err := stream.Recv()
+		if err == nil {
+			err = s.scatter(id, req)
+		}
+		if err == nil {
+			acks.push(req.GetBatchId())
+		}
+		return err
+	})
+}
+
+// duplex serves a long-lived stream whose answers are batched: ob is drained
+// by a goroutine of its own that sends what piled up (send), while another
+// goroutine receives and handles the peer's messages (recv, until it fails).
+// So a peer that stops reading its answers is cut off even while it sends
+// nothing: ob overflows and its kick cancels ctx. what names the answers in
+// that error.
+func duplex[T any](ctx context.Context, cancel context.CancelFunc, s *server, ob *outbox[T], what string, send func([]T) error, recv func() error) error {
 	sendErr := make(chan error, 1)
 	go func() {
 		for {
-			ids, err := acks.take(ctx, s.r.cfg.MaxBatch)
+			batch, err := ob.take(ctx, s.r.cfg.MaxBatch)
 			if err != nil {
 				sendErr <- nil
 				return
 			}
-			s.r.metrics.sentAck.Inc()
-			if err := stream.Send(&relayv1.ScatterResponse{BatchIds: ids}); err != nil {
+			if err := send(batch); err != nil {
 				sendErr <- err
 				cancel()
 				return
@@ -54,15 +72,10 @@ func (s *server) Scatter(stream relayv1.ScatterService_ScatterServer) error {
 	recvErr := make(chan error, 1)
 	go func() {
 		for {
-			req, err := stream.Recv()
-			if err == nil {
-				err = s.scatter(id, req)
-			}
-			if err != nil {
+			if err := recv(); err != nil {
 				recvErr <- err
 				return
 			}
-			acks.push(req.GetBatchId())
 		}
 	}()
 	select {
@@ -71,13 +84,15 @@ func (s *server) Scatter(stream relayv1.ScatterService_ScatterServer) error {
 		<-sendErr
 		return endOfStream(err)
 	case <-ctx.Done():
-		if acks.hasOverflowed() {
-			return status.Errorf(codes.ResourceExhausted, "more than %d acknowledgements waiting for this stream: closed", s.r.cfg.maxQueue())
+		if ob.hasOverflowed() {
+			// The sender may be stuck in Send to a peer that reads
+			// nothing: returning ends the stream, and with it that Send.
+			return status.Errorf(codes.ResourceExhausted, "more than %d %s waiting for this stream: closed", s.r.cfg.maxQueue(), what)
 		}
 		if err := <-sendErr; err != nil {
 			return err
 		}
-		return stream.Context().Err()
+		return ctx.Err()
 	}
 }
 
@@ -91,9 +106,7 @@ func (s *server) scatter(id identity, req *relayv1.ScatterRequest) error {
 }
 
 // Report receives scores from one reporter and sends its verdicts back on the
-// same stream, batched by an outbox drained by its own goroutine. Receiving
-// runs in a goroutine of its own too, so that a reporter that stops reading
-// its verdicts (the outbox overflows) is cut off even while it sends nothing.
+// same stream, batched (see duplex).
 func (s *server) Report(stream relayv1.GatherService_ReportServer) error {
 	s.r.metrics.reportStreams.Inc()
 	defer s.r.metrics.reportStreams.Dec()
@@ -103,52 +116,16 @@ func (s *server) Report(stream relayv1.GatherService_ReportServer) error {
 	sink := &streamSink{ob: newOutbox[*relayv1.Verdict](s.r.cfg.BatchDelay, s.r.cfg.maxQueue(), s.r.metrics.overflowVerdict)}
 	sink.ob.setKick(cancel)
 	defer sink.ob.close()
-	sendErr := make(chan error, 1)
-	go func() {
-		for {
-			vs, err := sink.ob.take(ctx, s.r.cfg.MaxBatch)
-			if err != nil {
-				sendErr <- nil
-				return
-			}
-			s.r.metrics.sentVerdict.Inc()
-			if err := stream.Send(&relayv1.ReportResponse{Verdicts: vs}); err != nil {
-				sendErr <- err
-				cancel()
-				return
-			}
+	return duplex(ctx, cancel, s, sink.ob, "verdicts", func(vs []*relayv1.Verdict) error {
+		s.r.metrics.sentVerdict.Inc()
+		return stream.Send(&relayv1.ReportResponse{Verdicts: vs})
+	}, func() error {
+		req, err := stream.Recv()
+		if err == nil {
+			err = s.report(id, req, sink)
 		}
-	}()
-	recvErr := make(chan error, 1)
-	go func() {
-		for {
-			req, err := stream.Recv()
-			if err == nil {
-				err = s.report(id, req, sink)
-			}
-			if err != nil {
-				recvErr <- err
-				return
-			}
-		}
-	}()
-	select {
-	case err := <-recvErr:
-		cancel()
-		<-sendErr
-		return endOfStream(err)
-	case <-ctx.Done():
-		if sink.ob.hasOverflowed() {
-			// The sender may be stuck in Send to a reporter that reads
-			// nothing: returning ends the stream, and with it that Send.
-			return status.Errorf(codes.ResourceExhausted, "more than %d verdicts waiting for this stream: closed", s.r.cfg.maxQueue())
-		}
-		err := <-sendErr
-		if err != nil {
-			return err
-		}
-		return stream.Context().Err()
-	}
+		return err
+	})
 }
 
 // report takes one batch of scores, refusing it whole if it names another

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -29,13 +30,8 @@ func TestScatterAcksCoalesced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	due := time.Now().Add(time.Minute).UnixNano()
-	for i := range batches {
-		if err := s.Send(&relayv1.ScatterRequest{From: "peer", Root: "peer", BatchId: uint64(i + 1), Items: []*relayv1.Item{
-			{RequestId: uint64(i + 1), Key: string(rune('a' + i)), Origin: "peer", Gatherer: "peer", DeadlineUnixNano: due},
-		}}); err != nil {
-			t.Fatal(err)
-		}
+	for i := range uint64(batches) {
+		scatterOne(t, s, i+1)
 	}
 	resp, err := s.Recv()
 	if err != nil {
@@ -63,13 +59,8 @@ func TestScatterAckAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	due := time.Now().Add(time.Minute).UnixNano()
 	for i := range uint64(3) {
-		if err := s.Send(&relayv1.ScatterRequest{From: "peer", Root: "peer", BatchId: i + 1, Items: []*relayv1.Item{
-			{RequestId: i + 1, Key: "k", Origin: "peer", Gatherer: "peer", DeadlineUnixNano: due},
-		}}); err != nil {
-			t.Fatal(err)
-		}
+		scatterOne(t, s, i+1)
 		resp, err := s.Recv()
 		if err != nil {
 			t.Fatal(err)
@@ -77,5 +68,15 @@ func TestScatterAckAlone(t *testing.T) {
 		if got := resp.GetBatchIds(); !slices.Equal(got, []uint64{i + 1}) {
 			t.Fatalf("acknowledgement %v, want [%d]", got, i+1)
 		}
+	}
+}
+
+// scatterOne sends batch id with one item of its own, due in a minute.
+func scatterOne(t *testing.T, s relayv1.ScatterService_ScatterClient, id uint64) {
+	t.Helper()
+	if err := s.Send(&relayv1.ScatterRequest{From: "peer", Root: "peer", BatchId: id, Items: []*relayv1.Item{
+		{RequestId: id, Key: fmt.Sprintf("pod-%d", id), Origin: "peer", Gatherer: "peer", DeadlineUnixNano: time.Now().Add(time.Minute).UnixNano()},
+	}}); err != nil {
+		t.Fatal(err)
 	}
 }
