@@ -99,7 +99,8 @@ func TestBackupGatherDecidesAfterGrace(t *testing.T) {
 // gatherer an item names re-routes its score to a member that is neither that
 // gatherer nor the key's own (which would take the item as its own and decide
 // at the deadline with only the re-routed scores); when the named gatherer is
-// the key's own, to the next by hash.
+// the key's own, to the next by hash; with only the two of them, to the
+// key's own.
 func TestBackupGathererLeavesOutKeysOwn(t *testing.T) {
 	byName := map[string]Member{}
 	for _, n := range []string{"a", "b", "c", "d", "e"} {
@@ -119,6 +120,18 @@ func TestBackupGathererLeavesOutKeysOwn(t *testing.T) {
 			if got := v.backupGatherer(key, chosen); got == chosen || got == own || got == "" {
 				t.Fatalf("%s (own gatherer %s), chosen %s: backup %q", key, own, chosen, got)
 			}
+		}
+	}
+	two := newView(2, map[string]Member{"a": {Name: "a", Role: RoleScheduler}, "b": {Name: "b", Role: RoleScheduler}})
+	for i := range 50 {
+		key := fmt.Sprintf("two/pod-%d", i)
+		own := two.gatherer(key)
+		other := "a"
+		if own == "a" {
+			other = "b"
+		}
+		if got := two.backupGatherer(key, other); got != own {
+			t.Fatalf("%s: two members, chosen %s unreachable: backup %q, want %s", key, other, got, own)
 		}
 	}
 }

@@ -84,9 +84,13 @@ func (v *view) gatherer(key string) string { return v.gathererExcept(key) }
 // leaves out the key's own gatherer as well as chosen: a member that is the
 // key's gatherer takes re-routed scores as its own item's (record.backup)
 // and would decide at the deadline with them alone, racing the chosen
-// gatherer, which is alive and decides with the rest.
+// gatherer, which is alive and decides with the rest. With no third
+// member, the key's own gatherer it is.
 func (v *view) backupGatherer(key, chosen string) string {
-	return v.gathererExcept(key, chosen, v.gatherer(key))
+	if g := v.gathererExcept(key, chosen, v.gatherer(key)); g != "" {
+		return g
+	}
+	return v.gathererExcept(key, chosen)
 }
 
 // gathererExcept is gatherer as if members except were gone.
