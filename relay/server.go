@@ -25,14 +25,10 @@ type server struct {
 // Acknowledgements wait up to Config.AckDelay, so one message acknowledges
 // many batches.
 func (s *server) Scatter(stream relayv1.ScatterService_ScatterServer) error {
-	ctx, cancel := context.WithCancel(stream.Context())
-	defer cancel()
 	id := streamIdentity(stream.Context())
 	acks := newOutbox[uint64](s.r.cfg.AckDelay, s.r.cfg.maxQueue(), s.r.metrics.overflowAck)
 	acks.patient = true
-	acks.setKick(cancel)
-	defer acks.close()
-	return duplex(ctx, cancel, s, acks, "acknowledgements", func(ids []uint64) error {
+	return duplex(stream.Context(), s, acks, "acknowledgements", func(ids []uint64) error {
 		s.r.metrics.sentAck.Inc()
 		return stream.Send(&relayv1.ScatterResponse{BatchIds: ids})
 	}, func() error {
@@ -47,13 +43,17 @@ func (s *server) Scatter(stream relayv1.ScatterService_ScatterServer) error {
 	})
 }
 
-// duplex serves a long-lived stream whose answers are batched: ob is drained
-// by a goroutine of its own that sends what piled up (send), while another
-// goroutine receives and handles the peer's messages (recv, until it fails).
-// So a peer that stops reading its answers is cut off even while it sends
-// nothing: ob overflows and its kick cancels ctx. what names the answers in
-// that error.
-func duplex[T any](ctx context.Context, cancel context.CancelFunc, s *server, ob *outbox[T], what string, send func([]T) error, recv func() error) error {
+// duplex serves a long-lived stream (its context streamCtx) whose answers
+// are batched: ob is drained by a goroutine of its own that sends what piled
+// up (send), while another goroutine receives and handles the peer's
+// messages (recv, until it fails). So a peer that stops reading its answers
+// is cut off even while it sends nothing: ob overflows and its kick ends the
+// stream. what names the answers in that error. ob is closed on return.
+func duplex[T any](streamCtx context.Context, s *server, ob *outbox[T], what string, send func([]T) error, recv func() error) error {
+	ctx, cancel := context.WithCancel(streamCtx)
+	defer cancel()
+	ob.setKick(cancel)
+	defer ob.close()
 	sendErr := make(chan error, 1)
 	go func() {
 		for {
@@ -110,13 +110,9 @@ func (s *server) scatter(id identity, req *relayv1.ScatterRequest) error {
 func (s *server) Report(stream relayv1.GatherService_ReportServer) error {
 	s.r.metrics.reportStreams.Inc()
 	defer s.r.metrics.reportStreams.Dec()
-	ctx, cancel := context.WithCancel(stream.Context())
-	defer cancel()
 	id := streamIdentity(stream.Context())
 	sink := &streamSink{ob: newOutbox[*relayv1.Verdict](s.r.cfg.BatchDelay, s.r.cfg.maxQueue(), s.r.metrics.overflowVerdict)}
-	sink.ob.setKick(cancel)
-	defer sink.ob.close()
-	return duplex(ctx, cancel, s, sink.ob, "verdicts", func(vs []*relayv1.Verdict) error {
+	return duplex(stream.Context(), s, sink.ob, "verdicts", func(vs []*relayv1.Verdict) error {
 		s.r.metrics.sentVerdict.Inc()
 		return stream.Send(&relayv1.ReportResponse{Verdicts: vs})
 	}, func() error {
