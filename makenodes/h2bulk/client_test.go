@@ -330,10 +330,15 @@ func TestGoAway(t *testing.T) {
 	for range 5 {
 		<-entered
 	}
+	conns := openConns(c) // before Shutdown: the client replaces a connection once it reads GOAWAY
 	shut := make(chan error, 1)
 	go func() { shut <- first.Shutdown(context.Background()) }()
 	second := serve("second", false)
 	t.Cleanup(func() { second.Close() })
+	// Release the first server's handlers only once the client has read its
+	// GOAWAY: released earlier, a finished stream frees a slot and the client
+	// may start a sixth request there before Shutdown has sent the GOAWAY.
+	waitGoAway(t, conns)
 	close(release)
 	wg.Wait()
 	if err := <-shut; err != nil {
@@ -349,6 +354,41 @@ func TestGoAway(t *testing.T) {
 	}
 	if len(served) != n || count["first"] != 5 {
 		t.Errorf("served %d of %d requests, %d by the first server (want 5: its stream limit)", len(served), n, count["first"])
+	}
+}
+
+// openConns returns c's connections as they are now.
+func openConns(c *Client) []*conn {
+	var conns []*conn
+	for i := range c.slots {
+		sl := &c.slots[i]
+		sl.mu.Lock()
+		if sl.cn != nil {
+			conns = append(conns, sl.cn)
+		}
+		sl.mu.Unlock()
+	}
+	return conns
+}
+
+// waitGoAway waits (at most 30 s) until every one of conns has read a
+// GOAWAY frame.
+func waitGoAway(t *testing.T, conns []*conn) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, cn := range conns {
+		for {
+			cn.mu.Lock()
+			seen := cn.goAway
+			cn.mu.Unlock()
+			if seen {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the client never read the server's GOAWAY")
+			}
+			time.Sleep(time.Millisecond)
+		}
 	}
 }
 
