@@ -44,7 +44,8 @@ type Change struct {
 // block on disk: it enqueues and returns a Waiter. The store's caller (the gRPC
 // handler) calls Wait after releasing the lock and before replying, so writes
 // that share a flush share an fsync (group commit). For a mode that does not
-// wait (none, buffered) Wait returns at once.
+// wait (none, buffered) Wait never waits on the disk (a buffered journal may
+// write to the OS there, outside the store's lock).
 type Journal interface {
 	Append(c *Change) Waiter
 }

@@ -3,8 +3,10 @@
 // appended to the file of the key's WAL prefix, in one of three modes per prefix:
 //
 //   - none: memory only, nothing is written;
-//   - buffered: Append returns at once, a background flusher writes and fsyncs
-//     the batch at most FlushInterval later;
+//   - buffered: Append returns at once, a background flusher writes the batch
+//     at most FlushInterval later (or, on an idle WAL with no fsync-mode
+//     prefix, the reply's Wait writes it: flushOnReply) and a syncer fsyncs
+//     it within SyncInterval more;
 //   - fsync: the Waiter returns only after the record is fsynced; writes that
 //     arrive while an fsync is in flight share the next one (group commit).
 //

@@ -73,6 +73,14 @@ func (w *WAL) Append(c *store.Change) store.Waiter {
 	w.pending += len(target.buf) - before
 	var wt store.Waiter = doneWaiter{}
 	kick := w.pending >= w.cfg.MaxPendingBytes
+	switch {
+	case kick || !wasIdle:
+	case w.inline && time.Since(w.lastFlush) >= w.cfg.FlushInterval/inlineShare:
+		w.pendingSince = time.Now()
+		wt = flushOnReply{w}
+	default:
+		w.armTimerLocked()
+	}
 	if mode == ModeFsync {
 		if w.syncWaiter == nil {
 			w.syncWaiter = newBatch(c.Revision)
@@ -85,16 +93,56 @@ func (w *WAL) Append(c *store.Change) store.Waiter {
 	}
 	w.mu.Unlock()
 	w.metrics.recordsByMode[mode].Inc()
-	switch {
-	case kick:
+	if kick {
 		w.kickFlusher()
-	case wasIdle:
-		select {
-		case w.due <- struct{}{}:
-		default:
-		}
 	}
 	return wt
+}
+
+// inlineShare: a reply writes the pending data itself only if the last flush
+// was at least FlushInterval/inlineShare ago, so replies make at most
+// inlineShare flushes per FlushInterval and at high rates the flusher's
+// batches take over.
+const inlineShare = 4
+
+// flushOnReply is the Waiter of a buffered record appended to an idle WAL
+// that has no fsync-mode prefix: the reply writes the pending data itself,
+// after the store's lock is released, instead of arming the flusher's timer.
+// At a low rate that saves two thread wake-ups per write (the flusher's and
+// its timer's; on a VM each costs more than the write(2) it leads to), and
+// nothing ever waits on a disk: a write of buffered records to the page
+// cache, no fsync (that stays the syncer's). If a flush is running (and may
+// have taken its buffers before this record was appended) the timer is armed
+// as usual instead.
+type flushOnReply struct{ w *WAL }
+
+func (f flushOnReply) Wait(context.Context) error {
+	w := f.w
+	if w.flushing.TryLock() {
+		select {
+		case <-w.stop: // the flusher's final flush took everything
+		default:
+			w.flush(false)
+			w.metrics.replyFlushes.Inc()
+		}
+		w.flushing.Unlock()
+		return nil
+	}
+	w.mu.Lock()
+	if w.pending > 0 {
+		w.armTimerLocked()
+	}
+	w.mu.Unlock()
+	return nil // buffered: the record is not acknowledged on the disk's word
+}
+
+// armTimerLocked has the flusher write what is pending within FlushInterval.
+// Caller holds mu.
+func (w *WAL) armTimerLocked() {
+	if !w.timerArmed {
+		w.timerArmed = true
+		w.flushTimer.Reset(w.cfg.FlushInterval)
+	}
 }
 
 // kickFlusher wakes the flusher if it is not already due to run.
@@ -155,7 +203,8 @@ func (w *WAL) routeOf(op *store.Op) (*route, Mode) {
 
 // run is the flusher: it writes whatever is pending when kicked (an fsync
 // waiter, or too many buffered bytes), or FlushInterval after buffered data
-// became pending. Its timer runs only while data waits, so an idle WAL
+// became pending (flushTimer, armed by Append, unless the reply writes it:
+// flushOnReply). The timer runs only while data waits, so an idle WAL
 // costs no wake-ups (with its thread locked, each one is a hand-off between
 // OS threads: a ticker every 10 ms was most of an idle memetcd's CPU).
 func (w *WAL) run() {
@@ -171,29 +220,19 @@ func (w *WAL) run() {
 			w.log.Debug().Err(err).Msg("flusher keeps the default time slice")
 		}
 	}
-	timer := time.NewTimer(w.cfg.FlushInterval)
-	timer.Stop()
-	var timeout <-chan time.Time // non-nil while the timer runs
 	for {
 		select {
 		case <-w.kick:
-		case <-w.due:
-			if timeout == nil {
-				timer.Reset(w.cfg.FlushInterval)
-				timeout = timer.C
-			}
-			continue
-		case <-timeout:
+		case <-w.flushTimer.C:
 		case <-w.stop:
-			timer.Stop()
+			w.flushing.Lock()
 			w.flush(true)
+			w.flushing.Unlock()
 			return
 		}
-		// Whatever this flush takes no longer waits; data appended after
-		// it takes the pending buffers sends a new due token.
-		timer.Stop()
-		timeout = nil
+		w.flushing.Lock()
 		w.flush(false)
+		w.flushing.Unlock()
 	}
 }
 
@@ -221,13 +260,20 @@ type pendingWrite struct {
 	firstSeq, lastSeq uint64
 }
 
-// flush writes every pending buffer. When fsync-mode records are in it (or
+// flush writes every pending buffer. Caller holds flushing. When fsync-mode records are in it (or
 // final is set) it then fsyncs every file with unsynced bytes, buffered ones
 // too: an fsync-mode record must never be acknowledged while an earlier
 // buffered record could still vanish, or replay would cut at the gap and
 // drop the acknowledged one. Then it wakes the batch's waiters.
 func (w *WAL) flush(final bool) {
 	w.mu.Lock()
+	// Whatever this flush takes no longer waits; data appended after it
+	// takes the pending buffers arms the timer again.
+	if w.timerArmed {
+		w.timerArmed = false
+		w.flushTimer.Stop()
+	}
+	w.lastFlush = time.Now()
 	b := w.syncWaiter
 	w.syncWaiter = nil
 	w.inflight = b

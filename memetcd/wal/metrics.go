@@ -19,6 +19,7 @@ type metrics struct {
 	replayDuration   prometheus.Gauge
 	replayRecords    prometheus.Gauge
 	backpressure     prometheus.Counter
+	replyFlushes     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -79,13 +80,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "memetcd_wal_backpressure_waits_total",
 			Help: "Appends that waited because twice MaxPendingBytes of buffered data had not reached the flusher yet.",
 		}),
+		replyFlushes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "memetcd_wal_reply_flushes_total",
+			Help: "Flushes a reply made itself (a buffered write to an idle WAL with no fsync-mode prefix) instead of waking the flusher.",
+		}),
 	}
 	for _, mode := range []Mode{ModeBuffered, ModeFsync} {
 		m.recordsByMode[mode] = m.records.WithLabelValues(mode.String())
 	}
 	if reg != nil {
 		reg.MustRegister(m.fsyncDuration, m.writeBytes, m.records, m.batchRecords, m.batchWait, m.writeErrors,
-			m.droppedRecords, m.segments, m.snapshotDuration, m.snapshotBytes, m.replayDuration, m.replayRecords, m.backpressure)
+			m.droppedRecords, m.segments, m.snapshotDuration, m.snapshotBytes, m.replayDuration, m.replayRecords, m.backpressure, m.replyFlushes)
 	}
 	return m
 }

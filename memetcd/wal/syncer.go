@@ -26,6 +26,13 @@ func (w *WAL) syncer() {
 			return
 		case <-t.C:
 		}
+		w.mu.Lock()
+		if w.pending > 0 && !w.timerArmed && time.Since(w.pendingSince) >= w.cfg.FlushInterval {
+			// A flushOnReply whose Wait was never called: the flusher
+			// writes it (every caller waits; this only bounds a bug).
+			w.armTimerLocked()
+		}
+		w.mu.Unlock()
 		var jobs []job
 		w.filesMu.Lock()
 		for _, rt := range w.byName {

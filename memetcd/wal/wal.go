@@ -65,6 +65,8 @@ type Config struct {
 
 	// openFile opens segments; tests replace it to inject disk errors.
 	openFile openFileFunc
+	// noInline leaves every write to the flusher (tests of its timer).
+	noInline bool
 }
 
 // Defaults of Config.SyncInterval, PreallocBytes and FlusherSlice (and of the
@@ -158,10 +160,20 @@ type WAL struct {
 	retired []walFile
 
 	kick chan struct{}
-	// due gets a token when buffered data becomes pending with nothing
-	// pending before: the flusher then writes it within FlushInterval.
-	// An idle WAL has no timer running.
-	due        chan struct{}
+	// flushTimer is armed (under mu, timerArmed) when buffered data becomes
+	// pending with nothing pending before and the reply will not write it
+	// itself: the flusher then writes it within FlushInterval. An idle WAL
+	// has no timer running.
+	flushTimer *time.Timer
+	timerArmed bool
+	// inline is set when no prefix is in fsync mode: a buffered record's
+	// reply may then write the pending data itself (see flushOnReply).
+	inline bool
+	// lastFlush is when the last flush took the pending data, pendingSince
+	// when data became pending with nothing pending before (under mu).
+	lastFlush, pendingSince time.Time
+	// flushing serialises flushes: the flusher's and the replies'.
+	flushing   sync.Mutex
 	stop       chan struct{}
 	stopped    chan struct{}
 	stopSync   chan struct{}
@@ -204,7 +216,6 @@ func Open(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*WAL, erro
 		routes:  map[string]*route{},
 		byName:  map[string]*route{},
 		kick:    make(chan struct{}, 1),
-		due:     make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
 
@@ -213,12 +224,15 @@ func Open(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*WAL, erro
 	}
 	w.minPending.Store(math.MaxInt64)
 	w.drained.L = &w.mu
+	w.flushTimer = time.NewTimer(time.Hour)
+	w.flushTimer.Stop()
 	// Leases and compactions must be as durable as the most durable key they
 	// can affect, so the meta file takes the strongest configured mode.
 	w.metaMode = cfg.Routing.Default
 	for _, m := range cfg.Routing.Prefixes {
 		w.metaMode = max(w.metaMode, m)
 	}
+	w.inline = w.metaMode < ModeFsync && !cfg.noInline
 	return w, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/k8s1m/k8s1m/memetcd/store"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // history is a mix of everything the store logs, across several resources.
@@ -137,9 +138,12 @@ func TestSegmentsCut(t *testing.T) {
 	}
 }
 
+// With every write left to the flusher (as when some prefix is in fsync
+// mode), buffered records reach the file within an interval with nobody
+// waiting.
 func TestBufferedFlushesWithoutWaiting(t *testing.T) {
 	dir := t.TempDir()
-	cfg := Config{Dir: dir, Routing: Routing{Default: ModeBuffered, ResourceRoot: DefaultResourceRoot}}
+	cfg := Config{Dir: dir, Routing: Routing{Default: ModeBuffered, ResourceRoot: DefaultResourceRoot}, noInline: true}
 	w, _ := openT(t, cfg, &recorder{})
 	for i := range 10 {
 		// Buffered waiters return at once, before any write.
@@ -151,6 +155,72 @@ func TestBufferedFlushesWithoutWaiting(t *testing.T) {
 	pollUntil(t, func() bool {
 		files := segmentFiles(t, dir)
 		return len(files) == 1 && len(recordOffsets(t, files[0])) == 10
+	})
+	if n := testutil.ToFloat64(w.metrics.replyFlushes); n != 0 {
+		t.Errorf("%v reply flushes with noInline", n)
+	}
+}
+
+// A buffered write to an idle WAL is in the file when its Wait returns (the
+// reply wrote it, no flusher wake-up); writes right after it, inside the
+// interval, go to the flusher's timer as before.
+func TestReplyFlushesIdleWAL(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Dir: dir, Routing: Routing{Default: ModeBuffered, ResourceRoot: DefaultResourceRoot}, FlushInterval: time.Hour}
+	w, _ := openT(t, cfg, &recorder{})
+	appendWait(t, w, put(1, "/registry/pods/a", "v"))
+	files := segmentFiles(t, dir)
+	if len(files) != 1 || len(recordOffsets(t, files[0])) != 1 {
+		t.Fatalf("after the first Wait: %d files, want 1 holding the record", len(files))
+	}
+	if n := testutil.ToFloat64(w.metrics.replyFlushes); n != 1 {
+		t.Errorf("%v reply flushes, want 1", n)
+	}
+	// Within an hour of that flush: left to the flusher's hour-long timer.
+	appendWait(t, w, put(2, "/registry/pods/a", "v"))
+	if got := len(recordOffsets(t, segmentFiles(t, dir)[0])); got != 1 {
+		t.Errorf("%d records in the file right after a second write inside the interval, want 1", got)
+	}
+	w.mu.Lock()
+	armed := w.timerArmed
+	w.mu.Unlock()
+	if !armed {
+		t.Error("the second write did not arm the flusher's timer")
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(recordOffsets(t, segmentFiles(t, dir)[0])); got != 2 {
+		t.Errorf("%d records after Close, want 2", got)
+	}
+}
+
+// A WAL with a prefix in fsync mode never writes on a reply: a flush there
+// may fsync, and a reply must not wait on the disk for a buffered record.
+func TestNoReplyFlushWithFsyncPrefix(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Dir: dir, Routing: Routing{Default: ModeBuffered, ResourceRoot: DefaultResourceRoot,
+		Prefixes: map[string]Mode{"/registry/leases/": ModeFsync}}}
+	w, _ := openT(t, cfg, &recorder{})
+	appendWait(t, w, put(1, "/registry/pods/a", "v"))
+	appendWait(t, w, put(2, "/registry/leases/a", "v"))
+	if n := testutil.ToFloat64(w.metrics.replyFlushes); n != 0 {
+		t.Errorf("%v reply flushes with an fsync-mode prefix, want 0", n)
+	}
+}
+
+// A reply flush whose Wait is never called (every caller waits; this is a
+// bug's bound) still reaches the file: the syncer arms the flusher's timer.
+func TestUnwaitedReplyFlushStillWritten(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Dir: dir, Routing: Routing{Default: ModeBuffered, ResourceRoot: DefaultResourceRoot}}
+	w, _ := openT(t, cfg, &recorder{})
+	if _, ok := w.Append(put(1, "/registry/pods/a", "v")).(flushOnReply); !ok {
+		t.Fatal("a write to an idle WAL did not get a reply flush")
+	}
+	pollUntil(t, func() bool {
+		files := segmentFiles(t, dir)
+		return len(files) == 1 && len(recordOffsets(t, files[0])) == 1
 	})
 }
 
