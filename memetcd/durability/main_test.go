@@ -16,6 +16,10 @@ import (
 var memetcdBin string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(floorServeEnv) != "" {
+		serveFloorEcho() // TestMeasureWakeFloor's child
+		return
+	}
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "memetcd-durability-")
 	if err != nil {
