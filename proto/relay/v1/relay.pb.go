@@ -211,7 +211,8 @@ type Item struct {
 	// request_id is unique per origin for the life of the item; with origin it
 	// identifies the item everywhere (dedup, gather, decisions).
 	RequestId uint64 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	// key names the object, "namespace/name"; the gatherer is chosen by its hash.
+	// key names the object, "namespace/name"; it identifies the item's scores,
+	// and (for the first item of a Submit) chooses the gatherer.
 	Key string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	// payload is opaque to the relay.
 	Payload []byte `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
@@ -220,8 +221,10 @@ type Item struct {
 	DeadlineUnixNano int64 `protobuf:"varint,4,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"`
 	// origin is the member name that submitted the item and receives its decision.
 	Origin string `protobuf:"bytes,5,opt,name=origin,proto3" json:"origin,omitempty"`
-	// gatherer is the member the origin chose (hash of key over its members) to
-	// collect the scores; reporters fall back to rehashing only if it is gone.
+	// gatherer is the member the origin chose to collect the scores (by
+	// rendezvous hash over its members of the key of the first item submitted
+	// with it: items submitted together share a gatherer); reporters fall back
+	// to another member only if it is unreachable.
 	Gatherer string `protobuf:"bytes,6,opt,name=gatherer,proto3" json:"gatherer,omitempty"`
 	// submit_unix_nano is when the origin submitted the item, for latency metrics.
 	SubmitUnixNano int64 `protobuf:"varint,7,opt,name=submit_unix_nano,json=submitUnixNano,proto3" json:"submit_unix_nano,omitempty"`
