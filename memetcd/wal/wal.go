@@ -125,7 +125,10 @@ var (
 // WAL is a store.Journal that writes to disk.
 //
 // Lock order: the store's write lock (held by Append's caller), then mu.
-// filesMu is taken by the flusher and by snapshot cleanup only, never with mu.
+// flushing is held for a whole flush (by the flusher, or by a reply's Wait
+// with the store's lock released: flushOnReply), taking mu and then filesMu
+// in turn, never both. filesMu is taken by flushes, the syncer and snapshot
+// cleanup, never with mu.
 type WAL struct {
 	cfg     Config
 	log     zerolog.Logger
