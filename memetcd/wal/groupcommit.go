@@ -221,18 +221,19 @@ func (w *WAL) run() {
 		}
 	}
 	for {
+		final := false
 		select {
 		case <-w.kick:
 		case <-w.flushTimer.C:
 		case <-w.stop:
-			w.flushing.Lock()
-			w.flush(true)
-			w.flushing.Unlock()
-			return
+			final = true
 		}
 		w.flushing.Lock()
-		w.flush(false)
+		w.flush(final)
 		w.flushing.Unlock()
+		if final {
+			return
+		}
 	}
 }
 
@@ -260,9 +261,9 @@ type pendingWrite struct {
 	firstSeq, lastSeq uint64
 }
 
-// flush writes every pending buffer. Caller holds flushing. When fsync-mode records are in it (or
-// final is set) it then fsyncs every file with unsynced bytes, buffered ones
-// too: an fsync-mode record must never be acknowledged while an earlier
+// flush writes every pending buffer; the caller holds flushing. When
+// fsync-mode records are in it (or final is set) it then fsyncs every file
+// with unsynced bytes, buffered ones too: an fsync-mode record must never be acknowledged while an earlier
 // buffered record could still vanish, or replay would cut at the gap and
 // drop the acknowledged one. Then it wakes the batch's waiters.
 func (w *WAL) flush(final bool) {
